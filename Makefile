@@ -1,0 +1,48 @@
+# skydm — `make help` lists the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+GO ?= go
+PKGS := ./...
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: generate
+generate: ## regenerate templ components (commit the *_templ.go files)
+	$(GO) tool templ generate -path views
+
+.PHONY: build
+build: ## build bin/web, bin/devchat, bin/sandbox
+	$(GO) build -o bin/ ./cmd/...
+
+.PHONY: install-sandbox
+install-sandbox: ## install Node 22 and the sandbox's npm packages once (cached outside the repo)
+	@sandbox/install.sh >/dev/null
+
+.PHONY: test
+test: install-sandbox ## run every test (unit + end to end against the sandbox) with -race
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+
+.PHONY: bench
+bench: install-sandbox ## run the benchmarks (speed and memory targets)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet, and generated files current
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@if [ -d views ]; then $(GO) tool templ generate -path views >/dev/null 2>&1 && \
+	  if [ -n "$$(git status --porcelain -- views)" ]; then echo "generated files are stale: run make generate and commit"; git status --porcelain -- views; exit 1; fi; fi
+
+.PHONY: keys
+keys: ## print fresh secrets and a client signing key for production
+	$(GO) run ./cmd/web keygen
+
+.PHONY: sandbox
+sandbox: install-sandbox ## start PLC + PDS + devchat on 127.0.0.1 with demo accounts (Ctrl-C stops and wipes)
+	$(GO) run ./cmd/sandbox
+
+.PHONY: demo
+demo: install-sandbox ## sandbox + web app with demo accounts and conversations; prints the URL and logins
+	$(GO) run ./cmd/demo
