@@ -1,0 +1,21 @@
+// Package devchat is a chat.bsky service for the sandbox: an in-memory
+// stand-in for Bluesky's chat service (api.bsky.chat) that a PDS proxies to
+// with the atproto-proxy header "did:web:localhost%3APORT#bsky_chat".
+//
+// Map of the package:
+//
+//   - server.go: Config, New, routing, the XRPC method table, error bodies.
+//   - auth.go: the PDS-minted service token (indigo ServiceAuthValidator).
+//   - convos.go: listing, getConvoForMembers (follow gate), accept, mute,
+//     leave, read state, unread counts.
+//   - messages.go: getMessages, sendMessage(Batch), deleteMessageForSelf,
+//     reactions.
+//   - log.go: the per-user event log behind chat.bsky.convo.getLog.
+//   - records.go: RecordSource (profiles, chat declarations, follows) and the
+//     follow gate.
+//   - faults.go: fault injection and call counting for tests.
+//   - state.go, views.go, params.go: the model, its lexicon views, and input
+//     checks.
+//
+// Only direct (1:1) conversations are modelled; group methods answer 501.
+package devchat
