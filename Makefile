@@ -45,4 +45,5 @@ sandbox: install-sandbox ## start PLC + PDS + devchat on 127.0.0.1 with demo acc
 
 .PHONY: demo
 demo: install-sandbox ## sandbox + web app with demo accounts and conversations; prints the URL and logins
-	$(GO) run ./cmd/demo
+	$(GO) build -o bin/ ./cmd/web ./cmd/demo
+	bin/demo
