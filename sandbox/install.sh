@@ -12,6 +12,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${SKYDM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skydm}
 mkdir -p "$cache"
 
+# Serialise concurrent runs (`go test ./...` starts one sandbox per test binary,
+# in parallel): the first installs, the others wait and then find it done.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/.install.lock"
+  flock 9
+fi
+
 # --- Node 22 from the npm registry (the machine's Node 20 cannot run the PDS)
 node_dir="$cache/node-$NODE_VERSION"
 if [ ! -x "$node_dir/bin/node" ]; then
