@@ -1,0 +1,22 @@
+// Package chatproxy makes typed chat.bsky.* calls for one signed-in account.
+//
+// The calls go to the account's PDS over the session's *atclient.APIClient
+// (OAuth or password session) with the "Atproto-Proxy" header set to the chat
+// service ref; the PDS forwards them to the chat service with a service-auth
+// JWT. A map of the package:
+//
+//   - client.go: [New], [Client] and one method per chat.bsky.* call skydm
+//     uses. Every method returns an *apperr.Error on failure.
+//   - errors.go: the error taxonomy. Upstream failures (XRPC error bodies,
+//     transport errors, timeouts, auth refresh failures) become an
+//     *apperr.Error with a Code, a Reason from the Reason* constants and a
+//     human Message; the upstream error is kept as Err and never shown.
+//   - ratelimit.go: how response headers reach the error mapping. indigo's
+//     atclient.APIError carries no headers, so [New] wraps the HTTP client's
+//     transport; each call puts a fresh holder in its context and the
+//     transport records the status and rate-limit headers of the responses
+//     of that call into it (see respMeta).
+//   - items.go: tolerant decoding of lists whose elements are unions
+//     (messages, log entries, convo requests). Elements of a type this client
+//     does not know are kept in order and marked unsupported, never an error.
+package chatproxy

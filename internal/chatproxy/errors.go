@@ -1,0 +1,353 @@
+package chatproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bluesky-social/indigo/atproto/atclient"
+
+	"github.com/skydm/skydm/internal/apperr"
+)
+
+// Reasons carried in apperr.Error.Reason by this package. Callers branch on
+// these (apperr.ReasonOf), never on messages.
+const (
+	ReasonNotFollowedBySender    = "NotFollowedBySender"    // recipient accepts messages only from people they follow
+	ReasonMessagesDisabled       = "MessagesDisabled"       // recipient accepts no messages
+	ReasonBlocked                = "Blocked"                // a block in either direction (BlockedActor / BlockedSubject)
+	ReasonRecipientNotFound      = "RecipientNotFound"      // no such account, or it is gone
+	ReasonAccountSuspended       = "AccountSuspended"       // a member's account is suspended
+	ReasonChatDisabled           = "ChatDisabled"           // the signed-in account may not use chat
+	ReasonConvoNotFound          = "ConvoNotFound"          // InvalidConvo: no such convo, or the viewer left it
+	ReasonConvoLocked            = "ConvoLocked"            // the convo is locked; no new messages
+	ReasonReactionLimitReached   = "ReactionLimitReached"   // too many reactions by the viewer on one message
+	ReasonReactionMessageDeleted = "ReactionMessageDeleted" // the message is deleted
+	ReasonReactionInvalidValue   = "ReactionInvalidValue"   // not a single emoji
+	ReasonReactionNotAllowed     = "ReactionNotAllowed"     // e.g. a system message
+	ReasonMessageTooLong         = "MessageTooLong"         // over 1000 graphemes / 10000 bytes
+	ReasonMessageEmpty           = "MessageEmpty"           // nothing to send
+	ReasonRateLimited            = "RateLimited"            // 429; RetryAt when the server said
+	ReasonScopeMissing           = "ScopeMissing"           // the session may not call chat.bsky.*
+	ReasonSessionExpired         = "SessionExpired"         // sign in again
+	ReasonUnavailable            = "Unavailable"            // 5xx, timeout, connection failure
+	ReasonNotImplemented         = "NotImplemented"         // the chat service does not know the method
+	ReasonCanceled               = "Canceled"               // the caller's context was canceled
+	ReasonInvalidRequest         = "InvalidRequest"         // any other 4xx
+	ReasonForbidden              = "Forbidden"              // any other 403
+	ReasonNotFound               = "NotFound"               // any other 404
+	ReasonBadResponse            = "BadResponse"            // a 2xx response this client could not read
+)
+
+// Human messages. None of them contains upstream text.
+const (
+	msgNotFollowedGeneric = "This account only accepts messages from people they follow."
+	msgDisabledGeneric    = "This account does not accept direct messages."
+	msgBlockedGeneric     = "You can't message this account because one of you has blocked the other."
+	msgRecipientNotFound  = "We could not find that account. It may have been deleted or deactivated."
+	msgAccountSuspended   = "Suspended accounts can't take part in direct messages."
+	msgChatDisabled       = "Your account can't use direct messages right now."
+	msgConvoNotFound      = "This conversation does not exist any more, or you have left it."
+	msgConvoLocked        = "This conversation is locked. No new messages can be sent."
+	msgReactionLimit      = "You have added as many reactions to this message as you can."
+	msgReactionDeleted    = "That message was deleted, so its reactions can't change."
+	msgReactionInvalid    = "Reactions must be a single emoji."
+	msgReactionNotAllowed = "You can't react to this message."
+	msgMessageTooLong     = "That message is too long. Messages can be at most 1000 characters."
+	msgMessageEmpty       = "Write a message first."
+	msgRateLimited        = "Too many requests to the chat service. Please wait a moment and try again."
+	msgScopeMissing       = "To use DMs, sign in again and allow skydm to access your messages."
+	msgSessionExpired     = "Your session has expired. Please sign in again."
+	msgUnavailable        = "The chat service is not answering right now. Please try again in a moment."
+	msgNotImplemented     = "The chat service does not support this yet."
+	msgCanceled           = "The request was canceled."
+	msgInvalidRequest     = "The chat service could not accept that request."
+	msgForbidden          = "The chat service did not allow that."
+	msgNotFound           = "The chat service could not find that."
+	msgBadResponse        = "The chat service sent a reply skydm could not read."
+	msgReplyTargetMissing = "The message you replied to no longer exists."
+	msgDeleteNotAllowed   = "That message can't be deleted."
+)
+
+// kind is one outcome of the taxonomy: code, reason and a message maker.
+type kind struct {
+	code   apperr.Code
+	reason string
+	msg    func(recipient string) string
+}
+
+func fixed(s string) func(string) string { return func(string) string { return s } }
+
+var (
+	kNotFollowed = kind{apperr.Forbidden, ReasonNotFollowedBySender, func(r string) string {
+		if r == "" {
+			return msgNotFollowedGeneric
+		}
+		return r + " only accepts messages from people they follow."
+	}}
+	kDisabled = kind{apperr.Forbidden, ReasonMessagesDisabled, func(r string) string {
+		if r == "" {
+			return msgDisabledGeneric
+		}
+		return r + " does not accept direct messages."
+	}}
+	kBlocked = kind{apperr.Forbidden, ReasonBlocked, func(r string) string {
+		if r == "" {
+			return msgBlockedGeneric
+		}
+		return "You can't message " + r + " because one of you has blocked the other."
+	}}
+	kRecipientNotFound = kind{apperr.NotFound, ReasonRecipientNotFound, fixed(msgRecipientNotFound)}
+	kSuspended         = kind{apperr.Forbidden, ReasonAccountSuspended, fixed(msgAccountSuspended)}
+	kChatDisabled      = kind{apperr.Forbidden, ReasonChatDisabled, fixed(msgChatDisabled)}
+	kConvoNotFound     = kind{apperr.NotFound, ReasonConvoNotFound, fixed(msgConvoNotFound)}
+	kConvoLocked       = kind{apperr.Conflict, ReasonConvoLocked, fixed(msgConvoLocked)}
+	kReactionLimit     = kind{apperr.Conflict, ReasonReactionLimitReached, fixed(msgReactionLimit)}
+	kReactionDeleted   = kind{apperr.Conflict, ReasonReactionMessageDeleted, fixed(msgReactionDeleted)}
+	kReactionInvalid   = kind{apperr.Invalid, ReasonReactionInvalidValue, fixed(msgReactionInvalid)}
+	kReactionNotAllow  = kind{apperr.Forbidden, ReasonReactionNotAllowed, fixed(msgReactionNotAllowed)}
+	kTooLong           = kind{apperr.Invalid, ReasonMessageTooLong, fixed(msgMessageTooLong)}
+	kRateLimited       = kind{apperr.RateLimited, ReasonRateLimited, fixed(msgRateLimited)}
+	kScopeMissing      = kind{apperr.Forbidden, ReasonScopeMissing, fixed(msgScopeMissing)}
+	kSessionExpired    = kind{apperr.Unauthorized, ReasonSessionExpired, fixed(msgSessionExpired)}
+	kUnavailable       = kind{apperr.Unavailable, ReasonUnavailable, fixed(msgUnavailable)}
+	kNotImplemented    = kind{apperr.Unavailable, ReasonNotImplemented, fixed(msgNotImplemented)}
+	kCanceled          = kind{apperr.Unavailable, ReasonCanceled, fixed(msgCanceled)}
+	kInvalid           = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgInvalidRequest)}
+	kForbidden         = kind{apperr.Forbidden, ReasonForbidden, fixed(msgForbidden)}
+	kNotFound          = kind{apperr.NotFound, ReasonNotFound, fixed(msgNotFound)}
+	kBadResponse       = kind{apperr.Internal, ReasonBadResponse, fixed(msgBadResponse)}
+	kReplyTarget       = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgReplyTargetMissing)}
+	kDeleteNotAllowed  = kind{apperr.Forbidden, ReasonForbidden, fixed(msgDeleteNotAllowed)}
+)
+
+// byName maps XRPC error names (the "error" field of the body) to outcomes.
+// Sources: the errors declared in indigo's lexicons/chat/bsky/convo/*.json
+// (getConvoForMembers: AccountSuspended, BlockedActor, BlockedSubject,
+// MessagesDisabled, NotFollowedBySender, RecipientNotFound; sendMessage(Batch):
+// ConvoLocked, InvalidConvo; add/removeReaction: Reaction*; ...), the PDS
+// (ScopeMissingError, ExpiredToken, InvalidToken, AuthMissing,
+// UpstreamFailure, UpstreamTimeout) and XRPC server defaults.
+var byName = map[string]kind{
+	"NotFollowedBySender":     kNotFollowed,
+	"MessagesDisabled":        kDisabled,
+	"BlockedActor":            kBlocked,
+	"BlockedSubject":          kBlocked,
+	"RecipientNotFound":       kRecipientNotFound,
+	"AccountSuspended":        kSuspended,
+	"InvalidConvo":            kConvoNotFound,
+	"ConvoNotFound":           kConvoNotFound,
+	"ConvoLocked":             kConvoLocked,
+	"ReactionLimitReached":    kReactionLimit,
+	"ReactionMessageDeleted":  kReactionDeleted,
+	"ReactionInvalidValue":    kReactionInvalid,
+	"ReactionNotAllowed":      kReactionNotAllow,
+	"ReplyTargetNotFound":     kReplyTarget,
+	"MessageDeleteNotAllowed": kDeleteNotAllowed,
+	"MessageTooLong":          kTooLong,
+	"ScopeMissingError":       kScopeMissing,
+	"ExpiredToken":            kSessionExpired,
+	"AuthMissing":             kSessionExpired,
+	"AuthenticationRequired":  kSessionExpired,
+	"AccountTakedown":         kSessionExpired,
+	"RateLimitExceeded":       kRateLimited,
+	"UpstreamFailure":         kUnavailable,
+	"UpstreamTimeout":         kUnavailable,
+	"InternalServerError":     kUnavailable,
+	"NotEnoughResources":      kUnavailable,
+	"MethodNotImplemented":    kNotImplemented,
+	"XRPCNotSupported":        kNotImplemented,
+}
+
+// byMessage maps fragments of upstream messages (lower case) to outcomes,
+// for services that answer 400 InvalidRequest with the reason only in the
+// message. Sources: bluesky-social/social-app
+// src/state/messages/convo/agent.ts handleSendMessageFailure (the exact
+// strings the Bluesky chat service sends: "block between recipient and
+// sender", "Account is disabled", "Convo not found", "Account does not
+// exist", "recipient does not exist", "recipient requires incoming messages
+// to come from someone they follow", "recipient has disabled incoming
+// messages"); the local PDS (RECIPE.md §6: "Bad token method",
+// "could not resolve proxy did service url", "No service configured for");
+// XRPC lexicon validation ("must not be longer than"). Order matters: the
+// first match wins.
+var byMessage = []struct {
+	fragment string
+	kind     kind
+}{
+	{"requires incoming messages to come from someone they follow", kNotFollowed},
+	{"disabled incoming messages", kDisabled},
+	{"block between recipient and sender", kBlocked},
+	{"recipient does not exist", kRecipientNotFound},
+	{"account does not exist", kRecipientNotFound},
+	{"convo not found", kConvoNotFound},
+	{"convo is locked", kConvoLocked},
+	{"account is disabled", kChatDisabled},
+	{"bad token method", kScopeMissing},
+	{"bad token scope", kScopeMissing},
+	{"missing required scope", kScopeMissing},
+	{"could not resolve proxy did service url", kUnavailable},
+	{"no service configured for", kUnavailable},
+	{"must not be longer than", kTooLong},
+}
+
+// mapError turns any error from a call into an *apperr.Error. meta is the
+// holder the transport filled for the call (may be nil); recipient is the
+// display name used in messages about the other person ("" → generic).
+// It returns nil for a nil err; an *apperr.Error passes through unchanged.
+func mapError(err error, meta *respMeta, recipient string, now func() time.Time) error {
+	if err == nil {
+		return nil
+	}
+	if e := apperr.As(err); e != nil {
+		return err
+	}
+	status, header, receivedAt := meta.snapshot()
+	if receivedAt.IsZero() {
+		receivedAt = now()
+	}
+	k := classify(err, status)
+	e := &apperr.Error{Code: k.code, Reason: k.reason, Message: k.msg(recipient), Err: err}
+	if k.code == apperr.RateLimited || k.code == apperr.Unavailable {
+		e.RetryAt = retryAt(header, receivedAt)
+	}
+	return e
+}
+
+// classify picks the outcome for err. status and header come from the last
+// response of the call, when there was one.
+func classify(err error, status int) kind {
+	var apiErr *atclient.APIError
+	if errors.As(err, &apiErr) {
+		return classifyAPI(apiErr)
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return kCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return kUnavailable
+	}
+	var netErr net.Error
+	var urlErr *url.Error
+	if errors.As(err, &netErr) || errors.As(err, &urlErr) {
+		return kUnavailable
+	}
+	// indigo's OAuth session returns plain errors: "failed to refresh OAuth
+	// tokens: token refresh failed (HTTP 400): invalid_grant" when the
+	// refresh token is gone or revoked (network failures during the refresh
+	// are caught above, as they wrap *url.Error).
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "failed to refresh oauth tokens"),
+		strings.Contains(msg, "token refresh failed"):
+		return kSessionExpired
+	case strings.Contains(msg, "failed decoding json response body"):
+		return kBadResponse
+	case strings.Contains(msg, "dpop nonce failure"),
+		strings.Contains(msg, "ran out of request retries"):
+		return kUnavailable
+	}
+	if status >= 500 {
+		return kUnavailable
+	}
+	return kind{apperr.Internal, "", fixed("")}
+}
+
+// classifyAPI maps an XRPC error response.
+func classifyAPI(e *atclient.APIError) kind {
+	name, msg := e.Name, strings.ToLower(e.Message)
+	// Some services put the error name in front of the message:
+	// "NotFollowedBySender: recipient requires incoming messages ...".
+	if prefix, _, ok := strings.Cut(e.Message, ":"); ok && isIdent(prefix) {
+		if k, ok := byName[prefix]; ok && (name == "" || name == "InvalidRequest") {
+			return k
+		}
+	}
+	if name == "InvalidToken" {
+		if strings.Contains(msg, "scope") || strings.Contains(msg, "method") {
+			return kScopeMissing
+		}
+		return kSessionExpired
+	}
+	if k, ok := byName[name]; ok {
+		return k
+	}
+	for _, m := range byMessage {
+		if strings.Contains(msg, m.fragment) {
+			return m.kind
+		}
+	}
+	switch s := e.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		return kRateLimited
+	case s == http.StatusUnauthorized:
+		// The chat service rejecting the PDS's service JWT (BadJwt,
+		// JwtExpired, ...) is not the user's session: the PDS mints a new
+		// one per request, so it is a service fault.
+		if strings.Contains(strings.ToLower(name), "jwt") {
+			return kUnavailable
+		}
+		return kSessionExpired
+	case s == http.StatusForbidden:
+		if strings.Contains(strings.ToLower(name), "scope") {
+			return kScopeMissing
+		}
+		return kForbidden
+	case s == http.StatusNotImplemented:
+		return kNotImplemented
+	case s == http.StatusRequestTimeout || s >= 500:
+		return kUnavailable
+	case s == http.StatusNotFound:
+		return kNotFound
+	case s >= 400:
+		return kInvalid
+	}
+	// A 1xx/3xx or missing status: treat as the service misbehaving.
+	return kUnavailable
+}
+
+// isIdent reports whether s looks like an XRPC error name (ASCII letters).
+func isIdent(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanName makes a display name safe to put in a message: trimmed, no
+// control characters, at most 64 runes.
+func cleanName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 {
+			return ' '
+		}
+		return r
+	}, name)
+	name = strings.Join(strings.Fields(name), " ")
+	if utf8.RuneCountInString(name) > 64 {
+		r := []rune(name)
+		name = string(r[:63]) + "…"
+	}
+	return name
+}
+
+// badResponse is the error for a 2xx response that could not be decoded.
+func badResponse(nsid string, err error) error {
+	return &apperr.Error{
+		Code:    kBadResponse.code,
+		Reason:  kBadResponse.reason,
+		Message: msgBadResponse,
+		Err:     fmt.Errorf("decoding %s response: %w", nsid, err),
+	}
+}
