@@ -1,0 +1,444 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atclient"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/websession"
+)
+
+// Why a refresh lock of our own: indigo's ClientSession serialises
+// RefreshTokens with its mutex, but DoWithAuth calls RefreshTokens whenever
+// a response says invalid_token, without checking whether another goroutine
+// already refreshed. N concurrent requests with an expired token therefore
+// refresh N times in a row (each one rotating the refresh token), and two
+// ClientSession instances for one session would send the same refresh token
+// twice, which the reference PDS treats as a replay and answers by deleting
+// the whole session. So the Service keeps exactly one ClientSession per
+// (DID, session id) and gives it an http.Client whose transport handles an
+// expired-token answer itself: under a per-session lock it refreshes only if
+// the token the request used is still the current one, then retries with
+// the current token. DoWithAuth never sees invalid_token from a request it
+// could refresh for, so it never refreshes on its own.
+
+const (
+	refreshTimeout = 30 * time.Second
+	persistTimeout = 10 * time.Second
+	revokeTimeout  = 10 * time.Second
+	maxReplayBody  = 32 << 20
+)
+
+type sessionKey struct {
+	did syntax.DID
+	id  string
+}
+
+type liveSession struct {
+	ready chan struct{} // closed when sess/err are set
+	sess  *atoauth.ClientSession
+	tr    *sessionTransport
+	err   error
+}
+
+// Session returns the process's one live *ClientSession for (did,
+// sessionID), loading it from the store on first use. All callers (page
+// handlers, the live poller, the outbox worker) share it, so a token
+// refresh happens once. Use it through APIClient() / DoWithAuth; do not
+// call its RefreshTokens directly (that bypasses the refresh-once lock). It
+// returns *apperr.Error{Code: Unauthorized,
+// Reason: "SessionExpired"} when the session is unknown, expired, revoked
+// or unreadable, and Internal when the store fails.
+func (s *Service) Session(ctx context.Context, did syntax.DID, sessionID string) (*atoauth.ClientSession, error) {
+	ls, err := s.liveSession(ctx, did, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	return ls.sess, nil
+}
+
+func (s *Service) liveSession(ctx context.Context, did syntax.DID, sessionID string) (*liveSession, error) {
+	if did == "" || sessionID == "" {
+		return nil, errSessionExpired(errors.New("no session"))
+	}
+	key := sessionKey{did, sessionID}
+	s.mu.Lock()
+	ls, ok := s.live[key]
+	if !ok {
+		ls = &liveSession{ready: make(chan struct{})}
+		s.live[key] = ls
+	}
+	s.mu.Unlock()
+
+	if !ok {
+		ls.sess, ls.tr, ls.err = s.resume(ctx, key)
+		if ls.err != nil {
+			s.evict(key, ls)
+		}
+		close(ls.ready)
+	} else {
+		select {
+		case <-ls.ready:
+		case <-ctx.Done():
+			return nil, newErr(apperr.Unavailable, "", "", ctx.Err())
+		}
+	}
+	if ls.err != nil {
+		return nil, ls.err
+	}
+	if ls.tr.dead.Load() {
+		return nil, errSessionExpired(errors.New("session ended"))
+	}
+	return ls, nil
+}
+
+// resume builds the ClientSession from the store (indigo's ResumeSession)
+// and wires in the refresh-once transport and an update-only persist
+// callback.
+func (s *Service) resume(ctx context.Context, key sessionKey) (*atoauth.ClientSession, *sessionTransport, error) {
+	sess, err := s.app.ResumeSession(ctx, key.did, key.id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil, errSessionExpired(err)
+	case errors.Is(err, ErrDecrypt):
+		s.log.Error("oauth: stored session cannot be decrypted (was the encryption key changed?)",
+			"did", key.did, "session_id", key.id)
+		return nil, nil, errSessionExpired(err)
+	case err != nil:
+		return nil, nil, apperr.Wrap(err, apperr.Internal, "")
+	}
+	base := s.httpClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	tr := &sessionTransport{
+		base:          base,
+		svc:           s,
+		key:           key,
+		sess:          sess,
+		tokenEndpoint: sess.Data.AuthServerTokenEndpoint,
+	}
+	sess.Client = &http.Client{
+		Transport:     tr,
+		Timeout:       s.httpClient.Timeout,
+		CheckRedirect: s.httpClient.CheckRedirect,
+	}
+	sess.PersistSessionCallback = func(ctx context.Context, d *atoauth.ClientSessionData) {
+		if tr.dead.Load() {
+			return
+		}
+		// Rotated tokens must be stored even if the request that caused
+		// the refresh was cancelled: the old refresh token is now spent.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
+		defer cancel()
+		switch err := s.store.UpdateSession(pctx, *d); {
+		case errors.Is(err, ErrNotFound):
+			s.log.Debug("oauth: session gone while saving it", "did", d.AccountDID, "session_id", d.SessionID)
+		case err != nil:
+			s.log.Error("oauth: saving refreshed session", "did", d.AccountDID, "session_id", d.SessionID, "err", err)
+		}
+	}
+	return sess, tr, nil
+}
+
+func (s *Service) evict(key sessionKey, ls *liveSession) {
+	s.mu.Lock()
+	if s.live[key] == ls {
+		delete(s.live, key)
+	}
+	s.mu.Unlock()
+}
+
+// APIClient returns an XRPC client for acct's PDS that signs requests with
+// the account's DPoP-bound token and refreshes it (once) when it expires.
+// Use .WithService(ref) for proxied services such as chat. Errors are those
+// of Session. A session that turns out to be revoked while in use makes the
+// request fail with an error wrapping the SessionExpired *apperr.Error.
+func (s *Service) APIClient(ctx context.Context, acct websession.Account) (*atclient.APIClient, error) {
+	sess, err := s.Session(ctx, acct.DID, acct.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	return sess.APIClient(), nil
+}
+
+// Logout revokes the session's tokens at the authorization server and
+// deletes it, even when revocation fails (that is logged). Logging out a
+// session that is already gone is not an error. It returns an
+// *apperr.Error Internal only when the store cannot delete the row.
+func (s *Service) Logout(ctx context.Context, did syntax.DID, sessionID string) error {
+	key := sessionKey{did, sessionID}
+	ls, err := s.liveSession(ctx, did, sessionID)
+	if err == nil {
+		ls.tr.refreshMu.Lock() // no refresh in flight while revoking
+		if !ls.tr.dead.Swap(true) {
+			if ls.sess.Data.AuthServerRevocationEndpoint == "" {
+				s.log.Info("oauth: auth server has no revocation endpoint", "did", did)
+			} else {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+				if err := ls.sess.RevokeSession(rctx); err != nil {
+					s.log.Warn("oauth: revoking tokens at logout failed; deleting the session anyway",
+						"did", did, "session_id", sessionID, "err", err)
+				}
+				cancel()
+			}
+		}
+		ls.tr.refreshMu.Unlock()
+		s.evict(key, ls)
+	}
+	if err := s.store.DeleteSession(context.WithoutCancel(ctx), did, sessionID); err != nil {
+		return apperr.Wrap(err, apperr.Internal, "")
+	}
+	return nil
+}
+
+// expire forgets a session the auth server no longer honours.
+func (s *Service) expire(ctx context.Context, tr *sessionTransport, cause error) {
+	tr.dead.Store(true)
+	s.mu.Lock()
+	if ls := s.live[tr.key]; ls != nil && ls.tr == tr {
+		delete(s.live, tr.key)
+	}
+	s.mu.Unlock()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
+	defer cancel()
+	if err := s.store.DeleteSession(dctx, tr.key.did, tr.key.id); err != nil {
+		s.log.Error("oauth: deleting expired session", "did", tr.key.did, "err", err)
+	}
+	s.log.Info("oauth: session ended by the auth server", "did", tr.key.did, "session_id", tr.key.id, "cause", cause)
+}
+
+// sessionTransport is the RoundTripper of one live session's http.Client.
+// Requests without "Authorization: DPoP …" (PAR, token, revocation) pass
+// through; token endpoint error codes are noted so a failed refresh can be
+// classified. Resource requests are sent with the current access token and
+// refreshed-and-retried here on an expired-token answer.
+type sessionTransport struct {
+	base          http.RoundTripper
+	svc           *Service
+	key           sessionKey
+	sess          *atoauth.ClientSession
+	tokenEndpoint string
+
+	refreshMu sync.Mutex // held across a whole refresh
+	dead      atomic.Bool
+	refreshes atomic.Int64 // refresh grants sent (tests, metrics)
+
+	errMu        sync.Mutex
+	lastTokenErr string
+}
+
+// Refreshes returns how many refresh grants this live session has sent.
+func (t *sessionTransport) Refreshes() int64 { return t.refreshes.Load() }
+
+func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	auth := req.Header.Get("Authorization")
+	if !strings.HasPrefix(auth, "DPoP ") {
+		return t.passThrough(req)
+	}
+	if t.dead.Load() {
+		closeReqBody(req)
+		return nil, errSessionExpired(errors.New("session ended"))
+	}
+	req, replayable, err := makeReplayable(req)
+	if err != nil {
+		return nil, err
+	}
+	used := strings.TrimPrefix(auth, "DPoP ")
+	if cur, _ := t.sess.GetHostAccessData(); cur != used {
+		// DoWithAuth read the token before another request refreshed it
+		// (it keeps it across its own nonce retry): send the current one.
+		if req, err = t.resign(req, cur); err != nil {
+			return nil, err
+		}
+		used = cur
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || !isExpiredTokenAnswer(resp) {
+		return resp, err
+	}
+	drain(resp)
+
+	tok, err := t.refresh(req.Context(), used)
+	if err != nil {
+		return nil, err
+	}
+	if !replayable {
+		return nil, newErr(apperr.Unavailable, "", "Please try that again.",
+			errors.New("request body could not be replayed after a token refresh"))
+	}
+	for attempt := 0; ; attempt++ {
+		r2, err := t.resign(req, tok)
+		if err != nil {
+			return nil, err
+		}
+		resp, err = t.base.RoundTrip(r2)
+		if err != nil {
+			return nil, err
+		}
+		nonce := resp.Header.Get("DPoP-Nonce")
+		if attempt == 0 && resp.StatusCode == http.StatusUnauthorized &&
+			strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) && nonce != "" {
+			drain(resp)
+			t.sess.UpdateHostDPoPNonce(req.Context(), nonce)
+			continue
+		}
+		break
+	}
+	if isExpiredTokenAnswer(resp) {
+		// A token issued a moment ago is refused: the session was revoked.
+		drain(resp)
+		cause := errors.New("fresh access token refused by the resource server")
+		t.svc.expire(req.Context(), t, cause)
+		return nil, errSessionExpired(cause)
+	}
+	return resp, nil
+}
+
+// refresh returns a current access token newer than used, refreshing only
+// if no other request did so since used was read. An invalid_grant answer
+// ends the session (deleted, evicted, SessionExpired).
+func (t *sessionTransport) refresh(ctx context.Context, used string) (string, error) {
+	t.refreshMu.Lock()
+	defer t.refreshMu.Unlock()
+	if t.dead.Load() {
+		return "", errSessionExpired(errors.New("session ended"))
+	}
+	if cur, _ := t.sess.GetHostAccessData(); cur != used {
+		return cur, nil
+	}
+	// Finish the refresh even if the caller goes away: once the auth
+	// server rotates the refresh token, losing its answer kills the session.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	t.setTokenErr("")
+	t.refreshes.Add(1)
+	tok, err := t.sess.RefreshTokens(rctx)
+	if err != nil {
+		if code := t.tokenErr(); code == "invalid_grant" {
+			t.svc.expire(ctx, t, err)
+			return "", errSessionExpired(err)
+		}
+		return "", newErr(apperr.Unavailable, ReasonRefreshFailed,
+			"We couldn't renew your sign-in with your account's server. Please try again in a moment.", err)
+	}
+	return tok, nil
+}
+
+// resign returns a clone of req carrying token and a fresh DPoP proof.
+func (t *sessionTransport) resign(req *http.Request, token string) (*http.Request, error) {
+	u := *req.URL
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	proof, err := t.sess.NewHostDPoP(req.Method, u.String())
+	if err != nil {
+		return nil, err
+	}
+	r2 := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if r2.Body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	r2.Header.Set("Authorization", "DPoP "+token)
+	r2.Header.Set("DPoP", proof)
+	return r2, nil
+}
+
+func (t *sessionTransport) passThrough(req *http.Request) (*http.Response, error) {
+	isToken := req.Method == http.MethodPost && sameEndpoint(req.URL, t.tokenEndpoint)
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || !isToken || resp.StatusCode == http.StatusOK {
+		return resp, err
+	}
+	// Note the OAuth error code, then hand the body on unchanged.
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	t.setTokenErr(e.Error)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+func (t *sessionTransport) setTokenErr(code string) {
+	t.errMu.Lock()
+	t.lastTokenErr = code
+	t.errMu.Unlock()
+}
+
+func (t *sessionTransport) tokenErr() string {
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	return t.lastTokenErr
+}
+
+func sameEndpoint(u *url.URL, endpoint string) bool {
+	e, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, e.Scheme) && strings.EqualFold(u.Host, e.Host) && u.Path == e.Path
+}
+
+// isExpiredTokenAnswer is indigo's test for "refresh and retry".
+func isExpiredTokenAnswer(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusUnauthorized &&
+		strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
+}
+
+// makeReplayable makes sure req's body can be sent again (GetBody). Bodies
+// larger than maxReplayBody without GetBody are sent once; the bool says
+// whether a retry is possible.
+func makeReplayable(req *http.Request) (*http.Request, bool, error) {
+	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
+		return req, true, nil
+	}
+	if req.ContentLength > maxReplayBody {
+		return req, false, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(req.Body, maxReplayBody+1))
+	req.Body.Close()
+	if err != nil {
+		return nil, false, fmt.Errorf("reading request body: %w", err)
+	}
+	if len(b) > maxReplayBody {
+		return nil, false, errors.New("request body too large")
+	}
+	r2 := req.Clone(req.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(b))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	r2.ContentLength = int64(len(b))
+	return r2, true, nil
+}
+
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+func closeReqBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func parseDPoPKey(multibase string) (atcrypto.PrivateKey, error) {
+	return atcrypto.ParsePrivateMultibase(multibase)
+}
