@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/identity"
+
+	"github.com/skydm/skydm/internal/atid"
+	"github.com/skydm/skydm/internal/db"
+	"github.com/skydm/skydm/internal/handlers"
+	"github.com/skydm/skydm/internal/oauth"
+	"github.com/skydm/skydm/internal/safehttp"
+	"github.com/skydm/skydm/internal/sandbox"
+	"github.com/skydm/skydm/internal/websession"
+)
+
+// productionImageOrigins are where Bluesky avatars are served from.
+const productionImageOrigin = "https://cdn.bsky.app"
+
+// shutdownTimeout bounds the graceful shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// run is the whole program: args are the command-line arguments without the
+// program name. It serves until ctx is done, then shuts down gracefully. It
+// returns flag.ErrHelp for -h, a configuration error listing every problem,
+// or the first failure to start or serve.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keygen" {
+		return keygen(stdout)
+	}
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	publicURL, err := resolvePublicURL(cfg, ln.Addr())
+	if err != nil {
+		return err
+	}
+
+	sqlDB, err := db.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer sqlDB.Close()
+
+	var (
+		dir          identity.Directory
+		httpClient   *http.Client
+		imageOrigins []string
+		chatService  = cfg.ChatService
+	)
+	if cfg.Sandbox {
+		sb, err := sandbox.Load(cfg.SandboxState)
+		if err != nil {
+			return fmt.Errorf("-sandbox-state: %w", err)
+		}
+		httpClient = safehttp.NewClient(safehttp.Options{AllowPrivate: true, AllowHTTP: true})
+		dir = atid.NewSandbox(sb.PLCURL, sb.PDSURL, httpClient)
+		pds, err := url.Parse(sb.PDSURL)
+		if err != nil || pds.Host == "" {
+			return fmt.Errorf("-sandbox-state: PDS URL %q: %v", sb.PDSURL, err)
+		}
+		imageOrigins = []string{pds.Scheme + "://" + pds.Host} // avatars are the PDS's getBlob
+		if chatService == "" {
+			chatService = sb.ChatServiceRef
+		}
+		logger.Warn("sandbox mode: identities and OAuth go to the local network; never use in production",
+			"pds", sb.PDSURL, "plc", sb.PLCURL, "chat_service", chatService)
+	} else {
+		httpClient = safehttp.NewClient(safehttp.Options{})
+		dir = atid.NewProduction(httpClient)
+		imageOrigins = []string{productionImageOrigin}
+	}
+
+	authService, err := oauth.New(oauth.Config{
+		PublicURL:     publicURL,
+		Sandbox:       cfg.Sandbox,
+		Scopes:        cfg.Scopes,
+		ClientKey:     cfg.ClientKey,
+		EncryptionKey: cfg.EncryptionKey,
+		Directory:     dir,
+		HTTPClient:    httpClient,
+		Logger:        logger.With("component", "oauth"),
+	}, sqlDB)
+	if err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	secure := publicURLIsHTTPS(publicURL)
+	hcfg := handlers.Config{
+		Auth:         authService,
+		Sessions:     websession.New(cfg.HashKey, cfg.BlockKey, secure),
+		PublicURL:    publicURL,
+		ImageOrigins: imageOrigins,
+		HSTS:         secure && !cfg.Sandbox,
+		Health:       sqlDB.PingContext,
+		Logger:       logger,
+	}
+	if !cfg.loopback() {
+		hcfg.ClientDocs = authService
+	}
+	h, err := handlers.New(hcfg)
+	if err != nil {
+		return err
+	}
+	_ = chatService // issue 4: handed to chatproxy.New
+
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second, // long-lived responses (SSE) extend it with http.ResponseController
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := authService.Run(runCtx); err != nil {
+			errc <- fmt.Errorf("oauth background work: %w", err)
+		}
+	})
+	wg.Go(func() {
+		var err error
+		if cfg.TLSCert != "" {
+			err = srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve: %w", err)
+		}
+	})
+	logger.Info("listening", "url", publicURL, "addr", ln.Addr().String(), "sandbox", cfg.Sandbox, "client", clientKind(cfg))
+	fmt.Fprintf(stdout, "skydm listening on %s\n", publicURL)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	shutCtx, shutCancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer shutCancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		logger.Warn("graceful shutdown", "err", err)
+		srv.Close()
+	}
+	wg.Wait()
+	logger.Info("stopped")
+	return runErr
+}
+
+// resolvePublicURL fills in the listening address: no public URL (loopback
+// client) → http://<addr>; a public URL with port 0 → the listening port.
+func resolvePublicURL(cfg config, addr net.Addr) (string, error) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "", fmt.Errorf("listening on a non-TCP address %s", addr)
+	}
+	if cfg.PublicURL == "" {
+		return fmt.Sprintf("http://127.0.0.1:%d", tcp.Port), nil
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil {
+		return "", err
+	}
+	if u.Port() == "0" {
+		u.Host = net.JoinHostPort(u.Hostname(), fmt.Sprint(tcp.Port))
+	}
+	return u.String(), nil
+}
+
+func publicURLIsHTTPS(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && p.Scheme == "https"
+}
+
+func clientKind(cfg config) string {
+	if cfg.loopback() {
+		return "loopback"
+	}
+	return "confidential"
+}
+
+// keygen prints fresh secrets as environment lines. It fails only if the
+// system random source does.
+func keygen(stdout io.Writer) error {
+	secret := make([]byte, 64)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	enc, err := oauth.GenerateEncryptionKey()
+	if err != nil {
+		return err
+	}
+	key, err := oauth.GenerateClientKey()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "SKYDM_SESSION_SECRET=%s\nSKYDM_ENCRYPTION_KEY=%s\nSKYDM_CLIENT_KEY=%s\n",
+		base64.StdEncoding.EncodeToString(secret), enc, key)
+	return err
+}

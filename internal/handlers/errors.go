@@ -1,0 +1,147 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/views"
+)
+
+// Reasons the error path treats specially.
+const (
+	reasonSessionExpired = "SessionExpired"
+	reasonScopeMissing   = "ScopeMissing"
+)
+
+// Error is the one error path. It logs internal and upstream failures with
+// the request id and renders the error page with apperr.MessageOf(err) and
+// the status for its code; the text of err itself never reaches the page.
+// An expired session (Unauthorized) redirects to /signin instead; a missing
+// OAuth scope (Forbidden, ScopeMissing) offers to sign in again with DM
+// access.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		err = apperr.Wrap(errors.New("handlers.Error called with a nil error"), apperr.Internal, "")
+	}
+	code := apperr.CodeOf(err)
+	if code == apperr.Unauthorized {
+		q := url.Values{}
+		if apperr.ReasonOf(err) == reasonSessionExpired {
+			q.Set("reason", "expired")
+			if cur := viewerFrom(r.Context()).current; cur != nil {
+				q.Set("hint", views.Account{DID: cur.DID.String(), Handle: cur.Handle}.Name())
+			}
+		}
+		target := "/signin"
+		if len(q) > 0 {
+			target += "?" + q.Encode()
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+	signInAgain := ""
+	if code == apperr.Forbidden && apperr.ReasonOf(err) == reasonScopeMissing {
+		if cur := viewerFrom(r.Context()).current; cur != nil {
+			signInAgain = cur.DID.String()
+		}
+	}
+	s.renderError(w, r, err, signInAgain)
+}
+
+// renderError logs err when it is ours or an upstream failure and writes the
+// error page.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error, signInAgain string) {
+	code := apperr.CodeOf(err)
+	status := apperr.Status(code)
+	id := requestID(r.Context())
+	switch code {
+	case apperr.Internal:
+		s.log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", id)
+	case apperr.Unavailable:
+		s.log.WarnContext(r.Context(), "upstream unavailable", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", id)
+	}
+	if e := apperr.As(err); e != nil && code == apperr.RateLimited && !e.RetryAt.IsZero() {
+		if secs := int(time.Until(e.RetryAt).Seconds() + 0.999); secs > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
+	}
+	ev := views.ErrorView{
+		Status:      status,
+		Title:       errorTitle(code),
+		Message:     apperr.MessageOf(err),
+		SignInAgain: signInAgain,
+	}
+	if code == apperr.Internal || code == apperr.Unavailable {
+		ev.RequestID = id
+	}
+	if signInAgain != "" {
+		ev.Title = "DM access needed"
+		ev.Message = "To read and send DMs, skydm needs your permission for Bluesky Chat. Sign in again and allow “Chat” on your server's consent screen."
+	}
+	s.render(w, r, status, views.ErrorPage(s.page(r, ev.Title, ""), ev))
+}
+
+func errorTitle(code apperr.Code) string {
+	switch code {
+	case apperr.Invalid:
+		return "That did not work"
+	case apperr.NotFound:
+		return "Not found"
+	case apperr.Unauthorized:
+		return "Please sign in"
+	case apperr.Forbidden:
+		return "Not allowed"
+	case apperr.Conflict:
+		return "That could not be done"
+	case apperr.RateLimited:
+		return "Slow down"
+	case apperr.Unavailable:
+		return "Service unavailable"
+	default:
+		return "Something went wrong"
+	}
+}
+
+// render writes a page with status. The page is rendered into a buffer first
+// so a template failure still becomes a clean 500.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write([]byte("Something went wrong on our side. It has been logged.\n"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// page returns the layout data for this request.
+func (s *Server) page(r *http.Request, title, nav string) views.Page {
+	v := viewerFrom(r.Context())
+	p := views.Page{Title: title, Nav: nav, Assets: s.assets.urls()}
+	if v.current == nil {
+		return p
+	}
+	cur := toView(*v.current, true)
+	p.Current = &cur
+	p.Accounts = append(p.Accounts, cur)
+	for _, a := range v.accounts {
+		if a.DID != v.current.DID {
+			p.Accounts = append(p.Accounts, toView(a, false))
+		}
+	}
+	return p
+}

@@ -1,0 +1,145 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/websession"
+	"github.com/skydm/skydm/static"
+)
+
+// Auth is the part of the OAuth service the handlers use
+// (*oauth.Service implements it). Every error is an *apperr.Error with a
+// message fit for people.
+type Auth interface {
+	// StartLogin resolves identifier, starts an authorization request, binds
+	// it to this browser with a short-lived cookie and returns the URL of the
+	// authorization server's sign-in page.
+	StartLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, identifier string) (authorizeURL string, err error)
+	// FinishLogin completes the callback and returns the signed-in account.
+	FinishLogin(ctx context.Context, w http.ResponseWriter, r *http.Request) (websession.Account, error)
+	// Logout revokes the session's tokens and forgets the session.
+	Logout(ctx context.Context, did syntax.DID, sessionID string) error
+}
+
+// ClientDocs serves the confidential client's public documents
+// (*oauth.Service implements it).
+type ClientDocs interface {
+	ClientMetadata() atoauth.ClientMetadata
+	JWKS() atoauth.JWKS
+}
+
+// Sessions is the browser's set of signed-in accounts
+// (*websession.Store implements it).
+type Sessions interface {
+	Current(r *http.Request) (websession.Account, bool)
+	Accounts(r *http.Request) []websession.Account
+	Add(w http.ResponseWriter, r *http.Request, acct websession.Account) error
+	Switch(w http.ResponseWriter, r *http.Request, did syntax.DID) error
+	Remove(w http.ResponseWriter, r *http.Request, did syntax.DID) error
+	// Touch records that the active account was seen (idle expiry).
+	Touch(w http.ResponseWriter, r *http.Request) error
+}
+
+// Config is what New needs.
+type Config struct {
+	Auth     Auth
+	Sessions Sessions
+	// ClientDocs, when set, is served at /oauth-client-metadata.json and
+	// /oauth/jwks.json (confidential client). When nil (loopback client in
+	// the sandbox) both answer 404.
+	ClientDocs ClientDocs
+	// PublicURL is the app's origin as browsers see it, e.g.
+	// "https://skydm.example"; it is trusted as an Origin for state-changing
+	// requests.
+	PublicURL string
+	// ImageOrigins are the origins avatars may be loaded from (CSP img-src),
+	// e.g. "https://cdn.bsky.app", or the sandbox PDS "http://localhost:2583".
+	ImageOrigins []string
+	// HSTS sends Strict-Transport-Security (production over https).
+	HSTS bool
+	// Health reports whether the app can serve (e.g. pings the database);
+	// nil → always healthy.
+	Health func(ctx context.Context) error
+	// Static holds the files served under /static/; nil → the embedded ones.
+	Static fs.FS
+	Logger *slog.Logger
+}
+
+// Server is skydm's HTTP handler: every route behind the middleware chain.
+type Server struct {
+	auth       Auth
+	sessions   Sessions
+	clientDocs ClientDocs
+	health     func(ctx context.Context) error
+	log        *slog.Logger
+	assets     *assets
+	csp        cspPolicy
+	hsts       bool
+	publicURL  string
+	handler    http.Handler
+}
+
+// New returns the app's handler with every route and middleware in place.
+// It returns an error when Auth, Sessions or Logger is missing, or when
+// PublicURL, an image origin or a static file cannot be used.
+func New(cfg Config) (*Server, error) {
+	if cfg.Auth == nil || cfg.Sessions == nil || cfg.Logger == nil {
+		return nil, errors.New("handlers: Auth, Sessions and Logger are required")
+	}
+	if _, err := origin(cfg.PublicURL); err != nil {
+		return nil, fmt.Errorf("handlers: public URL: %w", err)
+	}
+	for _, o := range cfg.ImageOrigins {
+		if got, err := origin(o); err != nil || got != o {
+			return nil, fmt.Errorf("handlers: image origin %q must be scheme://host[:port]", o)
+		}
+	}
+	files := cfg.Static
+	if files == nil {
+		files = static.FS()
+	}
+	a, err := loadAssets(files)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: static files: %w", err)
+	}
+	s := &Server{
+		auth:       cfg.Auth,
+		sessions:   cfg.Sessions,
+		clientDocs: cfg.ClientDocs,
+		health:     cfg.Health,
+		log:        cfg.Logger,
+		assets:     a,
+		csp:        newCSP(cfg.ImageOrigins),
+		hsts:       cfg.HSTS,
+		publicURL:  cfg.PublicURL,
+	}
+	s.handler, err = s.routes()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ServeHTTP serves a request through the middleware chain and the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// origin returns scheme://host[:port] of an absolute http(s) URL.
+func origin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}

@@ -1,0 +1,102 @@
+// Package views holds skydm's templ components: the layout, one file per
+// page and the small shared pieces. Components take plain view models (this
+// file) so they know nothing about sessions, OAuth or the database; every
+// value is escaped by templ.
+package views
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/rivo/uniseg"
+)
+
+// Account is a signed-in account as pages show it.
+type Account struct {
+	DID          string
+	Handle       string // "" or "handle.invalid" when unknown or not verified
+	AvatarURL    string // "" → initials
+	HasChatScope bool   // the session may use chat.bsky.*
+	Active       bool   // the account the app is currently acting as
+}
+
+// Name returns the handle when it is known and verified, else the DID.
+func (a Account) Name() string {
+	if a.Handle == "" || a.Handle == "handle.invalid" {
+		return a.DID
+	}
+	return a.Handle
+}
+
+// Initials returns one upper-case grapheme standing for the account when it
+// has no avatar: the first character of its handle, or "?" when none.
+func (a Account) Initials() string {
+	name := a.Handle
+	if name == "" || name == "handle.invalid" {
+		return "?"
+	}
+	name = strings.TrimPrefix(name, "@")
+	first, _, _, _ := uniseg.FirstGraphemeClusterInString(name, -1)
+	if first == "" {
+		return "?"
+	}
+	return strings.ToUpper(first)
+}
+
+// avatarSrc returns AvatarURL when it is an absolute http(s) URL, else ""
+// (then the initials are shown). templ does not sanitise <img src>.
+func (a Account) avatarSrc() string {
+	u, err := url.Parse(a.AvatarURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return a.AvatarURL
+}
+
+// Assets are the URLs of the static files every page links to, with a
+// content version so they can be cached for long.
+type Assets struct {
+	CSS, JS, Icon string
+}
+
+// Page is what the layout needs for every page.
+type Page struct {
+	Title    string    // the page's own title; the layout appends the app name
+	Nav      string    // which nav item is current: "home", "accounts", "signin"
+	Current  *Account  // nil when signed out
+	Accounts []Account // every signed-in account in this browser, active first
+	Assets   Assets
+}
+
+// SignedIn reports whether an account is active.
+func (p Page) SignedIn() bool { return p.Current != nil }
+
+func (p Page) ariaCurrent(item string) string {
+	if p.Nav == item {
+		return "page"
+	}
+	return "false"
+}
+
+// SignInForm is the state of the sign-in form.
+type SignInForm struct {
+	Identifier string // what the person typed, kept on error
+	Error      string // shown next to the field; "" when none
+	Notice     string // shown above the form, e.g. why they must sign in again
+}
+
+// ErrorView is what the error page shows.
+type ErrorView struct {
+	Status    int
+	Title     string
+	Message   string // safe for people: apperr.MessageOf, never err.Error()
+	RequestID string // shown for internal errors so a report can be matched to the log
+	// SignInAgain, when set, offers a button that signs this account in
+	// again (e.g. to grant DM access); it is the handle or DID to use.
+	SignInAgain string
+}
+
+// Home is what the home page shows.
+type Home struct {
+	Notice string // e.g. DMs need a new sign-in granting DM access
+}
