@@ -7,9 +7,9 @@ package deps
 import (
 	_ "github.com/PuerkitoBio/goquery"
 	_ "github.com/a-h/templ"
-	_ "github.com/bluesky-social/indigo/api/chat"
 	_ "github.com/bluesky-social/indigo/api/atproto"
 	_ "github.com/bluesky-social/indigo/api/bsky"
+	_ "github.com/bluesky-social/indigo/api/chat"
 	_ "github.com/bluesky-social/indigo/atproto/atclient"
 	_ "github.com/bluesky-social/indigo/atproto/atcrypto"
 	_ "github.com/bluesky-social/indigo/atproto/auth"
