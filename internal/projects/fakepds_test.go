@@ -1,0 +1,126 @@
+package projects
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bluesky-social/indigo/atproto/atclient"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// fakePDS answers com.atproto.repo.createRecord and deleteRecord for any
+// repo, keeping records in memory.
+type fakePDS struct {
+	srv *httptest.Server
+
+	mu      sync.Mutex
+	tids    *syntax.TIDClock
+	records map[string]map[string]any // uri → record
+	creates int
+	deletes int
+	fail    []int // statuses for the next createRecord calls
+}
+
+func newFakePDS(t testing.TB) *fakePDS {
+	p := &fakePDS{tids: syntax.NewTIDClock(0), records: map[string]map[string]any{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", p.create)
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.deleteRecord", p.delete)
+	p.srv = httptest.NewServer(mux)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// client returns an APIClient acting for nobody in particular (the fake
+// does not check auth); repo is given per call.
+func (p *fakePDS) client() *atclient.APIClient {
+	c := atclient.NewAPIClient(p.srv.URL)
+	c.Client = p.srv.Client()
+	return c
+}
+
+func (p *fakePDS) failNext(statuses ...int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail = append(p.fail, statuses...)
+}
+
+func (p *fakePDS) count() (records, creates, deletes int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.records), p.creates, p.deletes
+}
+
+func (p *fakePDS) record(uri syntax.ATURI) map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.records[uri.String()]
+}
+
+func xrpcError(w http.ResponseWriter, status int, name, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": name, "message": msg})
+}
+
+func (p *fakePDS) create(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Repo       string         `json:"repo"`
+		Collection string         `json:"collection"`
+		Record     map[string]any `json:"record"`
+	}
+	raw := json.NewDecoder(r.Body)
+	if err := raw.Decode(&in); err != nil {
+		xrpcError(w, 400, "InvalidRequest", err.Error())
+		return
+	}
+	p.mu.Lock()
+	p.creates++
+	if len(p.fail) > 0 {
+		st := p.fail[0]
+		p.fail = p.fail[1:]
+		p.mu.Unlock()
+		name := map[int]string{401: "ExpiredToken", 429: "RateLimitExceeded", 400: "InvalidRecord"}[st]
+		if name == "" {
+			name = "InternalServerError"
+		}
+		xrpcError(w, st, name, "injected")
+		return
+	}
+	if in.Record["$type"] != in.Collection {
+		p.mu.Unlock()
+		xrpcError(w, 400, "InvalidRecord", "record $type does not match collection")
+		return
+	}
+	rkey := p.tids.Next().String()
+	uri := "at://" + in.Repo + "/" + in.Collection + "/" + rkey
+	b, _ := json.Marshal(in.Record)
+	sum := sha256.Sum256(b)
+	cid := "bafyrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:52]
+	p.records[uri] = in.Record
+	p.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"uri": uri, "cid": cid})
+}
+
+func (p *fakePDS) delete(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Repo, Collection, Rkey string
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		xrpcError(w, 400, "InvalidRequest", err.Error())
+		return
+	}
+	p.mu.Lock()
+	p.deletes++
+	delete(p.records, "at://"+in.Repo+"/"+in.Collection+"/"+in.Rkey)
+	p.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte("{}"))
+}
