@@ -1,0 +1,10 @@
+package main
+
+import "syscall"
+
+// procAttr puts the web app in its own process group (so a terminal's Ctrl-C
+// reaches only this program, which stops the web app in order) and has the
+// kernel kill it if this program dies without stopping it.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

@@ -1,0 +1,182 @@
+// skydm DMs, progressive enhancement only: every page works without this
+// file. It adds Enter-to-send, optimistic sending, and live updates over
+// Server-Sent Events. No framework, no eval, no inline handlers; markup is
+// only ever inserted from server-rendered fragments, text via DOM APIs.
+"use strict";
+(function () {
+  var d = document;
+  var $ = function (s, r) { return (r || d).querySelector(s); };
+  var list = $("#msgs"), form = $("#composer"), inbox = $("[data-testid=convo-list]");
+  var FAIL = "Not sent. Check your connection and try again.";
+
+  // Tell the server our time zone, so times and day separators are local.
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz) d.cookie = "tz=" + encodeURIComponent(tz) + ";path=/;max-age=31536000;samesite=lax";
+  } catch (e) { /* ignore */ }
+
+  function frag(html) {
+    var t = d.createElement("template");
+    t.innerHTML = html; // server-rendered fragment (templ-escaped)
+    return t.content.firstElementChild;
+  }
+  function byId(id) { return d.getElementById("m-" + id); }
+  function nearEnd() { return innerHeight + scrollY >= d.body.scrollHeight - 150; }
+  function toEnd() { scrollTo(0, d.body.scrollHeight); }
+  function textOf(el) { var t = el && $("[data-testid=message-text]", el); return t ? t.textContent : ""; }
+
+  function setUnread(n) {
+    if (typeof n !== "number") return;
+    d.title = (n > 0 ? "(" + n + ") " : "") + d.title.replace(/^\(\d+\) /, "");
+    var b = $("[data-testid=nav-unread]");
+    if (b) { b.textContent = n > 99 ? "99+" : String(n); b.hidden = !n; }
+  }
+
+  function showError(msg) {
+    var e = $("#composer-error");
+    if (!e) return;
+    e.textContent = msg || "";
+    e.hidden = !msg;
+  }
+
+  // Append a message from the server unless it is already on the page; an
+  // own message replaces the pending bubble with the same text.
+  function addMessage(html) {
+    var el = frag(html);
+    if (!el || !list || (el.id && d.getElementById(el.id))) return;
+    var end = nearEnd();
+    var pending = null;
+    if (el.hasAttribute("data-own")) {
+      list.querySelectorAll(".pending").forEach(function (p) {
+        if (!pending && textOf(p) === textOf(el)) pending = p;
+      });
+    }
+    if (pending) pending.replaceWith(el); else list.appendChild(el);
+    if (end) toEnd();
+  }
+
+  function pendingBubble(text) {
+    var li = d.createElement("li"), b = d.createElement("div"), p = d.createElement("p"), m = d.createElement("div");
+    li.className = "msg pending";
+    li.setAttribute("data-own", "");
+    li.setAttribute("data-testid", "message");
+    b.className = "bubble";
+    p.className = "text";
+    p.dir = "auto";
+    p.setAttribute("data-testid", "message-text");
+    p.textContent = text;
+    m.className = "meta";
+    m.textContent = "Sending…";
+    b.appendChild(p);
+    li.append(b, m);
+    list.appendChild(li);
+    toEnd();
+    return li;
+  }
+
+  if (list && list.hasAttribute("data-live") && !location.hash) toEnd(); // newest at the bottom
+
+  if (form && list) {
+    var ta = form.elements.text, hint = $("#composer-hint");
+    if (hint) hint.hidden = false;
+    ta.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+        e.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", function (e) {
+      var text = ta.value;
+      if (!text.trim()) return; // the browser's "required" check speaks
+      e.preventDefault();
+      var body = new URLSearchParams(new FormData(form));
+      var li = pendingBubble(text);
+      ta.value = "";
+      ta.removeAttribute("aria-invalid");
+      showError("");
+      var reply = $("[data-testid=composer-reply]", form), rt = form.elements.reply_to;
+      if (reply) reply.remove();
+      if (rt) rt.remove();
+      fetch(form.action, { method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) {
+          // A page instead of JSON (e.g. a redirect after a plain send) means it was sent.
+          if (r.ok && !/json/.test(r.headers.get("Content-Type") || "")) { location.reload(); return new Promise(function () {}); }
+          return r.json();
+        })
+        .then(function (j) {
+          if (j.token && form.elements.token) form.elements.token.value = j.token;
+          if (j.error || !j.id) throw new Error(j.error || FAIL);
+          var el = j.html && frag(j.html);
+          if (byId(j.id)) li.remove();
+          else if (el) li.replaceWith(el);
+          else { li.id = "m-" + j.id; li.classList.remove("pending"); $(".meta", li).textContent = ""; }
+        })
+        .catch(function (err) {
+          li.classList.replace("pending", "failed");
+          $(".meta", li).textContent = "Not sent";
+          if (!ta.value) ta.value = text;
+          ta.setAttribute("aria-invalid", "true");
+          showError(err instanceof SyntaxError || err instanceof TypeError ? FAIL : err.message);
+          ta.focus();
+        });
+    });
+  }
+
+  // Live updates. EventSource reconnects by itself and sends Last-Event-ID.
+  if (!window.EventSource || !(list || inbox)) return;
+  var cid = list && list.getAttribute("data-convo-id");
+  var es = new EventSource(cid ? "/events?convo=" + encodeURIComponent(cid) : "/events");
+  function on(type, fn) {
+    es.addEventListener(type, function (ev) {
+      var data;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      fn(data);
+    });
+  }
+  var here = function (x) { return list && list.hasAttribute("data-live") && x.convoId === cid; };
+  on("message", function (x) { if (here(x)) addMessage(x.html); });
+  on("delete", function (x) {
+    var el = here(x) && byId(x.id);
+    if (!el) return;
+    var b = $(".bubble", el), p = d.createElement("p");
+    p.className = "text placeholder";
+    p.setAttribute("data-testid", "message-deleted");
+    p.textContent = "Message deleted";
+    el.setAttribute("data-deleted", "");
+    b.replaceChildren(p);
+    el.querySelectorAll(".reactions, .actions, [data-testid=reply]").forEach(function (n) { n.remove(); });
+  });
+  on("reaction", function (x) {
+    var el = here(x) && byId(x.id);
+    if (!el) return;
+    var old = $(".reactions", el), nu = x.html ? frag(x.html) : null;
+    if (old && nu) old.replaceWith(nu);
+    else if (old) old.remove();
+    else if (nu) $(".meta", el).after(nu);
+  });
+  on("convo", function (x) {
+    setUnread(x.unreadTotal);
+    if (!inbox || !inbox.hasAttribute("data-live")) return;
+    var row = inbox.querySelector('[data-id="' + CSS.escape(x.id) + '"]');
+    if (row) row.remove();
+    var el = x.html && frag(x.html);
+    if (el && el.getAttribute("data-status") === inbox.getAttribute("data-tab") &&
+        (el.hasAttribute("data-unread") || !inbox.hasAttribute("data-unread-only"))) {
+      inbox.prepend(el);
+      var empty = $("[data-testid=empty]");
+      if (empty) empty.remove();
+    }
+  });
+  on("unread", function (x) { setUnread(x.total); });
+  // Control events of internal/live: events were missed, or the session ended.
+  on("resync", function () { if (!form || !form.elements.text.value) location.reload(); });
+  on("auth", function (x) {
+    es.close();
+    var n = d.createElement("div"), main = $("main") || d.body;
+    n.className = "notice error";
+    n.setAttribute("role", "alert");
+    n.setAttribute("data-testid", "live-error");
+    n.textContent = x.message || "Live updates stopped. Reload the page.";
+    main.prepend(n);
+  });
+})();

@@ -1,0 +1,478 @@
+package views
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rivo/uniseg"
+
+	"github.com/skydm/skydm/internal/richtext"
+)
+
+// View models of the DM pages (inbox, conversation, new conversation, chat
+// settings). They hold plain values: the handlers convert indigo's chat
+// types into them, so the components know nothing of the API. Every string
+// is untrusted and is escaped by templ; URLs are rendered only after
+// richtext.SafeHref accepts them.
+
+// DMAssets are the versioned URLs of dm.css and dm.js, like Assets. Empty
+// fields are not linked (the pages still work; they are just plainer).
+type DMAssets struct {
+	CSS, JS string
+}
+
+// Inbox tabs and conversation statuses (the chat.bsky "status" values).
+const (
+	TabAccepted    = "accepted" // the inbox: accepted conversations
+	TabRequests    = "requests" // message requests (status=request)
+	StatusAccepted = "accepted"
+	StatusRequest  = "request"
+)
+
+// Who may start a conversation with the viewer (chat.bsky.actor.declaration
+// allowIncoming).
+const (
+	AllowAll       = "all"
+	AllowFollowing = "following"
+	AllowNone      = "none"
+)
+
+// MemberVM is a member of a conversation as the pages show them.
+type MemberVM struct {
+	DID       string
+	Name      string // display name; "" → the handle is shown
+	Handle    string // "" or "handle.invalid" when unknown
+	AvatarURL string // "" or not http(s) → initials
+	Initials  string // optional; "" → computed from Name, else Handle
+}
+
+// Label returns the name to show: the display name, else the handle, else
+// the DID.
+func (m MemberVM) Label() string {
+	switch {
+	case strings.TrimSpace(m.Name) != "":
+		return m.Name
+	case m.Handle != "" && m.Handle != "handle.invalid":
+		return m.Handle
+	}
+	return m.DID
+}
+
+// validHandle returns the handle when it is known and verified, else "".
+func (m MemberVM) validHandle() string {
+	if m.Handle == "handle.invalid" {
+		return ""
+	}
+	return m.Handle
+}
+
+// initials returns Initials, or the first grapheme of the display name (or
+// handle) in upper case, or "?".
+func (m MemberVM) initials() string {
+	if m.Initials != "" {
+		return m.Initials
+	}
+	name := strings.TrimSpace(richtext.StripBidi(m.Name))
+	if name == "" {
+		name = strings.TrimPrefix(m.validHandle(), "@")
+	}
+	first, _, _, _ := uniseg.FirstGraphemeClusterInString(name, -1)
+	if first == "" {
+		return "?"
+	}
+	return strings.ToUpper(first)
+}
+
+// ConvoRowVM is one conversation in the inbox.
+type ConvoRowVM struct {
+	ID          string
+	Members     []MemberVM // the other members (the viewer left out)
+	LastPreview string     // last message text, "Reacted ❤️ to …", "Message deleted"; "" → "No messages yet"
+	LastAt      time.Time  // zero → no time shown
+	Unread      int
+	Muted       bool
+	Status      string // StatusAccepted or StatusRequest
+}
+
+// InboxVM is what the inbox (/) shows.
+type InboxVM struct {
+	Assets       DMAssets
+	Convos       []ConvoRowVM // newest first
+	Tab          string       // TabAccepted ("" is the same) or TabRequests
+	RequestCount int          // shown on the Requests tab
+	UnreadTotal  int          // unread messages in accepted conversations
+	UnreadOnly   bool         // the "Unread only" filter is on
+	NextCursor   string       // "" → no "Load more"
+	Paged        bool         // this page was loaded with a cursor: live updates do not insert rows into it
+	Error        string       // shown as an alert above the list (e.g. upstream unavailable)
+	Notice       string
+	Now          time.Time      // for relative times
+	Loc          *time.Location // nil → UTC
+}
+
+// ConvoVM is what a conversation page (/convos/{id}) shows.
+type ConvoVM struct {
+	Assets  DMAssets
+	ID      string
+	Title   string     // "" → the members' names
+	Members []MemberVM // the other members (the viewer left out)
+	// Messages are oldest first (newest at the bottom).
+	Messages []MessageVM
+	// EarlierCursor, when set, adds a "Load earlier messages" link to
+	// /convos/{id}?cursor=EarlierCursor.
+	EarlierCursor string
+	// Earlier is set when the page shows an earlier page of messages (a
+	// cursor was given); a link back to the latest messages is shown and
+	// live updates do not append to it.
+	Earlier   bool
+	Status    string // StatusRequest → the request banner (Accept / Leave)
+	Muted     bool
+	Draft     string     // the composer's text, kept on error
+	ReplyTo   *MessageVM // the message being replied to (?reply=<id>), or nil
+	Selected  string     // the message whose action panel is open (?sel=<id>), or ""
+	FormToken string     // one-time token of the composer form
+	Error     string     // shown next to the composer (send, reaction and action errors)
+	Notice    string     // shown above the messages
+	ViewerDID string
+	Now       time.Time      // for "Today" / "Yesterday"
+	Loc       *time.Location // nil → UTC
+}
+
+// Group reports whether the conversation has more than one other member;
+// the message list is then marked data-group and dm.css shows sender names
+// on others' messages (in one-to-one conversations they are for screen
+// readers only).
+func (c ConvoVM) Group() bool { return len(c.Members) > 1 }
+
+// MsgContext returns what MessageItem needs besides the message.
+func (c ConvoVM) MsgContext() MsgContext {
+	return MsgContext{ConvoID: c.ID, Selected: c.Selected, Loc: dmLoc(c.Loc), base: ConvoURL(c.ID)}
+}
+
+// MsgContext is what MessageItem needs to know about the conversation a
+// message is shown in. Live updates build it from the convo id and its
+// member count.
+type MsgContext struct {
+	ConvoID  string
+	Selected string         // message id whose action panel is open (?sel=)
+	Loc      *time.Location // nil → UTC
+	base     string         // ConvoURL(ConvoID), computed once per page
+}
+
+// msgURL returns MessageActionURL(ConvoID, msgID, action).
+func (c MsgContext) msgURL(msgID, action string) string {
+	return c.url() + "/messages/" + url.PathEscape(msgID) + "/" + action
+}
+
+// url returns the conversation's URL.
+func (c MsgContext) url() string {
+	if c.base != "" {
+		return c.base
+	}
+	return ConvoURL(c.ConvoID)
+}
+
+// MessageVM is one message (or placeholder) in a conversation.
+type MessageVM struct {
+	ID          string
+	Rev         string
+	SenderDID   string
+	SenderName  string // display name or handle; "" → "Someone"
+	Own         bool   // sent by the viewer
+	Segments    []richtext.Segment
+	Embed       *EmbedVM // app.bsky.embed.record → a card linking to the post
+	Reactions   []ReactionVM
+	ReplyTo     *QuotedVM
+	Deleted     bool   // "Message deleted" placeholder
+	System      bool   // a system message (member added, convo locked…); SystemText says what
+	SystemText  string // e.g. "Alice added Bob"; "" → "Conversation updated"
+	Unsupported bool   // a kind of message this app cannot show
+	SentAt      time.Time
+}
+
+// Text returns the message's text (the segments joined).
+func (m MessageVM) Text() string {
+	var b strings.Builder
+	for _, s := range m.Segments {
+		b.WriteString(s.Text)
+	}
+	return b.String()
+}
+
+// EmbedVM is a quoted post (app.bsky.embed.record).
+type EmbedVM struct {
+	URL          string // web URL of the post (richtext.PostURL); not http(s) → no link
+	AuthorName   string
+	AuthorHandle string
+	Text         string
+	// Unavailable is set for a post that was deleted, is blocked, or could
+	// not be loaded; the card then says so.
+	Unavailable bool
+}
+
+// ReactionVM is one emoji under a message with how many people used it.
+type ReactionVM struct {
+	Value string // one emoji
+	Count int
+	Mine  bool // the viewer reacted with it (its button removes it)
+}
+
+// QuotedVM is the message a reply quotes.
+type QuotedVM struct {
+	ID         string
+	SenderName string
+	Text       string // plain text, shortened by the handler if needed
+	Deleted    bool
+}
+
+// NewConvoVM is what the new conversation page shows.
+type NewConvoVM struct {
+	Assets DMAssets
+	Handle string // what the person typed, kept on error
+	Error  string // why the conversation cannot be started
+	Notice string
+}
+
+// SettingsVM is what the chat settings page shows.
+type SettingsVM struct {
+	Assets        DMAssets
+	AllowIncoming string // AllowAll, AllowFollowing or AllowNone; "" → AllowFollowing (Bluesky's default)
+	Error         string
+	Notice        string // e.g. "Saved."
+}
+
+// CommonReactions returns the emoji the reaction picker offers as buttons.
+func CommonReactions() [8]string {
+	return [8]string{"❤️", "👍", "😂", "😮", "😢", "🙏", "🔥", "👀"}
+}
+
+// The DM URLs below are the paths the handlers route; ids are path-escaped.
+
+// InboxURL returns the inbox URL for a tab, filter and cursor.
+func InboxURL(tab string, unreadOnly bool, cursor string) string {
+	q := url.Values{}
+	if tab == TabRequests {
+		q.Set("tab", TabRequests)
+	}
+	if unreadOnly {
+		q.Set("unread", "1")
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if len(q) == 0 {
+		return "/"
+	}
+	return "/?" + q.Encode()
+}
+
+// ConvoURL returns /convos/{id}.
+func ConvoURL(id string) string { return "/convos/" + url.PathEscape(id) }
+
+// ConvoActionURL returns /convos/{id}/{action}, e.g. "messages", "accept",
+// "leave", "mute", "unmute", "read".
+func ConvoActionURL(id, action string) string { return ConvoURL(id) + "/" + action }
+
+// MessageActionURL returns /convos/{id}/messages/{msg}/{action}, e.g.
+// "delete", "reactions", "reactions/remove".
+func MessageActionURL(convoID, msgID, action string) string {
+	return ConvoURL(convoID) + "/messages/" + url.PathEscape(msgID) + "/" + action
+}
+
+// MessageDOMID returns the id attribute of a message's element, "m-" + id.
+func MessageDOMID(id string) string { return "m-" + id }
+
+// RelTime formats t relative to now for lists: "now", "5m", "3h", a weekday
+// ("Mon") within the last week, "Mar 4" this year, "Mar 4, 2023" before.
+// Times in the future (clock skew) are "now"; a zero t gives "".
+func RelTime(t, now time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "now"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 24*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	lt, ln := t.In(loc), now.In(loc)
+	switch {
+	case d < 6*24*time.Hour:
+		return lt.Format("Mon")
+	case lt.Year() == ln.Year():
+		return lt.Format("Jan 2")
+	}
+	return lt.Format("Jan 2, 2006")
+}
+
+// dmDayLabel names the day of t for a separator: "Today", "Yesterday",
+// "Monday, March 4", or "March 4, 2023" in another year.
+func dmDayLabel(t, now time.Time, loc *time.Location) string {
+	lt, ln := t.In(loc), now.In(loc)
+	y, m, d := lt.Date()
+	ny, nm, nd := ln.Date()
+	today := time.Date(ny, nm, nd, 0, 0, 0, 0, loc)
+	day := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	switch {
+	case day.Equal(today):
+		return "Today"
+	case day.Equal(today.AddDate(0, 0, -1)):
+		return "Yesterday"
+	case y == ny:
+		return lt.Format("Monday, January 2")
+	}
+	return lt.Format("January 2, 2006")
+}
+
+// dmSameDay reports whether a and b fall on the same calendar day in loc.
+func dmSameDay(a, b time.Time, loc *time.Location) bool {
+	ay, am, ad := a.In(loc).Date()
+	by, bm, bd := b.In(loc).Date()
+	return ay == by && am == bm && ad == bd
+}
+
+func dmLoc(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// dmMemberNames returns the labels of members.
+func dmMemberNames(ms []MemberVM) []string {
+	names := make([]string, 0, len(ms))
+	for _, m := range ms {
+		names = append(names, m.Label())
+	}
+	return names
+}
+
+// dmConvoTitle returns title, or the members' names joined: "Alice",
+// "Alice and Bob", "Alice, Bob and 3 others".
+func dmConvoTitle(title string, ms []MemberVM) string {
+	if strings.TrimSpace(title) != "" {
+		return title
+	}
+	names := dmMemberNames(ms)
+	switch len(names) {
+	case 0:
+		return "Conversation"
+	case 1:
+		return names[0]
+	case 2:
+		return names[0] + " and " + names[1]
+	case 3:
+		return names[0] + ", " + names[1] + " and " + names[2]
+	}
+	return names[0] + ", " + names[1] + " and " + strconv.Itoa(len(names)-2) + " others"
+}
+
+// dmSafeURL returns raw as a templ.SafeURL-able string when it is an http(s)
+// URL (richtext.SafeHref), else "".
+func dmSafeURL(raw string) string {
+	h, _ := richtext.SafeHref(raw)
+	return h
+}
+
+// dmUnreadLabel is what a screen reader hears for an unread badge.
+func dmUnreadLabel(n int) string {
+	if n == 1 {
+		return "1 unread message"
+	}
+	return strconv.Itoa(n) + " unread messages"
+}
+
+// dmBadge shows counts above 99 as "99+".
+func dmBadge(n int) string {
+	if n > 99 {
+		return "99+"
+	}
+	return strconv.Itoa(n)
+}
+
+// allow returns the selected AllowIncoming value, defaulting to following.
+func (s SettingsVM) allow() string {
+	switch s.AllowIncoming {
+	case AllowAll, AllowNone:
+		return s.AllowIncoming
+	}
+	return AllowFollowing
+}
+
+func dmCurrent(on bool) string {
+	if on {
+		return "page"
+	}
+	return "false"
+}
+
+func dmItoa(n int) string { return strconv.Itoa(n) }
+
+func dmQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// dmTabStatus maps a tab to the status of the conversations it lists.
+func dmTabStatus(tab string) string {
+	if tab == TabRequests {
+		return StatusRequest
+	}
+	return StatusAccepted
+}
+
+// dmInboxEmpty is the empty-state sentence of the inbox.
+func dmInboxEmpty(vm InboxVM) string {
+	switch {
+	case vm.UnreadOnly:
+		return "No unread conversations."
+	case vm.Tab == TabRequests:
+		return "No message requests."
+	}
+	return "No conversations yet. Start one with “New message”."
+}
+
+// dmSenderLabel names the sender of a message: "You" for the viewer.
+func dmSenderLabel(m MessageVM) string {
+	switch {
+	case m.Own:
+		return "You"
+	case strings.TrimSpace(m.SenderName) != "":
+		return m.SenderName
+	}
+	return "Someone"
+}
+
+func dmQuotedSender(q QuotedVM) string {
+	if strings.TrimSpace(q.SenderName) == "" {
+		return "Someone"
+	}
+	return q.SenderName
+}
+
+func dmSystemText(m MessageVM) string {
+	if strings.TrimSpace(m.SystemText) == "" {
+		return "Conversation updated"
+	}
+	return m.SystemText
+}
+
+// dmShorten cuts s to at most n characters (grapheme clusters), adding "…".
+func dmShorten(s string, n int) string {
+	if len(s) <= n { // n bytes ≥ n graphemes
+		return s
+	}
+	g := uniseg.NewGraphemes(s)
+	for i := 0; g.Next(); i++ {
+		if i == n {
+			from, _ := g.Positions()
+			return strings.TrimRight(s[:from], " \n") + "…"
+		}
+	}
+	return s
+}
