@@ -7,9 +7,9 @@ import (
 	"io/fs"
 )
 
-//go:embed app.css app.js favicon.svg
+//go:embed app.css app.js favicon.svg dm.css dm.js
 var files embed.FS
 
 // FS returns the embedded static files, named as they are served under
-// /static/ (app.css, app.js, favicon.svg). It never fails.
+// /static/ (app.css, app.js, favicon.svg, dm.css, dm.js). It never fails.
 func FS() fs.FS { return files }
