@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/skydm/skydm/internal/safebuf"
 	"io"
 	"net"
 	"net/http"
@@ -12,30 +12,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/skydm/skydm/internal/sandbox"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	readyRe = regexp.MustCompile(`skydm demo ready in \S+: (http://127\.0\.0\.1:\d+)`)
@@ -54,7 +36,7 @@ func TestRun_servesSeededDemoAndStopsEverything(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr safebuf.Buffer
 	done := make(chan error, 1)
 	args := []string{"-addr", "127.0.0.1:0", "-plc-port", "0", "-pds-port", "0", "-chat-port", "0", "-state", state}
 	go func() { done <- run(ctx, args, os.Getenv, &stdout, &stderr) }()
@@ -134,7 +116,7 @@ func TestRun_takenWebPortFailsBeforeStarting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var stdout, stderr syncBuffer
+	var stdout, stderr safebuf.Buffer
 	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, os.Getenv, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "is taken") || !strings.Contains(err.Error(), "-addr") {
 		t.Fatalf("run with a taken -addr: got %v, want an error saying it is taken and naming -addr", err)

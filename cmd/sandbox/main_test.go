@@ -1,35 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/skydm/skydm/internal/safebuf"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skydm/skydm/internal/sandbox"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRunStartsAndWipes runs the command on free ports until its context is
 // cancelled: it must print the logins, write a state file Load can use, and
@@ -38,7 +20,7 @@ func TestRunStartsAndWipes(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr safebuf.Buffer
 	done := make(chan error, 1)
 	args := []string{"-plc-port", "0", "-pds-port", "0", "-chat-port", "0", "-state", state, "-faults"}
 	go func() { done <- run(ctx, args, os.Getenv, &stdout, &stderr) }()
@@ -109,7 +91,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut safebuf.Buffer
 			if err := run(context.Background(), tt.args, os.Getenv, &out, &errOut); err == nil {
 				t.Fatal("run accepted bad arguments")
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/skydm/skydm/internal/safebuf"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +48,7 @@ func startOwn(t *testing.T, o sandbox.Options) (*sandbox.Network, time.Duration)
 // directory and the state file are gone. It also reports start time and RSS.
 func TestCloseLeavesNothing(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "sub", "state.json")
-	var logs syncBuffer
+	var logs safebuf.Buffer
 	n, took := startOwn(t, sandbox.Options{StateFile: state, SeedDemo: true, Faults: true,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	rss := vmRSS(t, n.PID)
@@ -274,23 +274,6 @@ func TestConfidentialClientTLS(t *testing.T) {
 	default:
 		t.Error("PAR succeeded but the PDS never fetched the client metadata")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func vmRSS(t *testing.T, pid int) string {
