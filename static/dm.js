@@ -39,6 +39,9 @@
     e.hidden = !msg;
   }
 
+  // The list is no longer empty: drop its "No messages yet" line.
+  function filled() { var e = $(".log > [data-testid=empty]"); if (e) e.remove(); }
+
   // Append a message from the server unless it is already on the page; an
   // own message replaces the pending bubble with the same text.
   function addMessage(html) {
@@ -52,6 +55,7 @@
       });
     }
     if (pending) pending.replaceWith(el); else list.appendChild(el);
+    filled();
     if (end) toEnd();
   }
 
@@ -70,6 +74,7 @@
     b.appendChild(p);
     li.append(b, m);
     list.appendChild(li);
+    filled();
     toEnd();
     return li;
   }

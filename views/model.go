@@ -6,6 +6,7 @@ package views
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/rivo/uniseg"
@@ -62,10 +63,13 @@ type Assets struct {
 // Page is what the layout needs for every page.
 type Page struct {
 	Title    string    // the page's own title; the layout appends the app name
-	Nav      string    // which nav item is current: "home", "accounts", "signin"
+	Nav      string    // which nav item is current: "home", "accounts", "signin", "projects", "change-requests"
 	Current  *Account  // nil when signed out
 	Accounts []Account // every signed-in account in this browser, active first
 	Assets   Assets
+	// Unread is the unread DM total shown next to Home in the nav (the DM
+	// pages set it; dm.js keeps it current). 0 → the badge is hidden.
+	Unread int
 }
 
 // SignedIn reports whether an account is active.
@@ -94,9 +98,23 @@ type ErrorView struct {
 	// SignInAgain, when set, offers a button that signs this account in
 	// again (e.g. to grant DM access); it is the handle or DID to use.
 	SignInAgain string
+	// Retry, when set, is a same-site path offered as a "Try again" link
+	// (e.g. the page itself after an upstream failure).
+	Retry string
 }
 
 // Home is what the home page shows.
 type Home struct {
 	Notice string // e.g. DMs need a new sign-in granting DM access
+}
+
+// navBadge shows the nav's unread count, "99+" above 99.
+func navBadge(n int) string {
+	if n > 99 {
+		return "99+"
+	}
+	if n < 0 {
+		n = 0
+	}
+	return strconv.Itoa(n)
 }

@@ -11,11 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/oauth"
+	"github.com/skydm/skydm/internal/projects"
 )
 
 // Defaults.
@@ -24,6 +26,8 @@ const (
 	defaultDB          = "skydm.db"
 	defaultScopes      = "atproto transition:generic transition:chat.bsky"
 	defaultChatService = "did:web:api.bsky.chat#bsky_chat"
+	defaultOutboxLease = 2 * time.Minute
+	minOutboxLease     = 30 * time.Second // twice the outbox's per-call timeout
 )
 
 // config is the validated configuration.
@@ -41,6 +45,11 @@ type config struct {
 	SandboxState  string
 	TLSCert       string
 	TLSKey        string
+
+	// Projects and change requests (internal/projects, internal/notify).
+	NSIDAuthority string        // record types <authority>.project / .changeRequest
+	NotifierDID   syntax.DID    // "" → each requester's own session sends the DM
+	OutboxLease   time.Duration // how long a delivery attempt owns its outbox row
 }
 
 // loopback reports whether the app runs as the sandbox's loopback client.
@@ -68,6 +77,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		fSandboxState  = flagEnv{"sandbox-state", "SKYDM_SANDBOX_STATE"}
 		fTLSCert       = flagEnv{"tls-cert", "SKYDM_TLS_CERT"}
 		fTLSKey        = flagEnv{"tls-key", "SKYDM_TLS_KEY"}
+		fNSIDAuthority = flagEnv{"nsid-authority", "SKYDM_NSID_AUTHORITY"}
+		fNotifierDID   = flagEnv{"notifier-did", "SKYDM_NOTIFIER_DID"}
+		fOutboxLease   = flagEnv{"outbox-lease", "SKYDM_OUTBOX_LEASE"}
 	)
 	fs := flag.NewFlagSet("web", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -100,6 +112,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	sandboxState := str(fSandboxState, "", "the sandbox's state file (PLC/PDS/chat URLs), written by make sandbox or the tests")
 	tlsCert := str(fTLSCert, "", "TLS certificate file (PEM); serve https directly")
 	tlsKey := str(fTLSKey, "", "TLS private key file (PEM)")
+	nsidAuthority := str(fNSIDAuthority, projects.DefaultAuthority, "NSID authority of the project and change-request records (<authority>.project, <authority>.changeRequest); publish lexicons/ under it if you change it")
+	notifierDID := str(fNotifierDID, "", "DID of an account that sends every change-request DM instead of the requester; it must sign in to skydm once with DM access (optional)")
+	outboxLease := str(fOutboxLease, defaultOutboxLease.String(), "how long one delivery attempt owns an outbox row; after a crash the row is retried when this has passed (at least 30s)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -171,6 +186,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if !c.Sandbox && c.SandboxState != "" {
 		bad(fSandboxState, "only with -sandbox")
+	}
+	if _, err := projects.CollectionsFor(strings.TrimSpace(*nsidAuthority)); err != nil || strings.TrimSpace(*nsidAuthority) == "" {
+		bad(fNSIDAuthority, "%q must be a reversed domain name such as %s", *nsidAuthority, projects.DefaultAuthority)
+	} else {
+		c.NSIDAuthority = strings.TrimSpace(*nsidAuthority)
+	}
+	if v := strings.TrimSpace(*notifierDID); v != "" {
+		if did, err := syntax.ParseDID(v); err != nil {
+			bad(fNotifierDID, "%q is not a DID", v)
+		} else {
+			c.NotifierDID = did
+		}
+	}
+	if d, err := time.ParseDuration(strings.TrimSpace(*outboxLease)); err != nil || d < minOutboxLease {
+		bad(fOutboxLease, "%q must be a duration of at least %s, e.g. 2m", *outboxLease, minOutboxLease)
+	} else {
+		c.OutboxLease = d
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad(fTLSCert, "-tls-cert and -tls-key go together")

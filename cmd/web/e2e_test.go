@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // sandboxStateFile writes the state file run reads for n (the fields
 // sandbox.Load needs).
-func sandboxStateFile(t *testing.T, n *sandbox.Network) string {
+func sandboxStateFile(t testing.TB, n *sandbox.Network) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "sandbox-state.json")
 	b, err := json.Marshal(map[string]any{
@@ -41,12 +41,12 @@ func sandboxStateFile(t *testing.T, n *sandbox.Network) string {
 
 // browserClient is a cookie-keeping client that does not follow redirects.
 type browserClient struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	base string
 }
 
-func newBrowserClient(t *testing.T, base string) *browserClient {
+func newBrowserClient(t testing.TB, base string) *browserClient {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,14 +88,14 @@ func (b *browserClient) post(path string, form url.Values) (*http.Response, *goq
 	return b.do(req)
 }
 
-func sandboxEnv(t *testing.T, n *sandbox.Network) map[string]string {
+func sandboxEnv(t testing.TB, n *sandbox.Network) map[string]string {
 	env := baseEnv(t, sandboxStateFile(t, n))
 	return env
 }
 
 // startLogin posts the sign-in form and returns the authorization URL the
 // continue page sends the browser to.
-func startLogin(t *testing.T, b *browserClient, identifier string) string {
+func startLogin(t testing.TB, b *browserClient, identifier string) string {
 	t.Helper()
 	res, doc := b.post("/oauth/login", url.Values{"identifier": {identifier}})
 	if res.StatusCode != http.StatusOK {
@@ -138,8 +138,8 @@ func TestE2ESignInThroughSandboxPDS(t *testing.T) {
 	if doc.Find(`[data-testid="home-notice"]`).Length() != 0 {
 		t.Errorf("DM-access notice shown although the chat scope was granted")
 	}
-	if doc.Find(`[data-testid="inbox-placeholder"]`).Length() != 1 {
-		t.Errorf("no inbox placeholder")
+	if doc.Find(`[data-testid="convo-list"]`).Length() != 1 {
+		t.Errorf("the signed-in start page is not the inbox")
 	}
 
 	// A replayed callback must not sign anyone in again or crash.

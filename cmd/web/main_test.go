@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 func b64(n int, c byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{c}, n)) }
 
 // baseEnv is a valid sandbox (loopback client) configuration.
-func baseEnv(t *testing.T, state string) map[string]string {
+func baseEnv(t testing.TB, state string) map[string]string {
 	return map[string]string{
 		"SKYDM_SESSION_SECRET": b64(64, 's'),
 		"SKYDM_ENCRYPTION_KEY": b64(32, 'e'),
@@ -73,7 +73,7 @@ var listenRE = regexp.MustCompile(`skydm listening on (\S+)`)
 
 // startRun runs the program in the background and returns its URL once it
 // says it is listening; the program is stopped when the test ends.
-func startRun(t *testing.T, args []string, env map[string]string) (string, *syncBuffer) {
+func startRun(t testing.TB, args []string, env map[string]string) (string, *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}

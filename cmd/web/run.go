@@ -19,7 +19,10 @@ import (
 	"github.com/skydm/skydm/internal/atid"
 	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/handlers"
+	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
+	"github.com/skydm/skydm/internal/projects"
 	"github.com/skydm/skydm/internal/safehttp"
 	"github.com/skydm/skydm/internal/sandbox"
 	"github.com/skydm/skydm/internal/websession"
@@ -103,6 +106,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
+	// Change-request DMs: the outbox worker sends through the senders'
+	// stored OAuth sessions (the same live sessions the pages use).
+	worker, err := notify.New(notify.Config{
+		DB:            sqlDB,
+		Sender:        &oauthSender{sessions: authService, chatService: chatService},
+		Directory:     dir,
+		Logger:        logger,
+		LeaseDuration: cfg.OutboxLease,
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	projectService, err := projects.NewService(projects.Config{
+		DB:          sqlDB,
+		Authority:   cfg.NSIDAuthority,
+		BaseURL:     publicURL,
+		NotifierDID: cfg.NotifierDID,
+		OnEnqueue:   worker.Wake,
+		Logger:      logger,
+	})
+	if err != nil {
+		return fmt.Errorf("projects: %w", err)
+	}
 	secure := publicURLIsHTTPS(publicURL)
 	hcfg := handlers.Config{
 		Auth:         authService,
@@ -112,15 +138,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		HSTS:         secure && !cfg.Sandbox,
 		Health:       sqlDB.PingContext,
 		Logger:       logger,
+		Projects: &handlers.Projects{
+			Service: projectService, Clients: authService, Outbox: worker, Directory: dir,
+		},
+		OnSignIn: func(ctx context.Context, acct websession.Account) {
+			if err := worker.Resume(ctx, acct.DID); err != nil {
+				logger.ErrorContext(ctx, "resuming parked DMs after sign-in", "did", acct.DID.String(), "err", err)
+			}
+		},
 	}
 	if !cfg.loopback() {
 		hcfg.ClientDocs = authService
+	}
+	// DMs: pages through each account's live OAuth session; live updates
+	// from one getLog poller per signed-in user (internal/live).
+	hub := live.New(live.Config{Source: liveLogSource(authService, chatService), Logger: logger.With("component", "live")})
+	hcfg.DMs = &handlers.DMs{
+		Chats:     handlers.NewChatClients(authService, chatService),
+		Directory: dir,
+		Hub:       hub,
 	}
 	h, err := handlers.New(hcfg)
 	if err != nil {
 		return err
 	}
-	_ = chatService // issue 4: handed to chatproxy.New
 
 	srv := &http.Server{
 		Handler:           h,
@@ -135,11 +176,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := authService.Run(runCtx); err != nil {
 			errc <- fmt.Errorf("oauth background work: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := worker.Run(runCtx); err != nil {
+			errc <- fmt.Errorf("outbox worker: %w", err)
+		}
+	})
+	// The hub stops with runCtx, which is cancelled before srv.Shutdown:
+	// its SSE streams end then, so Shutdown does not wait for them.
+	wg.Go(func() {
+		if err := hub.Run(runCtx); err != nil {
+			errc <- fmt.Errorf("live updates: %w", err)
 		}
 	})
 	wg.Go(func() {
@@ -169,6 +222,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		srv.Close()
 	}
 	wg.Wait()
+	h.WaitBackground()
 	logger.Info("stopped")
 	return runErr
 }

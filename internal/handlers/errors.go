@@ -59,6 +59,12 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 // renderError logs err when it is ours or an upstream failure and writes the
 // error page.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error, signInAgain string) {
+	s.renderErrorRetry(w, r, err, signInAgain, "")
+}
+
+// renderErrorRetry is renderError with a "Try again" link to retry (a
+// same-site path; "" → none).
+func (s *Server) renderErrorRetry(w http.ResponseWriter, r *http.Request, err error, signInAgain, retry string) {
 	code := apperr.CodeOf(err)
 	status := apperr.Status(code)
 	id := requestID(r.Context())
@@ -78,6 +84,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error, 
 		Title:       errorTitle(code),
 		Message:     apperr.MessageOf(err),
 		SignInAgain: signInAgain,
+		Retry:       retry,
 	}
 	if code == apperr.Internal || code == apperr.Unavailable {
 		ev.RequestID = id
@@ -110,11 +117,23 @@ func errorTitle(code apperr.Code) string {
 	}
 }
 
+// maxPooledPage is the largest page buffer render keeps for reuse.
+const maxPooledPage = 256 << 10
+
 // render writes a page with status. The page is rendered into a buffer first
 // so a template failure still becomes a clean 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	var buf bytes.Buffer
-	if err := c.Render(r.Context(), &buf); err != nil {
+	buf, _ := s.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= maxPooledPage {
+			buf.Reset()
+			s.bufs.Put(buf)
+		}
+	}()
+	if err := c.Render(r.Context(), buf); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

@@ -86,6 +86,9 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.InfoContext(r.Context(), "signed in", "did", acct.DID.String(), "chat_scope", acct.HasChatScope, "request_id", requestID(r.Context()))
+	if s.onSignIn != nil {
+		s.onSignIn(r.Context(), acct)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

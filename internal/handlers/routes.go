@@ -24,7 +24,7 @@ func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	page := s.loadSession // chain for everything that renders HTML
 
-	mux.Handle("GET /{$}", page(http.HandlerFunc(s.home)))
+	mux.Handle("GET /{$}", page(http.HandlerFunc(s.dmHome))) // the inbox, or the start page (dm_inbox.go)
 	mux.Handle("GET /signin", page(http.HandlerFunc(s.signIn)))
 	mux.Handle("GET /account", page(http.HandlerFunc(s.account)))
 	mux.Handle("POST /account/switch", page(http.HandlerFunc(s.switchAccount)))
@@ -34,6 +34,9 @@ func (s *Server) routes() (http.Handler, error) {
 	mux.Handle("POST /oauth/logout", page(http.HandlerFunc(s.logout)))
 	mux.Handle("GET /oauth-client-metadata.json", http.HandlerFunc(s.clientMetadata))
 	mux.Handle("GET /oauth/jwks.json", http.HandlerFunc(s.jwks))
+
+	s.projectRoutes(mux, page) // projects.go
+	s.dmRoutes(mux, page)      // dm.go
 
 	mux.Handle("GET /static/", http.HandlerFunc(s.static))
 	mux.Handle("GET /favicon.ico", http.HandlerFunc(s.favicon))

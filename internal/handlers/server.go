@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -71,6 +72,16 @@ type Config struct {
 	Health func(ctx context.Context) error
 	// Static holds the files served under /static/; nil → the embedded ones.
 	Static fs.FS
+	// Projects, when set, serves the project and change-request pages
+	// (projects.go).
+	Projects *Projects
+	// OnSignIn, when set, is called after an account signed in on this
+	// browser (e.g. to resume DMs parked until it signed in again).
+	OnSignIn func(ctx context.Context, acct websession.Account)
+	// DMs, when set, serves the inbox, conversations and live updates
+	// (dm.go); without it / is the start page.
+	DMs *DMs
+
 	Logger *slog.Logger
 }
 
@@ -86,6 +97,10 @@ type Server struct {
 	hsts       bool
 	publicURL  string
 	handler    http.Handler
+	projects   *Projects
+	onSignIn   func(ctx context.Context, acct websession.Account)
+	dm         *dmState
+	bufs       sync.Pool // *bytes.Buffer for render
 }
 
 // New returns the app's handler with every route and middleware in place.
@@ -121,6 +136,19 @@ func New(cfg Config) (*Server, error) {
 		csp:        newCSP(cfg.ImageOrigins),
 		hsts:       cfg.HSTS,
 		publicURL:  cfg.PublicURL,
+		projects:   cfg.Projects,
+		onSignIn:   cfg.OnSignIn,
+	}
+	if s.projects != nil {
+		if err := s.projects.check(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DMs != nil {
+		if err := cfg.DMs.check(); err != nil {
+			return nil, err
+		}
+		s.dm = newDMState(*cfg.DMs)
 	}
 	s.handler, err = s.routes()
 	if err != nil {

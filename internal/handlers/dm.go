@@ -1,0 +1,479 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/bluesky-social/indigo/atproto/identity"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/richtext"
+	"github.com/skydm/skydm/internal/websession"
+	"github.com/skydm/skydm/views"
+)
+
+// The DM pages, by file:
+//
+//   - dm.go: DMs (configuration), Chat and ChatClients (what the pages
+//     consume), dmRoutes, and what every DM handler shares: the chat client
+//     of the request, the error path with "Try again", retry wording.
+//   - dm_inbox.go: the inbox and requests tabs, and the unread counts (one
+//     listConvos call, cached per account).
+//   - dm_convo.go: a conversation (getConvo and getMessages in parallel,
+//     updateRead after the response) and showing a refusal on it.
+//   - dm_send.go: sending (one-time form tokens, facets, JSON for dm.js).
+//   - dm_actions.go: accept, leave, mute, read, delete, reactions.
+//   - dm_new.go, dm_settings.go: starting a conversation; chat settings.
+//   - live.go: the Renderer of /events (internal/live) for dm.js.
+//   - dm_state.go: tokens and caches; dm_convert.go: chat views → view
+//     models; dm_clients.go: the chatproxy-backed ChatClients.
+
+// Chat is what the DM pages need of one account's chat client. The
+// *chatproxy.Client that NewChatClients wraps implements the chat.bsky.*
+// methods; every error is an *apperr.Error (see the chatproxy Reasons).
+type Chat interface {
+	ListConvos(ctx context.Context, p chatproxy.ListConvosParams) (*chatproxy.ConvoPage, error)
+	GetConvo(ctx context.Context, convoID string) (*chat.ConvoDefs_ConvoView, error)
+	GetMessages(ctx context.Context, convoID, cursor string, limit int64) (*chatproxy.MessagePage, error)
+	SendMessage(ctx context.Context, convoID string, msg chatproxy.MessageInput) (*chat.ConvoDefs_MessageView, error)
+	UpdateRead(ctx context.Context, convoID, messageID string) (*chat.ConvoDefs_ConvoView, error)
+	UpdateAllRead(ctx context.Context, status string) (int64, error)
+	AcceptConvo(ctx context.Context, convoID string) (string, error)
+	MuteConvo(ctx context.Context, convoID string) (*chat.ConvoDefs_ConvoView, error)
+	UnmuteConvo(ctx context.Context, convoID string) (*chat.ConvoDefs_ConvoView, error)
+	LeaveConvo(ctx context.Context, convoID string) (string, error)
+	DeleteMessageForSelf(ctx context.Context, convoID, messageID string) (*chat.ConvoDefs_DeletedMessageView, error)
+	AddReaction(ctx context.Context, convoID, messageID, value string) (*chat.ConvoDefs_MessageView, error)
+	RemoveReaction(ctx context.Context, convoID, messageID, value string) (*chat.ConvoDefs_MessageView, error)
+	GetConvoAvailability(ctx context.Context, members []string) (*chat.ConvoGetConvoAvailability_Output, error)
+	GetConvoForMembers(ctx context.Context, members []string) (*chat.ConvoDefs_ConvoView, error)
+	// ForRecipient returns a Chat whose refusals name the other person
+	// (name is a display name or handle).
+	ForRecipient(name string) Chat
+	// Declaration reads the account's chat.bsky.actor.declaration/self
+	// record; no record gives a zero Declaration and no error.
+	Declaration(ctx context.Context) (Declaration, error)
+	// SaveDeclaration writes d.Value as the record, swapping d.CID (""
+	// → the record must not exist yet); a concurrent change gives Conflict.
+	SaveDeclaration(ctx context.Context, d Declaration) error
+}
+
+// Declaration is the account's chat.bsky.actor.declaration/self record as
+// stored: Value holds every field, so fields skydm does not edit are kept;
+// CID is "" when there is no record yet.
+type Declaration struct {
+	Value map[string]any
+	CID   string
+}
+
+// AllowIncoming returns the record's allowIncoming value, or "" when unset.
+func (d Declaration) AllowIncoming() string {
+	v, _ := d.Value["allowIncoming"].(string)
+	return v
+}
+
+// ChatClients makes a Chat acting as a signed-in account. Errors are
+// *apperr.Error (Unauthorized SessionExpired when the session is gone).
+type ChatClients interface {
+	Chat(ctx context.Context, acct websession.Account) (Chat, error)
+}
+
+// DMs is what the DM pages need. When Config.DMs is nil their routes are
+// not served and / shows the start page.
+type DMs struct {
+	Chats ChatClients // required
+	// Directory resolves handles to DIDs (new conversation, @mentions when
+	// sending). Required.
+	Directory identity.Directory
+	// Hub, when set, serves live updates at /events.
+	Hub *live.Hub
+	// Links says where mentions and tags point; zero → bsky.app.
+	Links richtext.Links
+	// PostBase is the web app quoted posts link to; "" → https://bsky.app.
+	PostBase string
+	// UpstreamTimeout bounds the chat calls of one page; 0 → 10 s.
+	UpstreamTimeout time.Duration
+	// CountsTTL is how long a user's unread counts are reused; 0 → 10 s.
+	CountsTTL time.Duration
+	// Now is the clock; nil → time.Now.
+	Now func() time.Time
+}
+
+// Defaults of DMs.
+const (
+	defaultUpstreamTimeout = 10 * time.Second
+	defaultCountsTTL       = 10 * time.Second
+	defaultPostBase        = "https://bsky.app"
+	// messagesPageSize is how many messages a conversation page shows.
+	messagesPageSize = 50
+	// convosPageSize is how many conversations an inbox page shows.
+	convosPageSize = 50
+	// countsPageSize bounds the unread-counts call (one listConvos page).
+	countsPageSize = 100
+	// backgroundTimeout bounds work done after a response (mark read).
+	backgroundTimeout = 10 * time.Second
+	// maxDMFormBytes caps the DM forms: a message is at most 10,000
+	// bytes of UTF-8, which URL encoding can triple.
+	maxDMFormBytes = 64 << 10
+)
+
+func (d *DMs) check() error {
+	if d.Chats == nil || d.Directory == nil {
+		return errors.New("handlers: DMs needs Chats and Directory")
+	}
+	return nil
+}
+
+// dmState is the DM pages' in-memory state: form tokens, cached counts and
+// inbox rows, names seen on pages, time zones and background work.
+type dmState struct {
+	cfg     DMs
+	now     func() time.Time
+	links   richtext.Links
+	tokens  *formTokens
+	counts  *revCache[syntax.DID, dmCounts] // unread totals per account
+	rows    *revCache[string, rowResult]    // inbox rows for live updates, by did + " " + convo
+	names   *nameCache
+	zones   *zoneCache
+	readMu  sync.Mutex
+	lastRdr map[string]string // did + " " + convo → newest message id marked read in the background
+	bg      sync.WaitGroup
+}
+
+func newDMState(cfg DMs) *dmState {
+	if cfg.UpstreamTimeout <= 0 {
+		cfg.UpstreamTimeout = defaultUpstreamTimeout
+	}
+	if cfg.CountsTTL <= 0 {
+		cfg.CountsTTL = defaultCountsTTL
+	}
+	if cfg.PostBase == "" {
+		cfg.PostBase = defaultPostBase
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	links := cfg.Links
+	if links == (richtext.Links{}) {
+		links = richtext.Links{ProfileBase: "https://bsky.app/profile", TagBase: "https://bsky.app/hashtag"}
+	}
+	key := make([]byte, 32)
+	rand.Read(key) // never fails (crypto/rand since Go 1.24)
+	return &dmState{
+		cfg:     cfg,
+		now:     cfg.Now,
+		links:   links,
+		tokens:  newFormTokens(key, cfg.Now),
+		counts:  newRevCache[syntax.DID, dmCounts](cfg.CountsTTL, cfg.Now, 10000),
+		rows:    newRevCache[string, rowResult](time.Minute, cfg.Now, 10000),
+		names:   newNameCache(),
+		zones:   newZoneCache(),
+		lastRdr: map[string]string{},
+	}
+}
+
+// WaitBackground waits until the work DM requests started after their
+// response (marking conversations read) has finished; each piece is
+// bounded by a 10 s timeout. It returns at once when there is none.
+func (s *Server) WaitBackground() {
+	if s.dm != nil {
+		s.dm.bg.Wait()
+	}
+}
+
+// dmRoutes adds the DM pages to mux.
+//
+//	GET  /                                          inbox (signed in with DM access; else the start page)
+//	GET  /requests                                  message requests (also /?tab=requests)
+//	GET  /convos/new, POST /convos/new              start a conversation: handle → availability → open, or why not
+//	GET  /convos/{id}                               a conversation (?cursor= earlier, ?sel= message actions)
+//	POST /convos/{id}/messages                      send (PRG; JSON for dm.js)
+//	POST /convos/{id}/accept|leave|mute|unmute|read
+//	POST /convos/read-all                           mark every accepted conversation read
+//	POST /convos/{id}/messages/{mid}/delete         delete a message for me
+//	POST /convos/{id}/messages/{mid}/reactions      add a reaction (…/reactions/remove removes it)
+//	GET  /settings/chat, POST /settings/chat        who may start a conversation with me
+//	GET  /events                                    live updates (Server-Sent Events)
+func (s *Server) dmRoutes(mux *http.ServeMux, page func(http.Handler) http.Handler) {
+	if s.dm == nil {
+		return
+	}
+	h := func(f http.HandlerFunc) http.Handler { return page(f) }
+	mux.Handle("GET /requests", h(s.dmRequests))
+	mux.Handle("GET /convos/new", h(s.dmNewConvo))
+	mux.Handle("POST /convos/new", h(s.dmNewConvoPost))
+	mux.Handle("POST /convos/read-all", h(s.dmReadAll))
+	mux.Handle("GET /convos/{id}", h(s.dmConvo))
+	mux.Handle("POST /convos/{id}/messages", h(s.dmSend))
+	mux.Handle("POST /convos/{id}/accept", h(s.dmAccept))
+	mux.Handle("POST /convos/{id}/leave", h(s.dmLeave))
+	mux.Handle("POST /convos/{id}/mute", h(s.dmMute))
+	mux.Handle("POST /convos/{id}/unmute", h(s.dmUnmute))
+	mux.Handle("POST /convos/{id}/read", h(s.dmRead))
+	mux.Handle("POST /convos/{id}/messages/{mid}/delete", h(s.dmDeleteMessage))
+	mux.Handle("POST /convos/{id}/messages/{mid}/reactions", h(s.dmAddReaction))
+	mux.Handle("POST /convos/{id}/messages/{mid}/reactions/remove", h(s.dmRemoveReaction))
+	mux.Handle("GET /settings/chat", h(s.dmSettings))
+	mux.Handle("POST /settings/chat", h(s.dmSettingsPost))
+	if s.dm.cfg.Hub != nil {
+		mux.Handle("GET /events", http.HandlerFunc(s.dmEvents))
+	}
+}
+
+// errNoChatScope is shown when the session was granted no DM access; the
+// error path offers to sign in again.
+var errNoChatScope = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonScopeMissing,
+	Message: "To use DMs, sign in again and allow skydm to access your messages."}
+
+// dmClient returns the signed-in account and its chat client, or writes the
+// response (sign-in redirect, DM-access page, error page) and returns false.
+func (s *Server) dmClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, bool) {
+	cur := viewerFrom(r.Context()).current
+	if cur == nil {
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		} else {
+			s.Error(w, r, apperr.New(apperr.Unauthorized, "Please sign in first."))
+		}
+		return websession.Account{}, nil, false
+	}
+	if !cur.HasChatScope {
+		s.Error(w, r, errNoChatScope)
+		return websession.Account{}, nil, false
+	}
+	c, err := s.dm.cfg.Chats.Chat(r.Context(), *cur)
+	if err != nil {
+		s.Error(w, r, err)
+		return websession.Account{}, nil, false
+	}
+	return *cur, c, true
+}
+
+// upstreamCtx bounds the chat calls of one request.
+func (s *Server) upstreamCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.dm.cfg.UpstreamTimeout)
+}
+
+// dmError is the error path of the DM pages: it offers a "Try again" link
+// to the page itself on GET requests that failed upstream.
+func (s *Server) dmError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Method == http.MethodGet {
+		switch apperr.CodeOf(err) {
+		case apperr.Unavailable, apperr.RateLimited:
+			s.renderErrorRetry(w, r, err, "", safeRetry(r.URL.RequestURI()))
+			return
+		}
+	}
+	s.Error(w, r, err)
+}
+
+// inlineError reports whether err is shown next to the form that caused it
+// (the page stays, with the draft) rather than on the error page: every
+// refusal and upstream failure except an ended session, missing DM access,
+// a conversation that is gone, and our own bugs.
+func inlineError(err error) bool {
+	switch apperr.CodeOf(err) {
+	case apperr.Unauthorized, apperr.Internal, apperr.NotFound:
+		return false
+	case apperr.Forbidden:
+		return apperr.ReasonOf(err) != chatproxy.ReasonScopeMissing
+	}
+	return true
+}
+
+// unknownRetryWait is how long a rate-limited person is told to wait when
+// the service did not say: the reference PDS drops Retry-After and
+// ratelimit-reset from proxied errors.
+const unknownRetryWait = time.Minute
+
+// humanError returns the message for err, with when to retry for rate
+// limits ("You can try again in 42 seconds (at 15:04:05).", or about a
+// minute when the service did not say).
+func humanError(err error, now time.Time, loc *time.Location) string {
+	msg := apperr.MessageOf(err)
+	e := apperr.As(err)
+	if e == nil || apperr.CodeOf(err) != apperr.RateLimited {
+		return msg
+	}
+	if e.RetryAt.IsZero() {
+		return msg + " You can try again in about a minute (at " + now.Add(unknownRetryWait).In(loc).Format("15:04") + ")."
+	}
+	wait := e.RetryAt.Sub(now)
+	if wait <= 0 {
+		return msg + " You can try again now."
+	}
+	at := e.RetryAt.In(loc)
+	if wait < 2*time.Minute {
+		secs := int(wait.Seconds() + 0.999)
+		unit := " seconds"
+		if secs == 1 {
+			unit = " second"
+		}
+		return msg + " You can try again in " + strconv.Itoa(secs) + unit + " (at " + at.Format("15:04:05") + ")."
+	}
+	return msg + " You can try again at " + at.Format("15:04") + "."
+}
+
+// dmPage returns the layout data of a DM page with the unread total.
+func (s *Server) dmPage(r *http.Request, title string, unread int) views.Page {
+	p := s.page(r, title, "home")
+	if unread > 0 {
+		p.Title = "(" + strconv.Itoa(unread) + ") " + title
+		p.Unread = unread
+	}
+	return p
+}
+
+func (s *Server) dmAssets() views.DMAssets {
+	var a views.DMAssets
+	if _, ok := s.assets.files["dm.css"]; ok {
+		a.CSS = s.assets.url("dm.css")
+	}
+	if _, ok := s.assets.files["dm.js"]; ok {
+		a.JS = s.assets.url("dm.js")
+	}
+	return a
+}
+
+// loc returns the browser's time zone from the tz cookie dm.js sets, or
+// UTC.
+func (s *Server) loc(r *http.Request) *time.Location {
+	c, err := r.Cookie("tz")
+	if err != nil {
+		return time.UTC
+	}
+	return s.dm.zones.get(c.Value)
+}
+
+// dmNotice returns the notice a ?notice= code stands for: the query picks
+// one of these, it never supplies text.
+func dmNotice(code string) string {
+	switch code {
+	case "accepted":
+		return "Conversation accepted. It is now in your inbox."
+	case "muted":
+		return "Conversation muted. You will not be notified of new messages."
+	case "unmuted":
+		return "Conversation unmuted."
+	case "read":
+		return "Marked as read."
+	case "allread":
+		return "All conversations marked as read."
+	case "left":
+		return "You left the conversation."
+	case "deleted":
+		return "Message deleted for you."
+	case "saved":
+		return "Saved."
+	}
+	return ""
+}
+
+// redirect answers a POST with 303 See Other to target.
+func redirect(w http.ResponseWriter, r *http.Request, target string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// parseDMForm reads a url-encoded DM form of at most maxDMFormBytes.
+func parseDMForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxDMFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return apperr.Wrap(err, apperr.Invalid, "The form could not be read (it may be too long). Please shorten your message and try again.")
+	}
+	return nil
+}
+
+// convoIDFromPath returns the {id} path value when it can be a convo id.
+func convoIDFromPath(r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	return id, validID(id)
+}
+
+// validID reports whether id can be a convo or message id: 1-128 characters
+// of [A-Za-z0-9._:~-].
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+var errNoConvo = &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonConvoNotFound,
+	Message: "This conversation does not exist any more, or you have left it."}
+
+// invalidate forgets what is cached about did's unread counts (after an
+// action that changes them).
+func (d *dmState) invalidate(did syntax.DID) { d.counts.forget(did) }
+
+// background runs f after the response, bounded by backgroundTimeout.
+func (d *dmState) background(f func(ctx context.Context)) {
+	d.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
+		defer cancel()
+		f(ctx)
+	})
+}
+
+// markReadLater marks convoID read up to messageID for acct after the
+// response, once per (account, conversation, message) however many pages
+// ask.
+func (s *Server) markReadLater(acct websession.Account, c Chat, convoID, messageID string) {
+	key := acct.DID.String() + " " + convoID
+	s.dm.readMu.Lock()
+	if messageID != "" && s.dm.lastRdr[key] >= messageID {
+		s.dm.readMu.Unlock()
+		return
+	}
+	if len(s.dm.lastRdr) > 10000 {
+		clear(s.dm.lastRdr)
+	}
+	s.dm.lastRdr[key] = messageID
+	s.dm.readMu.Unlock()
+	s.dm.background(func(ctx context.Context) {
+		if _, err := c.UpdateRead(ctx, convoID, messageID); err != nil {
+			s.log.WarnContext(ctx, "marking a conversation read", "did", acct.DID.String(), "convo", convoID, "err", err)
+			s.dm.readMu.Lock()
+			if s.dm.lastRdr[key] == messageID {
+				delete(s.dm.lastRdr, key)
+			}
+			s.dm.readMu.Unlock()
+		}
+		s.dm.invalidate(acct.DID)
+	})
+}
+
+// safeRetry returns path when it is a same-site path ("/…", not "//…").
+func safeRetry(path string) string {
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.HasPrefix(path, "/\\") {
+		return "/"
+	}
+	return path
+}
+
+// statusOf is the HTTP status for err's code.
+func statusOf(err error) int { return apperr.Status(apperr.CodeOf(err)) }
+
+// setRetryAfter sets Retry-After to wait, in whole seconds rounded up, when
+// it is positive.
+func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	if secs := int(wait.Seconds() + 0.999); secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+}

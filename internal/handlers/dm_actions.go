@@ -1,0 +1,154 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/views"
+)
+
+// convoAction runs one state-changing chat call on the convo of the path
+// and redirects to target(id) (PRG). Refusals are shown on the
+// conversation page; an ended session, missing DM access or a convo that
+// is gone go to the error page.
+func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, c Chat, id string) error, target func(id string) string) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	id, ok := convoIDFromPath(r)
+	if !ok {
+		s.Error(w, r, errNoConvo)
+		return
+	}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	err := do(ctx, c, id)
+	s.dm.invalidate(acct.DID)
+	if err != nil {
+		s.convoFailed(w, r, acct, c, id, err, "", "")
+		return
+	}
+	redirect(w, r, target(id))
+}
+
+func convoNotice(code string) func(id string) string {
+	return func(id string) string { return views.ConvoURL(id) + "?notice=" + code }
+}
+
+// dmAccept is POST /convos/{id}/accept: the request moves to the inbox.
+func (s *Server) dmAccept(w http.ResponseWriter, r *http.Request) {
+	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
+		_, err := c.AcceptConvo(ctx, id)
+		return err
+	}, convoNotice("accepted"))
+}
+
+// dmLeave is POST /convos/{id}/leave, sent from the confirmation the
+// conversation page shows first (a disclosure holding this form).
+func (s *Server) dmLeave(w http.ResponseWriter, r *http.Request) {
+	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
+		_, err := c.LeaveConvo(ctx, id)
+		return err
+	}, func(string) string { return "/?notice=left" })
+}
+
+// dmMute is POST /convos/{id}/mute.
+func (s *Server) dmMute(w http.ResponseWriter, r *http.Request) {
+	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
+		_, err := c.MuteConvo(ctx, id)
+		return err
+	}, convoNotice("muted"))
+}
+
+// dmUnmute is POST /convos/{id}/unmute.
+func (s *Server) dmUnmute(w http.ResponseWriter, r *http.Request) {
+	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
+		_, err := c.UnmuteConvo(ctx, id)
+		return err
+	}, convoNotice("unmuted"))
+}
+
+// dmRead is POST /convos/{id}/read: marks the whole conversation read.
+func (s *Server) dmRead(w http.ResponseWriter, r *http.Request) {
+	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
+		_, err := c.UpdateRead(ctx, id, "")
+		return err
+	}, convoNotice("read"))
+}
+
+// dmDeleteMessage is POST /convos/{id}/messages/{mid}/delete: deletes the
+// message for the viewer only.
+func (s *Server) dmDeleteMessage(w http.ResponseWriter, r *http.Request) {
+	mid := r.PathValue("mid")
+	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
+		if !validID(mid) {
+			return apperr.New(apperr.Invalid, "No message was given.")
+		}
+		_, err := c.DeleteMessageForSelf(ctx, id, mid)
+		return err
+	}, convoNotice("deleted"))
+}
+
+// dmAddReaction is POST /convos/{id}/messages/{mid}/reactions (form field
+// value: one emoji). A refusal (not one emoji, the limit of reactions
+// reached, a deleted message) is shown on the page with the message's
+// actions open.
+func (s *Server) dmAddReaction(w http.ResponseWriter, r *http.Request) {
+	s.reaction(w, r, true)
+}
+
+// dmRemoveReaction is POST /convos/{id}/messages/{mid}/reactions/remove.
+func (s *Server) dmRemoveReaction(w http.ResponseWriter, r *http.Request) {
+	s.reaction(w, r, false)
+}
+
+func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	id, ok := convoIDFromPath(r)
+	mid := r.PathValue("mid")
+	if !ok || !validID(mid) {
+		s.Error(w, r, errNoConvo)
+		return
+	}
+	var err error
+	if err = parseDMForm(w, r); err == nil {
+		value := strings.TrimSpace(r.PostForm.Get("value"))
+		ctx, cancel := s.upstreamCtx(r)
+		defer cancel()
+		if add {
+			_, err = c.AddReaction(ctx, id, mid, value)
+		} else {
+			_, err = c.RemoveReaction(ctx, id, mid, value)
+		}
+	}
+	if err != nil {
+		s.convoFailed(w, r, acct, c, id, err, "", mid)
+		return
+	}
+	s.dm.invalidate(acct.DID)
+	redirect(w, r, views.ConvoURL(id)+"#"+views.MessageDOMID(mid))
+}
+
+// dmReadAll is POST /convos/read-all: marks every accepted conversation
+// read.
+func (s *Server) dmReadAll(w http.ResponseWriter, r *http.Request) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	_, err := c.UpdateAllRead(ctx, views.StatusAccepted)
+	s.dm.invalidate(acct.DID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	redirect(w, r, "/?notice=allread")
+}

@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/bluesky-social/indigo/atproto/atclient"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/websession"
+)
+
+// NewChatClients returns the ChatClients of the DM pages: for each request,
+// a chatproxy.Client over the account's API client from apis (the
+// process's one live OAuth session, *oauth.Service), proxied to the chat
+// service serviceRef; the chat declaration is read and written on the
+// account's PDS through the same client.
+func NewChatClients(apis APIClients, serviceRef string) ChatClients {
+	return proxyClients{apis: apis, ref: serviceRef}
+}
+
+type proxyClients struct {
+	apis APIClients
+	ref  string
+}
+
+// Chat returns the chat client of acct, or the *apperr.Error of the
+// session lookup (Unauthorized SessionExpired when it is gone).
+func (p proxyClients) Chat(ctx context.Context, acct websession.Account) (Chat, error) {
+	api, err := p.apis.APIClient(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return proxyChat{Client: chatproxy.New(api, p.ref), api: api}, nil
+}
+
+// proxyChat is a *chatproxy.Client plus the repository calls of the chat
+// settings.
+type proxyChat struct {
+	*chatproxy.Client
+	api *atclient.APIClient
+}
+
+// ForRecipient returns a copy whose refusals name the other person.
+func (c proxyChat) ForRecipient(name string) Chat {
+	return proxyChat{Client: c.Client.ForRecipient(name), api: c.api}
+}
+
+func (c proxyChat) repo() string {
+	if c.api.AccountDID == nil {
+		return ""
+	}
+	return c.api.AccountDID.String()
+}
+
+// Declaration reads chat.bsky.actor.declaration/self from the account's
+// PDS; a missing record is a zero Declaration. Errors are *apperr.Error.
+func (c proxyChat) Declaration(ctx context.Context) (Declaration, error) {
+	var out struct {
+		CID   *string        `json:"cid"`
+		Value map[string]any `json:"value"`
+	}
+	err := c.api.Get(ctx, "com.atproto.repo.getRecord", map[string]any{
+		"repo": c.repo(), "collection": declarationType, "rkey": "self",
+	}, &out)
+	var apiErr *atclient.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Name == "RecordNotFound":
+		return Declaration{}, nil
+	case err != nil:
+		return Declaration{}, repoError(err)
+	}
+	return Declaration{Value: out.Value, CID: str(out.CID)}, nil
+}
+
+// SaveDeclaration writes d.Value as chat.bsky.actor.declaration/self,
+// swapping d.CID when set. Errors are *apperr.Error (Conflict when the
+// record changed meanwhile).
+func (c proxyChat) SaveDeclaration(ctx context.Context, d Declaration) error {
+	in := map[string]any{"repo": c.repo(), "collection": declarationType, "rkey": "self", "record": d.Value}
+	if d.CID != "" {
+		in["swapRecord"] = d.CID
+	}
+	err := c.api.Post(ctx, "com.atproto.repo.putRecord", in, nil)
+	var apiErr *atclient.APIError
+	if errors.As(err, &apiErr) && apiErr.Name == "InvalidSwap" {
+		return apperr.Wrap(err, apperr.Conflict, errDeclarationChanged.Message)
+	}
+	if err != nil {
+		return repoError(err)
+	}
+	return nil
+}
+
+// repoError maps a failed call to the account's PDS to an *apperr.Error.
+func repoError(err error) error {
+	if apperr.As(err) != nil {
+		return err
+	}
+	const unavailable = "Your PDS (the server that holds your account) is not answering. Please try again in a moment."
+	var apiErr *atclient.APIError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &apiErr):
+		switch s := apiErr.StatusCode; {
+		case s == 401 || apiErr.Name == "ExpiredToken" || apiErr.Name == "InvalidToken":
+			return &apperr.Error{Code: apperr.Unauthorized, Reason: chatproxy.ReasonSessionExpired, Message: "Your session has expired. Please sign in again.", Err: err}
+		case s == 403:
+			return &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonScopeMissing, Message: "skydm may not change your settings. Sign in again and allow it.", Err: err}
+		case s == 429:
+			return &apperr.Error{Code: apperr.RateLimited, Reason: chatproxy.ReasonRateLimited, Message: "Your PDS asked us to slow down. Please wait a moment and try again.", Err: err}
+		case s >= 500:
+			return &apperr.Error{Code: apperr.Unavailable, Reason: chatproxy.ReasonUnavailable, Message: unavailable, Err: err}
+		}
+		return &apperr.Error{Code: apperr.Invalid, Reason: chatproxy.ReasonInvalidRequest, Message: "Your PDS did not accept the change.", Err: err}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, &netErr):
+		return &apperr.Error{Code: apperr.Unavailable, Reason: chatproxy.ReasonUnavailable, Message: unavailable, Err: err}
+	}
+	// indigo's OAuth session reports a dead refresh token as a plain error.
+	if msg := strings.ToLower(err.Error()); strings.Contains(msg, "refresh") && strings.Contains(msg, "token") {
+		return &apperr.Error{Code: apperr.Unauthorized, Reason: chatproxy.ReasonSessionExpired, Message: "Your session has expired. Please sign in again.", Err: err}
+	}
+	return apperr.Wrap(err, apperr.Internal, "")
+}

@@ -1,0 +1,158 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/bluesky-social/indigo/api/chat"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/websession"
+	"github.com/skydm/skydm/views"
+)
+
+// dmConvo is GET /convos/{id}: the conversation with getConvo and
+// getMessages issued in parallel (two upstream calls), then, after the page
+// is written, updateRead in the background when it has unread messages.
+// ?cursor= shows earlier messages, ?sel= opens a message's actions.
+func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	id, ok := convoIDFromPath(r)
+	if !ok {
+		s.Error(w, r, errNoConvo)
+		return
+	}
+	q := r.URL.Query()
+	cursor := q.Get("cursor")
+	if len(cursor) > maxCursor {
+		cursor = ""
+	}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	vm, convo, err := s.loadConvo(ctx, r, acct, c, id, cursor)
+	if err != nil {
+		s.dmError(w, r, err)
+		return
+	}
+	vm.Notice = dmNotice(q.Get("notice"))
+	if sel := q.Get("sel"); validID(sel) {
+		vm.Selected = sel
+	}
+	s.renderConvo(w, r, http.StatusOK, vm, convo)
+	if cursor == "" && convo.UnreadCount > 0 {
+		last := ""
+		if item, ok := chatproxy.LastMessage(convo); ok {
+			last = item.ID
+		}
+		s.markReadLater(acct, c, id, last)
+	}
+}
+
+// loadConvo fetches a convo and one page of its messages in parallel and
+// returns the page's view model (with a fresh form token) and the convo.
+// Errors are the chat calls' *apperr.Error.
+func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession.Account, c Chat, id, cursor string) (views.ConvoVM, *chat.ConvoDefs_ConvoView, error) {
+	var msgs *chatproxy.MessagePage
+	var msgsErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { msgs, msgsErr = c.GetMessages(ctx, id, cursor, messagesPageSize) })
+	convo, err := c.GetConvo(ctx, id)
+	wg.Wait()
+	if err == nil {
+		err = msgsErr
+	}
+	if err != nil {
+		return views.ConvoVM{}, nil, err
+	}
+	viewer := acct.DID.String()
+	names := dmNames{}
+	for _, p := range msgs.RelatedProfiles {
+		if p != nil && p.Did != "" {
+			names[p.Did] = memberVM(p).Label()
+		}
+	}
+	vm := views.ConvoVM{
+		Assets: s.dmAssets(), ID: id, Members: otherMembers(convo, viewer, names),
+		Status: convoStatus(convo), Muted: convo.Muted, EarlierCursor: msgs.Cursor, Earlier: cursor != "",
+		FormToken: s.dm.tokens.issue(viewer, id), ViewerDID: viewer, Now: s.dm.now(), Loc: s.loc(r),
+	}
+	for did, n := range names {
+		s.dm.names.put(did, n)
+	}
+	conv := msgConv{viewer: viewer, names: names, links: s.dm.links, postBase: s.dm.cfg.PostBase}
+	vm.Messages = make([]views.MessageVM, 0, len(msgs.Messages))
+	for _, it := range slices.Backward(msgs.Messages) { // the service sends newest first
+		vm.Messages = append(vm.Messages, conv.item(it))
+	}
+	return vm, convo, nil
+}
+
+// renderConvo writes a conversation page. The unread total in the title and
+// nav is taken from the cache only (no upstream call), without this
+// conversation, which the page marks read.
+func (s *Server) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
+	unread := 0
+	if cur := viewerFrom(r.Context()).current; cur != nil {
+		if n, ok := s.dm.counts.peek(cur.DID); ok {
+			unread = n.UnreadTotal
+			if convo != nil && !convo.Muted && convoStatus(convo) == views.StatusAccepted {
+				unread = max(unread-int(convo.UnreadCount), 0)
+			}
+		}
+	}
+	s.render(w, r, status, views.ConvoPage(s.dmPage(r, convoTitle(vm.Members), unread), vm))
+}
+
+// convoTitle names a conversation by its other members.
+func convoTitle(ms []views.MemberVM) string {
+	switch len(ms) {
+	case 0:
+		return "Conversation"
+	case 1:
+		return ms[0].Label()
+	}
+	names := make([]string, 0, len(ms))
+	for _, m := range ms {
+		names = append(names, m.Label())
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// convoFailed shows err on the conversation page (status from its code),
+// with draft kept in the composer and the message whose actions failed
+// (selected) open, when err is a refusal or upstream failure that can be
+// shown there; otherwise it goes to the error page. When the conversation
+// cannot be loaded again, the page shows only the composer with the draft.
+func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id string, err error, draft, selected string) {
+	if !inlineError(err) {
+		s.Error(w, r, err)
+		return
+	}
+	s.logUpstream(r, "conversation action", err)
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	vm, convo, loadErr := s.loadConvo(ctx, r, acct, c, id, "")
+	if loadErr != nil {
+		if !inlineError(loadErr) {
+			s.Error(w, r, loadErr)
+			return
+		}
+		vm = views.ConvoVM{Assets: s.dmAssets(), ID: id, FormToken: s.dm.tokens.issue(acct.DID.String(), id),
+			ViewerDID: acct.DID.String(), Now: s.dm.now(), Loc: s.loc(r),
+			Notice: "The conversation could not be loaded just now; your message is kept below."}
+		convo = nil
+	}
+	vm.Draft, vm.Selected = draft, selected
+	vm.Error = humanError(err, s.dm.now(), vm.Loc)
+	if e := apperr.As(err); e != nil && !e.RetryAt.IsZero() {
+		setRetryAfter(w, e.RetryAt.Sub(s.dm.now()))
+	}
+	s.renderConvo(w, r, statusOf(err), vm, convo)
+}

@@ -1,0 +1,120 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/views"
+)
+
+// dmCounts are the unread totals of one account, shown in the page title,
+// the nav and the inbox tabs.
+type dmCounts struct {
+	UnreadTotal int // unread messages in accepted, unmuted conversations
+	Requests    int // message requests with unread messages
+}
+
+// maxCursor bounds a cursor taken from the query.
+const maxCursor = 512
+
+// countsOf returns acct's unread counts, cached for DMs.CountsTTL (and
+// refreshed once for all callers when a log event newer than minRev
+// arrives). They cost one listConvos call (readState=unread, one page of
+// countsPageSize): conversations beyond it are not counted.
+func (s *Server) countsOf(ctx context.Context, did syntax.DID, c Chat, minRev string) (dmCounts, error) {
+	return s.dm.counts.get(ctx, did, minRev, func(ctx context.Context) (dmCounts, error) {
+		page, err := c.ListConvos(ctx, chatproxy.ListConvosParams{ReadState: "unread", Limit: countsPageSize})
+		if err != nil {
+			return dmCounts{}, err
+		}
+		var n dmCounts
+		for _, v := range page.Convos {
+			switch {
+			case convoStatus(v) == views.StatusRequest:
+				n.Requests++
+			case !v.Muted:
+				n.UnreadTotal += int(max(v.UnreadCount, 0))
+			}
+		}
+		return n, nil
+	})
+}
+
+// dmHome is GET /: the inbox for an account with DM access, else the start
+// page (signed out, or a notice to sign in again with DM access).
+func (s *Server) dmHome(w http.ResponseWriter, r *http.Request) {
+	cur := viewerFrom(r.Context()).current
+	if s.dm == nil || cur == nil || !cur.HasChatScope {
+		s.home(w, r)
+		return
+	}
+	tab := views.TabAccepted
+	if r.URL.Query().Get("tab") == views.TabRequests {
+		tab = views.TabRequests
+	}
+	s.dmInbox(w, r, tab)
+}
+
+// dmRequests is GET /requests: the message requests tab.
+func (s *Server) dmRequests(w http.ResponseWriter, r *http.Request) {
+	s.dmInbox(w, r, views.TabRequests)
+}
+
+// dmInbox lists one page of conversations of a tab: one listConvos call,
+// plus the unread counts when they are not cached. An upstream failure
+// gives the error page with a "Try again" link (503 for an unavailable or
+// hanging chat service).
+func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	q := r.URL.Query()
+	vm := views.InboxVM{
+		Assets: s.dmAssets(), Tab: tab, UnreadOnly: q.Get("unread") == "1",
+		Notice: dmNotice(q.Get("notice")), Now: s.dm.now(), Loc: s.loc(r),
+	}
+	cursor := q.Get("cursor")
+	if len(cursor) > maxCursor {
+		cursor = ""
+	}
+	vm.Paged = cursor != ""
+	p := chatproxy.ListConvosParams{Limit: convosPageSize, Cursor: cursor, Status: views.StatusAccepted}
+	if tab == views.TabRequests {
+		p.Status = views.StatusRequest
+	}
+	if vm.UnreadOnly {
+		p.ReadState = "unread"
+	}
+
+	var counts dmCounts
+	var countsErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { counts, countsErr = s.countsOf(ctx, acct.DID, c, "") })
+	page, err := c.ListConvos(ctx, p)
+	wg.Wait()
+	if err != nil {
+		s.dmError(w, r, err)
+		return
+	}
+	if countsErr != nil {
+		s.log.WarnContext(r.Context(), "unread counts", "did", acct.DID.String(), "err", countsErr, "request_id", requestID(r.Context()))
+	}
+	vm.UnreadTotal, vm.RequestCount = counts.UnreadTotal, counts.Requests
+	vm.NextCursor = page.Cursor
+	vm.Convos = make([]views.ConvoRowVM, 0, len(page.Convos))
+	for _, v := range page.Convos {
+		vm.Convos = append(vm.Convos, convoRow(v, acct.DID.String()))
+	}
+	title := "Messages"
+	if tab == views.TabRequests {
+		title = "Message requests"
+	}
+	s.render(w, r, http.StatusOK, views.InboxPage(s.dmPage(r, title, counts.UnreadTotal), vm))
+}

@@ -1,0 +1,167 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/richtext"
+	"github.com/skydm/skydm/internal/websession"
+	"github.com/skydm/skydm/views"
+)
+
+// mentionTimeout bounds resolving the @mentions of one message.
+const mentionTimeout = 5 * time.Second
+
+var (
+	errFormExpired = apperr.New(apperr.Invalid, "This page was open too long, so your message was not sent. It is kept below: press Send again.")
+	errSending     = apperr.New(apperr.Conflict, "This message is already being sent.")
+)
+
+// sendReply is the JSON answer to a send from dm.js (Accept:
+// application/json): the stored message's id and its rendered <li>, or an
+// error to show; always a fresh form token for the next message.
+type sendReply struct {
+	ID    string `json:"id,omitempty"`
+	HTML  string `json:"html,omitempty"`
+	Error string `json:"error,omitempty"`
+	Token string `json:"token"`
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// dmSend is POST /convos/{id}/messages. It checks the length (the draft is
+// kept with the reason), spends the form's one-time token (a second submit
+// of the same form does not send again), detects link and mention facets
+// (mentions resolved through the identity directory), sends, and redirects
+// back to the conversation (PRG). Replying to a request accepts it (the
+// chat service does). With Accept: application/json it answers sendReply
+// instead. Refusals and upstream failures (429 with when to retry) are
+// shown next to the composer with the draft kept.
+func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	id, ok := convoIDFromPath(r)
+	if !ok {
+		s.Error(w, r, errNoConvo)
+		return
+	}
+	asJSON := wantsJSON(r)
+	viewer := acct.DID.String()
+	if err := parseDMForm(w, r); err != nil {
+		s.sendFailed(w, r, acct, c, id, "", err, asJSON)
+		return
+	}
+	// Browsers send a textarea's line breaks as CRLF; the limits and the
+	// facet offsets count the text as stored.
+	text := strings.ReplaceAll(r.PostForm.Get("text"), "\r\n", "\n")
+	if err := richtext.CheckLength(text); err != nil {
+		s.sendFailed(w, r, acct, c, id, text, err, asJSON)
+		return
+	}
+	nonce, exp, ok := s.dm.tokens.verify(r.PostForm.Get("token"), viewer, id)
+	if !ok {
+		s.sendFailed(w, r, acct, c, id, text, errFormExpired, asJSON)
+		return
+	}
+	if prev, ok := s.dm.tokens.claim(nonce, exp); !ok {
+		s.log.InfoContext(r.Context(), "repeated send form ignored", "did", viewer, "convo", id, "request_id", requestID(r.Context()))
+		switch {
+		case !asJSON:
+			redirect(w, r, views.ConvoURL(id)+"#composer")
+		case prev.state == tokenSent:
+			s.writeDMJSON(w, http.StatusOK, sendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
+		default:
+			s.writeDMJSON(w, http.StatusConflict, sendReply{Error: apperr.MessageOf(errSending), Token: s.dm.tokens.issue(viewer, id)})
+		}
+		return
+	}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	mctx, mcancel := context.WithTimeout(ctx, mentionTimeout)
+	facets := richtext.Detect(mctx, text, s.resolveHandle)
+	mcancel()
+	msg, err := c.SendMessage(ctx, id, chatproxy.MessageInput{Text: text, Facets: facets})
+	if err != nil {
+		s.dm.tokens.finish(nonce, "")
+		s.sendFailed(w, r, acct, c, id, text, err, asJSON)
+		return
+	}
+	s.dm.tokens.finish(nonce, msg.Id)
+	s.dm.invalidate(acct.DID)
+	if !asJSON {
+		redirect(w, r, views.ConvoURL(id)+"#composer")
+		return
+	}
+	conv := msgConv{viewer: viewer, names: dmNames{viewer: acct.Handle}, links: s.dm.links, postBase: s.dm.cfg.PostBase}
+	var buf bytes.Buffer
+	reply := sendReply{ID: msg.Id, Token: s.dm.tokens.issue(viewer, id)}
+	if err := views.MessageItem(conv.message(msg), views.MsgContext{ConvoID: id, Loc: s.loc(r)}).Render(r.Context(), &buf); err == nil {
+		reply.HTML = buf.String()
+	} else {
+		s.log.ErrorContext(r.Context(), "render sent message", "err", err, "request_id", requestID(r.Context()))
+	}
+	s.writeDMJSON(w, http.StatusOK, reply)
+}
+
+// sendFailed answers a send that did not happen: JSON with the message and
+// a fresh token for dm.js, or the conversation page with the draft kept.
+func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string, err error, asJSON bool) {
+	if !asJSON {
+		s.convoFailed(w, r, acct, c, id, err, draft, "")
+		return
+	}
+	s.logUpstream(r, "send message", err)
+	if e := apperr.As(err); e != nil && !e.RetryAt.IsZero() {
+		setRetryAfter(w, e.RetryAt.Sub(s.dm.now()))
+	}
+	s.writeDMJSON(w, statusOf(err), sendReply{Error: humanError(err, s.dm.now(), s.loc(r)), Token: s.dm.tokens.issue(acct.DID.String(), id)})
+}
+
+// logUpstream logs a failed chat call that is shown inline (the error page
+// logs its own).
+func (s *Server) logUpstream(r *http.Request, what string, err error) {
+	switch apperr.CodeOf(err) {
+	case apperr.Internal:
+		s.log.ErrorContext(r.Context(), what, "err", err, "request_id", requestID(r.Context()))
+	case apperr.Unavailable, apperr.RateLimited:
+		s.log.WarnContext(r.Context(), what, "err", err, "request_id", requestID(r.Context()))
+	}
+}
+
+func (s *Server) writeDMJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode JSON answer", "err", err)
+		status, b = http.StatusInternalServerError, []byte(`{"error":"Something went wrong on our side."}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// resolveHandle resolves a mentioned handle to a DID through the identity
+// directory (which checks the handle both ways).
+func (s *Server) resolveHandle(ctx context.Context, handle string) (string, error) {
+	h, err := syntax.ParseHandle(handle)
+	if err != nil {
+		return "", err
+	}
+	ident, err := s.dm.cfg.Directory.LookupHandle(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	return ident.DID.String(), nil
+}

@@ -1,0 +1,87 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/views"
+)
+
+// declarationType is the record type (and collection) of the chat
+// declaration.
+const declarationType = "chat.bsky.actor.declaration"
+
+// dmSettings is GET /settings/chat: who may start a conversation with the
+// viewer, read from their chat.bsky.actor.declaration/self record (no
+// record: people they follow, Bluesky's default).
+func (s *Server) dmSettings(w http.ResponseWriter, r *http.Request) {
+	_, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	d, err := c.Declaration(ctx)
+	if err != nil {
+		s.dmError(w, r, err)
+		return
+	}
+	s.renderSettings(w, r, http.StatusOK, views.SettingsVM{AllowIncoming: d.AllowIncoming(), Notice: dmNotice(r.URL.Query().Get("notice"))})
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, vm views.SettingsVM) {
+	vm.Assets = s.dmAssets()
+	unread := 0
+	if cur := viewerFrom(r.Context()).current; cur != nil {
+		if n, ok := s.dm.counts.peek(cur.DID); ok {
+			unread = n.UnreadTotal
+		}
+	}
+	s.render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", unread), vm))
+}
+
+// dmSettingsPost is POST /settings/chat (allow_incoming: all, following or
+// none). It reads the declaration record first and writes it back with
+// only allowIncoming changed (other fields are kept), swapping the CID it
+// read, so a change made elsewhere meanwhile is not overwritten.
+func (s *Server) dmSettingsPost(w http.ResponseWriter, r *http.Request) {
+	_, c, ok := s.dmClient(w, r)
+	if !ok {
+		return
+	}
+	if err := parseDMForm(w, r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	allow := r.PostForm.Get("allow_incoming")
+	switch allow {
+	case views.AllowAll, views.AllowFollowing, views.AllowNone:
+	default:
+		s.renderSettings(w, r, http.StatusBadRequest, views.SettingsVM{Error: "Choose who can start a conversation with you."})
+		return
+	}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	d, err := c.Declaration(ctx)
+	if err == nil {
+		v := make(map[string]any, len(d.Value)+2)
+		for k, x := range d.Value {
+			v[k] = x
+		}
+		v["$type"] = declarationType
+		v["allowIncoming"] = allow
+		err = c.SaveDeclaration(ctx, Declaration{Value: v, CID: d.CID})
+	}
+	if err != nil {
+		if !inlineError(err) {
+			s.Error(w, r, err)
+			return
+		}
+		s.logUpstream(r, "save chat declaration", err)
+		s.renderSettings(w, r, statusOf(err), views.SettingsVM{AllowIncoming: allow, Error: humanError(err, s.dm.now(), s.loc(r))})
+		return
+	}
+	redirect(w, r, "/settings/chat?notice=saved")
+}
+
+var errDeclarationChanged = apperr.New(apperr.Conflict, "Your chat settings were changed somewhere else at the same time. Check them and save again.")

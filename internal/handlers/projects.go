@@ -1,0 +1,633 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atclient"
+	"github.com/bluesky-social/indigo/atproto/identity"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/notify"
+	"github.com/skydm/skydm/internal/projects"
+	"github.com/skydm/skydm/internal/websession"
+	"github.com/skydm/skydm/views"
+)
+
+// ProjectService is what the project pages need of *projects.Service.
+type ProjectService interface {
+	// CreateProject writes a project record through api and indexes it;
+	// errors are *apperr.Error (Invalid with a field Reason, PDS failures).
+	CreateProject(ctx context.Context, api *atclient.APIClient, owner syntax.DID, in projects.ProjectInput) (projects.Project, error)
+	// FileChangeRequest writes a change request through api, indexes it
+	// and queues its DM; errors as CreateProject, plus NotFound.
+	FileChangeRequest(ctx context.Context, api *atclient.APIClient, requester syntax.DID, projectURI string, in projects.ChangeRequestInput) (projects.ChangeRequest, error)
+	// Store is the index the pages read.
+	Store() *projects.Store
+}
+
+// APIClients gives the pages an XRPC client acting as a signed-in account
+// (*oauth.Service implements it). Errors are *apperr.Error
+// (Unauthorized SessionExpired when the session is gone).
+type APIClients interface {
+	APIClient(ctx context.Context, acct websession.Account) (*atclient.APIClient, error)
+}
+
+// Outbox is what the Retry button needs (*notify.Worker implements it).
+type Outbox interface {
+	// Retry requeues a DM that was not delivered; errors are *apperr.Error
+	// (NotFound, Forbidden, Conflict) or database errors.
+	Retry(ctx context.Context, outboxID int64, byDID syntax.DID) error
+}
+
+// Projects is what the project and change-request pages need. When
+// Config.Projects is nil their routes are not served.
+type Projects struct {
+	Service ProjectService // required
+	Clients APIClients     // required
+	Outbox  Outbox         // required
+	// Directory, when set, turns DIDs into handles on the pages; without it
+	// (or when a lookup fails) DIDs are shown.
+	Directory identity.Directory
+}
+
+func (p *Projects) check() error {
+	if p.Service == nil || p.Clients == nil || p.Outbox == nil {
+		return errors.New("handlers: Projects needs Service, Clients and Outbox")
+	}
+	return nil
+}
+
+// projectRoutes adds the project and change-request pages to mux.
+//
+//	GET  /projects                                  your projects, recent ones, "New project"
+//	POST /projects                                  create (PRG to the project page)
+//	GET  /projects/{owner}/{rkey}                   a project, its change requests, "Propose a change"
+//	POST /projects/{owner}/{rkey}/change-requests   file (PRG to the change request page; GET → the project)
+//	GET  /change-requests                           tabs: incoming (to my projects) and mine
+//	GET  /change-requests/{requester}/{rkey}        a change request and the state of its DM
+//	POST /outbox/{id}/retry                         retry a DM that was not delivered
+func (s *Server) projectRoutes(mux *http.ServeMux, page func(http.Handler) http.Handler) {
+	if s.projects == nil {
+		return
+	}
+	mux.Handle("GET /projects", page(http.HandlerFunc(s.projectsList)))
+	mux.Handle("POST /projects", page(http.HandlerFunc(s.projectCreate)))
+	mux.Handle("GET /projects/{owner}/{rkey}", page(http.HandlerFunc(s.projectShow)))
+	mux.Handle("POST /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.changeRequestFile)))
+	mux.Handle("GET /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.toProject)))
+	mux.Handle("GET /change-requests", page(http.HandlerFunc(s.changeRequestsList)))
+	mux.Handle("GET /change-requests/{requester}/{rkey}", page(http.HandlerFunc(s.changeRequestShow)))
+	mux.Handle("POST /outbox/{id}/retry", page(http.HandlerFunc(s.outboxRetry)))
+}
+
+// maxLongFormBytes caps the body of the project and change-request forms:
+// a description or body may be 30,000 bytes of UTF-8, which URL encoding
+// can triple.
+const maxLongFormBytes = 128 << 10
+
+// parseLongForm reads a url-encoded form of at most maxLongFormBytes.
+func parseLongForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLongFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return apperr.Wrap(err, apperr.Invalid, "The form could not be read (it may be too long). Please shorten it and try again.")
+	}
+	return nil
+}
+
+// Page sizes.
+const (
+	listPageSize   = 50
+	recentProjects = 20
+	lookupTimeout  = 3 * time.Second
+	lookupParallel = 8
+)
+
+var (
+	errNoProject       = apperr.New(apperr.NotFound, "There is no project at this address. It may have been deleted, or the link may be wrong.")
+	errNoChangeRequest = apperr.New(apperr.NotFound, "There is no change request at this address. It may have been deleted, or the link may be wrong.")
+	errSignInToWrite   = apperr.New(apperr.Unauthorized, "Please sign in first.")
+)
+
+func (s *Server) projectsList(w http.ResponseWriter, r *http.Request) {
+	s.renderProjects(w, r, http.StatusOK, views.ProjectForm{})
+}
+
+func (s *Server) renderProjects(w http.ResponseWriter, r *http.Request, status int, form views.ProjectForm) {
+	ctx := r.Context()
+	store := s.projects.Service.Store()
+	v := views.ProjectsView{Form: form}
+	var mine []projects.Project
+	if cur := viewerFrom(ctx).current; cur != nil {
+		var next string
+		var err error
+		mine, next, err = store.ListProjects(ctx, cur.DID, projects.ListOptions{Limit: listPageSize, Cursor: r.URL.Query().Get("cursor")})
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if next != "" {
+			v.MineNext = "/projects?cursor=" + url.QueryEscape(next)
+		}
+	}
+	recent, _, err := store.ListProjects(ctx, "", projects.ListOptions{Limit: recentProjects})
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var dids []syntax.DID
+	for _, p := range append(append([]projects.Project(nil), mine...), recent...) {
+		dids = append(dids, p.OwnerDID)
+	}
+	names := s.names(ctx, dids...)
+	for _, p := range mine {
+		v.Mine = append(v.Mine, projectVM(p, names))
+	}
+	for _, p := range recent {
+		v.Recent = append(v.Recent, projectVM(p, names))
+	}
+	s.render(w, r, status, views.ProjectsPage(s.page(r, "Projects", "projects"), v))
+}
+
+func (s *Server) projectCreate(w http.ResponseWriter, r *http.Request) {
+	cur := viewerFrom(r.Context()).current
+	if cur == nil {
+		s.Error(w, r, errSignInToWrite)
+		return
+	}
+	if err := parseLongForm(w, r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	form := views.ProjectForm{Name: r.PostForm.Get("name"), Description: r.PostForm.Get("description")}
+	in := projects.ProjectInput{Name: form.Name, Description: form.Description}
+	// Check the input before touching the session: bad input never
+	// reaches the PDS, and the form comes back at once.
+	if _, err := projects.ValidateProject(in); err != nil {
+		s.projectFormError(w, r, &form, err)
+		return
+	}
+	api, err := s.projects.Clients.APIClient(r.Context(), *cur)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	p, err := s.projects.Service.CreateProject(r.Context(), api, cur.DID, in)
+	if err != nil {
+		s.projectFormError(w, r, &form, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "project created", "uri", p.URI.String(), "request_id", requestID(r.Context()))
+	http.Redirect(w, r, p.Path(), http.StatusSeeOther)
+}
+
+// projectFormError shows the projects page again with the message next to
+// its field (or above the form) and the input kept. Sign-in problems and
+// internal failures take the one error path instead.
+func (s *Server) projectFormError(w http.ResponseWriter, r *http.Request, form *views.ProjectForm, err error) {
+	if !formError(err) {
+		s.Error(w, r, err)
+		return
+	}
+	s.logFormError(r, err)
+	msg := apperr.MessageOf(err)
+	switch apperr.ReasonOf(err) {
+	case projects.ReasonInvalidName:
+		form.NameError = msg
+	case projects.ReasonInvalidDescription:
+		form.DescriptionError = msg
+	default:
+		form.Error = msg
+	}
+	s.renderProjects(w, r, apperr.Status(apperr.CodeOf(err)), *form)
+}
+
+// formError reports whether err belongs on the form, shown above it with
+// the input kept, rather than on the error page: bad input, and a PDS that
+// failed, refused the write or asked to slow down (worth another try
+// without retyping). An ended session and internal failures take the one
+// error path.
+func formError(err error) bool {
+	switch apperr.CodeOf(err) {
+	case apperr.Invalid, apperr.Unavailable, apperr.RateLimited, apperr.Forbidden:
+		return true
+	}
+	return false
+}
+
+func (s *Server) logFormError(r *http.Request, err error) {
+	if c := apperr.CodeOf(err); c == apperr.Unavailable || c == apperr.Forbidden {
+		s.log.WarnContext(r.Context(), "form not saved", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
+	}
+}
+
+// projectFromPath loads the project named by {owner}/{rkey}; it returns
+// the NotFound error when the address is malformed or unknown.
+func (s *Server) projectFromPath(r *http.Request) (projects.Project, error) {
+	owner, rkey, ok := didAndRkey(r, 2)
+	if !ok {
+		return projects.Project{}, errNoProject
+	}
+	p, err := s.projects.Service.Store().Project(r.Context(), owner, rkey)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return projects.Project{}, errNoProject
+	}
+	return p, err
+}
+
+func (s *Server) projectShow(w http.ResponseWriter, r *http.Request) {
+	p, err := s.projectFromPath(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.renderProject(w, r, http.StatusOK, p, views.ChangeRequestForm{})
+}
+
+func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status int, p projects.Project, form views.ChangeRequestForm) {
+	ctx := r.Context()
+	list, next, err := s.projects.Service.Store().ProjectChangeRequests(ctx, p.URI,
+		projects.ListOptions{Limit: listPageSize, Cursor: r.URL.Query().Get("cursor")})
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	viewer := s.viewerDID(r)
+	names := s.names(ctx, append(changeRequestDIDs(list), p.OwnerDID)...)
+	form.Action = p.Path() + "/change-requests"
+	v := views.ProjectView{
+		Project:    projectVM(p, names),
+		IsOwner:    viewer != "" && viewer == p.OwnerDID,
+		Form:       form,
+		SignInPath: "/signin",
+	}
+	for _, c := range list {
+		v.Requests = append(v.Requests, s.changeRequestVM(c, viewer, names))
+	}
+	if next != "" {
+		v.Next = p.Path() + "?cursor=" + url.QueryEscape(next)
+	}
+	s.render(w, r, status, views.ProjectPage(s.page(r, p.Name, "projects"), v))
+}
+
+// toProject sends a GET of the form's address (a bookmarked or reopened
+// error page) to the project page.
+func (s *Server) toProject(w http.ResponseWriter, r *http.Request) {
+	owner, rkey, ok := didAndRkey(r, 2)
+	if !ok {
+		s.Error(w, r, errNoProject)
+		return
+	}
+	http.Redirect(w, r, projects.ProjectPath(owner, rkey), http.StatusSeeOther)
+}
+
+func (s *Server) changeRequestFile(w http.ResponseWriter, r *http.Request) {
+	cur := viewerFrom(r.Context()).current
+	if cur == nil {
+		s.Error(w, r, errSignInToWrite)
+		return
+	}
+	if err := parseLongForm(w, r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	p, err := s.projectFromPath(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	form := views.ChangeRequestForm{Title: r.PostForm.Get("title"), Body: r.PostForm.Get("body")}
+	in := projects.ChangeRequestInput{Title: form.Title, Body: form.Body, RequesterHandle: cur.Handle}
+	if _, err := projects.ValidateChangeRequest(in); err != nil {
+		s.changeRequestFormError(w, r, p, &form, err)
+		return
+	}
+	api, err := s.projects.Clients.APIClient(r.Context(), *cur)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	c, err := s.projects.Service.FileChangeRequest(r.Context(), api, cur.DID, p.URI.String(), in)
+	if err != nil {
+		s.changeRequestFormError(w, r, p, &form, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "change request filed", "uri", c.URI.String(), "project", p.URI.String(), "request_id", requestID(r.Context()))
+	http.Redirect(w, r, c.Path(), http.StatusSeeOther)
+}
+
+func (s *Server) changeRequestFormError(w http.ResponseWriter, r *http.Request, p projects.Project, form *views.ChangeRequestForm, err error) {
+	if !formError(err) {
+		s.Error(w, r, err)
+		return
+	}
+	s.logFormError(r, err)
+	msg := apperr.MessageOf(err)
+	switch apperr.ReasonOf(err) {
+	case projects.ReasonInvalidTitle:
+		form.TitleError = msg
+	case projects.ReasonInvalidBody:
+		form.BodyError = msg
+	default:
+		form.Error = msg
+	}
+	s.renderProject(w, r, apperr.Status(apperr.CodeOf(err)), p, *form)
+}
+
+func (s *Server) changeRequestShow(w http.ResponseWriter, r *http.Request) {
+	requester, rkey, ok := didAndRkey(r, 2)
+	if !ok {
+		s.Error(w, r, errNoChangeRequest)
+		return
+	}
+	ctx := r.Context()
+	c, err := s.projects.Service.Store().ChangeRequest(ctx, requester, rkey)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		err = errNoChangeRequest
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	viewer := s.viewerDID(r)
+	names := s.names(ctx, changeRequestDIDs([]projects.ChangeRequest{c})...)
+	v := views.ChangeRequestView{
+		CR:          s.changeRequestVM(c, viewer, names),
+		IsRequester: viewer != "" && viewer == c.RequesterDID,
+		IsOwner:     viewer != "" && viewer == c.OwnerDID,
+	}
+	s.render(w, r, http.StatusOK, views.ChangeRequestPage(s.page(r, c.Title, "change-requests"), v))
+}
+
+func (s *Server) changeRequestsList(w http.ResponseWriter, r *http.Request) {
+	cur := viewerFrom(r.Context()).current
+	if cur == nil {
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	tab := views.TabIncoming
+	if q.Get("tab") == views.TabMine {
+		tab = views.TabMine
+	}
+	opt := projects.ListOptions{Limit: listPageSize, Cursor: q.Get("cursor")}
+	store := s.projects.Service.Store()
+	var (
+		list []projects.ChangeRequest
+		next string
+		err  error
+	)
+	if tab == views.TabMine {
+		list, next, err = store.RequesterChangeRequests(ctx, cur.DID, opt)
+	} else {
+		list, next, err = store.IncomingChangeRequests(ctx, cur.DID, opt)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	names := s.names(ctx, changeRequestDIDs(list)...)
+	v := views.ChangeRequestsView{Tab: tab}
+	for _, c := range list {
+		v.Rows = append(v.Rows, s.changeRequestVM(c, cur.DID, names))
+	}
+	if next != "" {
+		v.Next = "/change-requests?tab=" + tab + "&cursor=" + url.QueryEscape(next)
+	}
+	s.render(w, r, http.StatusOK, views.ChangeRequestsPage(s.page(r, "Change requests", "change-requests"), v))
+}
+
+func (s *Server) outboxRetry(w http.ResponseWriter, r *http.Request) {
+	cur := viewerFrom(r.Context()).current
+	if cur == nil {
+		s.Error(w, r, errSignInToWrite)
+		return
+	}
+	if err := parseLongForm(w, r); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.Error(w, r, apperr.New(apperr.NotFound, "We could not find that notification."))
+		return
+	}
+	back := safeBack(r.PostForm.Get("back"))
+	err = s.projects.Outbox.Retry(r.Context(), id, cur.DID)
+	switch {
+	case err == nil:
+		s.log.InfoContext(r.Context(), "notification retry", "outbox_id", id, "request_id", requestID(r.Context()))
+	case apperr.CodeOf(err) == apperr.Conflict:
+		// Already sent or already waiting (a second click): the page
+		// shows which.
+	default:
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// safeBack returns where a Retry returns to: a change request page or one
+// of the list's tabs, rebuilt from parsed parts so a form can never
+// redirect elsewhere; /change-requests otherwise.
+func safeBack(v string) string {
+	switch v {
+	case "/change-requests?tab=" + views.TabIncoming, "/change-requests?tab=" + views.TabMine:
+		return v
+	}
+	parts := strings.Split(v, "/")
+	if len(parts) == 4 && parts[0] == "" && parts[1] == "change-requests" {
+		if did, rkey, ok := parseDIDAndRkey(parts[2], parts[3]); ok {
+			return projects.ChangeRequestPath(did, rkey)
+		}
+	}
+	return "/change-requests"
+}
+
+// didAndRkey reads the DID and record key at segments i and i+1 of the
+// request's path as sent (not percent-decoded: a did:web with a port
+// carries "%3A", which is part of the DID). ok is false when either is
+// malformed.
+func didAndRkey(r *http.Request, i int) (syntax.DID, syntax.RecordKey, bool) {
+	parts := strings.Split(r.URL.EscapedPath(), "/")
+	if len(parts) <= i+1 {
+		return "", "", false
+	}
+	return parseDIDAndRkey(parts[i], parts[i+1])
+}
+
+func parseDIDAndRkey(d, k string) (syntax.DID, syntax.RecordKey, bool) {
+	did, err := syntax.ParseDID(d)
+	if err != nil {
+		return "", "", false
+	}
+	rkey, err := syntax.ParseRecordKey(k)
+	if err != nil || rkey == "." || rkey == ".." {
+		return "", "", false
+	}
+	return did, rkey, true
+}
+
+func (s *Server) viewerDID(r *http.Request) syntax.DID {
+	if cur := viewerFrom(r.Context()).current; cur != nil {
+		return cur.DID
+	}
+	return ""
+}
+
+// names resolves DIDs to handles for display, in parallel and bounded in
+// time; a DID whose handle is unknown or unverified maps to itself. The
+// signed-in accounts of this browser are known without a lookup.
+func (s *Server) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]string {
+	out := make(map[syntax.DID]string, len(dids))
+	v := viewerFrom(ctx)
+	for _, a := range v.accounts {
+		if a.Handle != "" && a.Handle != "handle.invalid" {
+			out[a.DID] = a.Handle
+		}
+	}
+	if v.current != nil && v.current.Handle != "" && v.current.Handle != "handle.invalid" {
+		out[v.current.DID] = v.current.Handle
+	}
+	var todo []syntax.DID
+	for _, d := range dids {
+		if _, ok := out[d]; !ok && d != "" {
+			out[d] = d.String() // placeholder until looked up
+			todo = append(todo, d)
+		}
+	}
+	dir := s.projects.Directory
+	if dir == nil || len(todo) == 0 {
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, lookupParallel)
+	)
+	for _, d := range todo {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ident, err := dir.LookupDID(ctx, d)
+			if err != nil || ident == nil || ident.Handle == "" || ident.Handle.IsInvalidHandle() {
+				return
+			}
+			mu.Lock()
+			out[d] = ident.Handle.String()
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func changeRequestDIDs(list []projects.ChangeRequest) []syntax.DID {
+	var dids []syntax.DID
+	for _, c := range list {
+		dids = append(dids, c.RequesterDID, c.OwnerDID)
+		for _, n := range c.Notifications {
+			dids = append(dids, n.SenderDID, n.RecipientDID)
+		}
+	}
+	return dids
+}
+
+func nameOf(names map[syntax.DID]string, d syntax.DID) string {
+	if n, ok := names[d]; ok {
+		return n
+	}
+	return d.String()
+}
+
+func projectVM(p projects.Project, names map[syntax.DID]string) views.ProjectVM {
+	return views.ProjectVM{
+		Path:        p.Path(),
+		Name:        p.Name,
+		Description: p.Description,
+		OwnerDID:    p.OwnerDID.String(),
+		OwnerName:   nameOf(names, p.OwnerDID),
+		Created:     p.CreatedAt,
+	}
+}
+
+func (s *Server) changeRequestVM(c projects.ChangeRequest, viewer syntax.DID, names map[syntax.DID]string) views.ChangeRequestVM {
+	vm := views.ChangeRequestVM{
+		Path:          c.Path(),
+		Title:         c.Title,
+		Body:          c.Body,
+		ProjectPath:   projects.ProjectPath(c.OwnerDID, c.ProjectURI.RecordKey()),
+		ProjectName:   c.ProjectName,
+		RequesterDID:  c.RequesterDID.String(),
+		RequesterName: nameOf(names, c.RequesterDID),
+		OwnerDID:      c.OwnerDID.String(),
+		OwnerName:     nameOf(names, c.OwnerDID),
+		Created:       c.CreatedAt,
+	}
+	for _, n := range c.Notifications {
+		vm.Deliveries = append(vm.Deliveries, deliveryVM(n, viewer, names))
+	}
+	return vm
+}
+
+// deliveryVM is what viewer may see of one DM's delivery: the reason for
+// everyone, the fix addressed to whoever can act on it, the conversation
+// link for its members, and Retry for the requester and the owner.
+func deliveryVM(n notify.Status, viewer syntax.DID, names map[syntax.DID]string) views.DeliveryVM {
+	d := views.DeliveryVM{
+		ID:            n.ID,
+		State:         string(n.State),
+		Label:         n.State.Label(),
+		Reason:        n.Reason,
+		RecipientName: nameOf(names, n.RecipientDID),
+		SenderName:    nameOf(names, n.SenderDID),
+		Attempts:      n.Attempts,
+		SentAt:        n.SentAt,
+	}
+	if n.State == notify.StateQueued && n.Attempts > 0 {
+		d.NextAttempt = n.NextAttemptAt
+	}
+	isRequester := viewer != "" && viewer == n.RequesterDID
+	isRecipient := viewer != "" && viewer == n.RecipientDID
+	switch {
+	case isRequester:
+		d.Fix = n.Fix
+	case isRecipient:
+		d.Fix = ownerFix(n, d.SenderName)
+	}
+	if n.State == notify.StateSent && n.ConvoID != "" && (isRecipient || viewer == n.SenderDID) && viewer != "" {
+		d.ConvoPath = "/convos/" + url.PathEscape(n.ConvoID)
+	}
+	d.CanRetry = n.State.Retryable() && (isRequester || isRecipient)
+	return d
+}
+
+// ownerFix says, to the project's owner, what would let a refused DM
+// through (notify's Fix is addressed to the requester).
+func ownerFix(n notify.Status, sender string) string {
+	switch n.ReasonCode {
+	case chatproxy.ReasonNotFollowedBySender:
+		return "To receive it, follow " + sender + " (or allow DMs from everyone in your Bluesky chat settings), then press Retry."
+	case chatproxy.ReasonMessagesDisabled, "CannotChat":
+		return "To receive it, allow DMs from everyone in your Bluesky chat settings (or from accounts you follow, and follow " + sender + "), then press Retry."
+	case chatproxy.ReasonBlocked:
+		return "Only removing the block would let it through."
+	case chatproxy.ReasonSessionExpired, chatproxy.ReasonScopeMissing:
+		return "It will be sent when " + sender + " signs in to skydm again with DM access."
+	}
+	if n.State == notify.StateGivenUp {
+		return "Press Retry to try again."
+	}
+	return ""
+}
