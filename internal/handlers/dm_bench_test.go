@@ -164,7 +164,7 @@ func (b *dmBench) realisticConvo(n int) {
 
 func (b *dmBench) inbox(n int) {
 	for i := 0; i < n; i++ {
-		p := profile(fmt.Sprintf("did:plc:user%021d", i), fmt.Sprintf("user%d.test", i), fmt.Sprintf("User %d", i))
+		p := profile(fmt.Sprintf("did:plc:user%020d", i), fmt.Sprintf("user%d.test", i), fmt.Sprintf("User %d", i))
 		if i%3 == 0 {
 			p.Avatar = ptr(fmt.Sprintf("https://cdn.bsky.app/img/avatar/plain/did:plc:user%03d/bafk@jpeg", i))
 		}

@@ -21,7 +21,7 @@ import (
 
 // The accounts of the DM handler tests.
 const (
-	dmAlice = "did:plc:alice000000000000000000"
+	dmAlice = "did:plc:alice0000000000000000000"
 	dmBob   = "did:plc:bob00000000000000000000"
 	dmCarol = "did:plc:carol0000000000000000000"
 )

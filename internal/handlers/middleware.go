@@ -184,12 +184,13 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 func (s *Server) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var v viewer
-		if cur, ok := s.sessions.Current(r); ok {
+		cur, ok, accounts, err := s.sessions.Load(w, r)
+		if ok {
 			v.current = &cur
-			v.accounts = s.sessions.Accounts(r)
-			if err := s.sessions.Touch(w, r); err != nil {
-				s.log.ErrorContext(r.Context(), "session touch", "err", err, "request_id", requestID(r.Context()))
-			}
+			v.accounts = accounts
+		}
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "session touch", "err", err, "request_id", requestID(r.Context()))
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
 	})

@@ -42,12 +42,12 @@ type ClientDocs interface {
 // (*websession.Store implements it).
 type Sessions interface {
 	Current(r *http.Request) (websession.Account, bool)
-	Accounts(r *http.Request) []websession.Account
+	// Load is Current, every signed-in account and Touch (idle expiry)
+	// with one decoding of the cookie.
+	Load(w http.ResponseWriter, r *http.Request) (websession.Account, bool, []websession.Account, error)
 	Add(w http.ResponseWriter, r *http.Request, acct websession.Account) error
 	Switch(w http.ResponseWriter, r *http.Request, did syntax.DID) error
 	Remove(w http.ResponseWriter, r *http.Request, did syntax.DID) error
-	// Touch records that the active account was seen (idle expiry).
-	Touch(w http.ResponseWriter, r *http.Request) error
 }
 
 // Config is what New needs.

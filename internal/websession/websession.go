@@ -186,15 +186,37 @@ func (s *Store) save(w http.ResponseWriter, r *http.Request, st state) error {
 // in (or every account expired).
 func (s *Store) Current(r *http.Request) (Account, bool) {
 	st, _ := s.load(r)
+	return st.current()
+}
+
+// Accounts returns every signed-in, unexpired account, active one first.
+func (s *Store) Accounts(r *http.Request) []Account {
+	st, _ := s.load(r)
+	return st.accounts()
+}
+
+// Load is Current, Accounts and Touch with one decoding of the cookie, for
+// middleware that needs all three on every request. It returns the active
+// account (false when none), every signed-in account (active first), and an
+// *apperr.Error Internal only when the refreshed cookie cannot be written;
+// the accounts are returned either way.
+func (s *Store) Load(w http.ResponseWriter, r *http.Request) (Account, bool, []Account, error) {
+	st, changed := s.load(r)
+	cur, ok := st.current()
+	if !ok {
+		return Account{}, false, nil, nil
+	}
+	return cur, true, st.accounts(), s.touch(w, r, st, changed)
+}
+
+func (st *state) current() (Account, bool) {
 	if i := st.find(st.Active); i >= 0 {
 		return st.Accounts[i].account(), true
 	}
 	return Account{}, false
 }
 
-// Accounts returns every signed-in, unexpired account, active one first.
-func (s *Store) Accounts(r *http.Request) []Account {
-	st, _ := s.load(r)
+func (st *state) accounts() []Account {
 	out := make([]Account, 0, len(st.Accounts))
 	if i := st.find(st.Active); i >= 0 {
 		out = append(out, st.Accounts[i].account())
@@ -275,6 +297,12 @@ func (s *Store) Remove(w http.ResponseWriter, r *http.Request, did syntax.DID) e
 // Internal only when the cookie cannot be written.
 func (s *Store) Touch(w http.ResponseWriter, r *http.Request) error {
 	st, changed := s.load(r)
+	return s.touch(w, r, st, changed)
+}
+
+// touch marks the active account of st as seen and saves st when that or
+// an earlier change (expired accounts dropped) needs a new cookie.
+func (s *Store) touch(w http.ResponseWriter, r *http.Request, st state, changed bool) error {
 	if i := st.find(st.Active); i >= 0 {
 		now := s.now().Unix()
 		if time.Duration(now-st.Accounts[i].LastSeen)*time.Second >= touchEvery {

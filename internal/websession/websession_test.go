@@ -222,3 +222,41 @@ func TestMaxAccounts(t *testing.T) {
 		t.Fatalf("Add(bad DID) = %v", err)
 	}
 }
+
+func TestLoadIsCurrentAccountsAndTouchInOne(t *testing.T) {
+	c := &clock{now: time.Now()}
+	b := &browser{t: t, store: New(hashKey, blockKey, true, WithClock(c.Now))}
+	load := func() (Account, bool, []Account) {
+		var (
+			cur  Account
+			ok   bool
+			accs []Account
+		)
+		b.do(func(w http.ResponseWriter, r *http.Request) error {
+			var err error
+			cur, ok, accs, err = b.store.Load(w, r)
+			return err
+		})
+		return cur, ok, accs
+	}
+	if _, ok, accs := load(); ok || accs != nil {
+		t.Fatalf("signed out: ok=%v accounts=%v", ok, accs)
+	}
+	b.add(bob)
+	b.add(alice)
+	cur, ok, accs := load()
+	if !ok || cur != alice || len(accs) != 2 || accs[0] != alice || accs[1] != bob {
+		t.Fatalf("Load = %+v %v %+v, want alice active then bob", cur, ok, accs)
+	}
+	before := b.sets
+	c.Add(time.Minute)
+	load()
+	if b.sets != before {
+		t.Fatal("Load rewrote the cookie within the hour")
+	}
+	c.Add(time.Hour)
+	load()
+	if b.sets != before+1 {
+		t.Fatal("Load did not refresh last-seen after an hour, as Touch does")
+	}
+}
