@@ -19,7 +19,7 @@ import (
 
 // MessageItem is one message of a conversation as an <li id="m-{id}">: the
 // bubble (text with links, embed card, reply quote, or a placeholder), the
-// time, a Reply link, a "More" link that opens the message's action panel
+// time, a "More" link that opens the message's action panel
 // (?sel=<id>: emoji picker and "Delete for me"), and the reactions. Live
 // updates render it for the "message" event and reconcile by its id.
 // Link, mention and tag segments become links only when Segment.IsLink
@@ -740,16 +740,17 @@ func dmMessageText(segs []richtext.Segment) templ.Component {
 }
 
 // dmMsgMeta is the line under a bubble: the time, and for a message with an
-// id a Reply link (?reply=<id>#composer; not for deleted or unsupported
-// messages) and a More link (?sel=<id>#m-<id>). It renders
+// id a More link (?sel=<id>#m-<id>) that opens its action panel. There is no
+// Reply link: the chat.bsky lexicons skydm builds on have no replyTo on
+// messageInput, so a reply could not be sent as one. It renders
 //
-//	<div class="meta"><time datetime="…">15:04</time><a href="…" data-testid="reply">Reply</a> <a href="…" data-testid="more">More</a></div>
+//	<div class="meta"><time datetime="…">15:04</time><a href="…" data-testid="more">More</a></div>
 //
 // and is written by hand because it is on every message: every dynamic
 // part is escaped (ids query-escaped in the query, then everything
 // HTML-escaped with templ.EscapeString) without allocating.
 func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
-	id, sentAt, canReply, loc, convoURL := m.ID, m.SentAt, !m.Deleted && !m.Unsupported, c.Loc, c.url()
+	id, sentAt, loc, convoURL := m.ID, m.SentAt, c.Loc, c.url()
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		var b [256]byte
 		buf := append(b[:0], `<div class="meta">`...)
@@ -759,13 +760,6 @@ func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
 		if id != "" {
 			base, hid := templ.EscapeString(convoURL), templ.EscapeString(id)
 			qid := templ.EscapeString(url.QueryEscape(id))
-			if canReply {
-				buf = append(buf, `<a href="`...)
-				buf = append(buf, base...)
-				buf = append(buf, "?reply="...)
-				buf = append(buf, qid...)
-				buf = append(buf, `#composer" data-testid="reply">Reply</a> `...)
-			}
 			buf = append(buf, `<a href="`...)
 			buf = append(buf, base...)
 			buf = append(buf, "?sel="...)
