@@ -13,32 +13,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 
 	"github.com/skydm/skydm/internal/oauth"
+	"github.com/skydm/skydm/internal/safebuf"
 )
-
-// syncBuffer collects a writer's output for polling from the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func b64(n int, c byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{c}, n)) }
 
@@ -73,10 +55,10 @@ var listenRE = regexp.MustCompile(`skydm listening on (\S+)`)
 
 // startRun runs the program in the background and returns its URL once it
 // says it is listening; the program is stopped when the test ends.
-func startRun(t testing.TB, args []string, env map[string]string) (string, *syncBuffer) {
+func startRun(t testing.TB, args []string, env map[string]string) (string, *safebuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &safebuf.Buffer{}, &safebuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, stdout, stderr) }()
 	t.Cleanup(func() {
@@ -219,7 +201,7 @@ func TestInvalidConfigIsRefusedWithAClearMessage(t *testing.T) {
 			if tt.env != nil {
 				tt.env(env)
 			}
-			stderr := &syncBuffer{}
+			stderr := &safebuf.Buffer{}
 			err := run(context.Background(), tt.args, func(k string) string { return env[k] }, io.Discard, stderr)
 			if err == nil {
 				t.Fatalf("run accepted the configuration")
@@ -252,7 +234,7 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 }
 
 func TestHelpIsNotAnError(t *testing.T) {
-	stderr := &syncBuffer{}
+	stderr := &safebuf.Buffer{}
 	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, stderr)
 	if !errors.Is(err, flagErrHelp()) {
 		t.Fatalf("err %v", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/skydm/skydm/internal/safebuf"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,7 +27,7 @@ import (
 type webProcess struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *syncBuffer
+	stderr *safebuf.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit status, set before done is closed
 }
@@ -39,7 +40,7 @@ func startWeb(t *testing.T, bin string, env map[string]string) *webProcess {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &safebuf.Buffer{}, &safebuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
