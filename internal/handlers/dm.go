@@ -191,45 +191,6 @@ func (s *Server) WaitBackground() {
 	}
 }
 
-// dmRoutes adds the DM pages to mux.
-//
-//	GET  /                                          inbox (signed in with DM access; else the start page)
-//	GET  /requests                                  message requests (also /?tab=requests)
-//	GET  /convos/new, POST /convos/new              start a conversation: handle → availability → open, or why not
-//	GET  /convos/{id}                               a conversation (?cursor= earlier, ?sel= message actions)
-//	POST /convos/{id}/messages                      send (PRG; JSON for dm.js)
-//	POST /convos/{id}/accept|leave|mute|unmute|read
-//	POST /convos/read-all                           mark every accepted conversation read
-//	POST /convos/{id}/messages/{mid}/delete         delete a message for me
-//	POST /convos/{id}/messages/{mid}/reactions      add a reaction (…/reactions/remove removes it)
-//	GET  /settings/chat, POST /settings/chat        who may start a conversation with me
-//	GET  /events                                    live updates (Server-Sent Events)
-func (s *Server) dmRoutes(mux *http.ServeMux, page func(http.Handler) http.Handler) {
-	if s.dm == nil {
-		return
-	}
-	h := func(f http.HandlerFunc) http.Handler { return page(f) }
-	mux.Handle("GET /requests", h(s.dmRequests))
-	mux.Handle("GET /convos/new", h(s.dmNewConvo))
-	mux.Handle("POST /convos/new", h(s.dmNewConvoPost))
-	mux.Handle("POST /convos/read-all", h(s.dmReadAll))
-	mux.Handle("GET /convos/{id}", h(s.dmConvo))
-	mux.Handle("POST /convos/{id}/messages", h(s.dmSend))
-	mux.Handle("POST /convos/{id}/accept", h(s.dmAccept))
-	mux.Handle("POST /convos/{id}/leave", h(s.dmLeave))
-	mux.Handle("POST /convos/{id}/mute", h(s.dmMute))
-	mux.Handle("POST /convos/{id}/unmute", h(s.dmUnmute))
-	mux.Handle("POST /convos/{id}/read", h(s.dmRead))
-	mux.Handle("POST /convos/{id}/messages/{mid}/delete", h(s.dmDeleteMessage))
-	mux.Handle("POST /convos/{id}/messages/{mid}/reactions", h(s.dmAddReaction))
-	mux.Handle("POST /convos/{id}/messages/{mid}/reactions/remove", h(s.dmRemoveReaction))
-	mux.Handle("GET /settings/chat", h(s.dmSettings))
-	mux.Handle("POST /settings/chat", h(s.dmSettingsPost))
-	if s.dm.cfg.Hub != nil {
-		mux.Handle("GET /events", http.HandlerFunc(s.dmEvents))
-	}
-}
-
 // errNoChatScope is shown when the session was granted no DM access; the
 // error path offers to sign in again.
 var errNoChatScope = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonScopeMissing,

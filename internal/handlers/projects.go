@@ -66,29 +66,6 @@ func (p *Projects) check() error {
 	return nil
 }
 
-// projectRoutes adds the project and change-request pages to mux.
-//
-//	GET  /projects                                  your projects, recent ones, "New project"
-//	POST /projects                                  create (PRG to the project page)
-//	GET  /projects/{owner}/{rkey}                   a project, its change requests, "Propose a change"
-//	POST /projects/{owner}/{rkey}/change-requests   file (PRG to the change request page; GET → the project)
-//	GET  /change-requests                           tabs: incoming (to my projects) and mine
-//	GET  /change-requests/{requester}/{rkey}        a change request and the state of its DM
-//	POST /outbox/{id}/retry                         retry a DM that was not delivered
-func (s *Server) projectRoutes(mux *http.ServeMux, page func(http.Handler) http.Handler) {
-	if s.projects == nil {
-		return
-	}
-	mux.Handle("GET /projects", page(http.HandlerFunc(s.projectsList)))
-	mux.Handle("POST /projects", page(http.HandlerFunc(s.projectCreate)))
-	mux.Handle("GET /projects/{owner}/{rkey}", page(http.HandlerFunc(s.projectShow)))
-	mux.Handle("POST /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.changeRequestFile)))
-	mux.Handle("GET /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.toProject)))
-	mux.Handle("GET /change-requests", page(http.HandlerFunc(s.changeRequestsList)))
-	mux.Handle("GET /change-requests/{requester}/{rkey}", page(http.HandlerFunc(s.changeRequestShow)))
-	mux.Handle("POST /outbox/{id}/retry", page(http.HandlerFunc(s.outboxRetry)))
-}
-
 // maxLongFormBytes caps the body of the project and change-request forms:
 // a description or body may be 30,000 bytes of UTF-8, which URL encoding
 // can triple.

@@ -35,8 +35,38 @@ func (s *Server) routes() (http.Handler, error) {
 	mux.Handle("GET /oauth-client-metadata.json", http.HandlerFunc(s.clientMetadata))
 	mux.Handle("GET /oauth/jwks.json", http.HandlerFunc(s.jwks))
 
-	s.projectRoutes(mux, page) // projects.go
-	s.dmRoutes(mux, page)      // dm.go
+	if s.dm != nil { // DMs (dm_*.go)
+		mux.Handle("GET /requests", page(http.HandlerFunc(s.dmRequests))) // also /?tab=requests
+		mux.Handle("GET /convos/new", page(http.HandlerFunc(s.dmNewConvo)))
+		mux.Handle("POST /convos/new", page(http.HandlerFunc(s.dmNewConvoPost))) // handle → availability → open, or why not
+		mux.Handle("POST /convos/read-all", page(http.HandlerFunc(s.dmReadAll)))
+		mux.Handle("GET /convos/{id}", page(http.HandlerFunc(s.dmConvo)))          // ?cursor= earlier, ?sel= message actions
+		mux.Handle("POST /convos/{id}/messages", page(http.HandlerFunc(s.dmSend))) // PRG; JSON for dm.js
+		mux.Handle("POST /convos/{id}/accept", page(http.HandlerFunc(s.dmAccept)))
+		mux.Handle("POST /convos/{id}/leave", page(http.HandlerFunc(s.dmLeave)))
+		mux.Handle("POST /convos/{id}/mute", page(http.HandlerFunc(s.dmMute)))
+		mux.Handle("POST /convos/{id}/unmute", page(http.HandlerFunc(s.dmUnmute)))
+		mux.Handle("POST /convos/{id}/read", page(http.HandlerFunc(s.dmRead)))
+		mux.Handle("POST /convos/{id}/messages/{mid}/delete", page(http.HandlerFunc(s.dmDeleteMessage))) // for me
+		mux.Handle("POST /convos/{id}/messages/{mid}/reactions", page(http.HandlerFunc(s.dmAddReaction)))
+		mux.Handle("POST /convos/{id}/messages/{mid}/reactions/remove", page(http.HandlerFunc(s.dmRemoveReaction)))
+		mux.Handle("GET /settings/chat", page(http.HandlerFunc(s.dmSettings))) // who may start a conversation with me
+		mux.Handle("POST /settings/chat", page(http.HandlerFunc(s.dmSettingsPost)))
+		if s.dm.cfg.Hub != nil {
+			mux.Handle("GET /events", http.HandlerFunc(s.dmEvents)) // live updates (SSE)
+		}
+	}
+
+	if s.projects != nil { // projects and change requests (projects.go)
+		mux.Handle("GET /projects", page(http.HandlerFunc(s.projectsList)))
+		mux.Handle("POST /projects", page(http.HandlerFunc(s.projectCreate))) // PRG to the project page
+		mux.Handle("GET /projects/{owner}/{rkey}", page(http.HandlerFunc(s.projectShow)))
+		mux.Handle("POST /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.changeRequestFile))) // PRG to the request
+		mux.Handle("GET /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.toProject)))
+		mux.Handle("GET /change-requests", page(http.HandlerFunc(s.changeRequestsList))) // tabs: incoming, mine
+		mux.Handle("GET /change-requests/{requester}/{rkey}", page(http.HandlerFunc(s.changeRequestShow)))
+		mux.Handle("POST /outbox/{id}/retry", page(http.HandlerFunc(s.outboxRetry))) // retry an undelivered DM
+	}
 
 	mux.Handle("GET /static/", http.HandlerFunc(s.static))
 	mux.Handle("GET /favicon.ico", http.HandlerFunc(s.favicon))
