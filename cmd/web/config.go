@@ -92,12 +92,26 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	str := func(f flagEnv, def, usage string) *string {
 		return fs.String(f.flag, env(f, def), usage+" ["+f.env+"]")
 	}
+	// secret is str for secrets: the environment value is not made the
+	// flag's default, because flag prints defaults in its usage text (on -h
+	// or any mistyped flag) and the secret would land in a terminal or log.
+	// The environment is read after parsing, when the flag was not given.
+	var secrets []func()
+	secret := func(f flagEnv, usage string) *string {
+		p := fs.String(f.flag, "", usage+" ["+f.env+"]")
+		secrets = append(secrets, func() {
+			if *p == "" {
+				*p = getenv(f.env)
+			}
+		})
+		return p
+	}
 	publicURL := str(fPublicURL, "", "public origin browsers use: https://host[:port] (production); sandbox loopback client: http://127.0.0.1:PORT, default the listening address")
 	addr := str(fAddr, defaultAddr, "listen address")
 	dbPath := str(fDB, defaultDB, "SQLite database file")
-	sessionSecret := str(fSessionSecret, "", "64 random bytes, base64: cookie signing (first 32) and encryption (last 32) keys; prefer the env var (see: web keygen)")
-	encKey := str(fEncryptionKey, "", "32 random bytes, base64: encrypts OAuth tokens and DPoP keys at rest; prefer the env var")
-	clientKey := str(fClientKey, "", "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var")
+	sessionSecret := secret(fSessionSecret, "64 random bytes, base64: cookie signing (first 32) and encryption (last 32) keys; prefer the env var (see: web keygen)")
+	encKey := secret(fEncryptionKey, "32 random bytes, base64: encrypts OAuth tokens and DPoP keys at rest; prefer the env var")
+	clientKey := secret(fClientKey, "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var")
 	scopes := str(fScopes, defaultScopes, "OAuth scopes to request, space-separated")
 	chatService := str(fChatService, "", "chat service ref for the atproto-proxy header (default "+defaultChatService+"; in the sandbox: the sandbox's devchat)")
 	sandboxDefault := false
@@ -117,6 +131,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	outboxLease := str(fOutboxLease, defaultOutboxLease.String(), "how long one delivery attempt owns an outbox row; after a crash the row is retried when this has passed (at least 30s)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	for _, fill := range secrets {
+		fill()
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q (the only subcommand is keygen)", fs.Args())

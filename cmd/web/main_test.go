@@ -244,6 +244,32 @@ func TestHelpIsNotAnError(t *testing.T) {
 	}
 }
 
+// TestUsageNeverPrintsSecrets: flag prints each flag's default in its usage
+// text (on -h or a mistyped flag), so secrets from the environment must not
+// become defaults; they are still read from the environment.
+func TestUsageNeverPrintsSecrets(t *testing.T) {
+	env := baseEnv(t, writeState(t))
+	for _, args := range [][]string{{"-h"}, {"-bogus"}} {
+		stderr := &safebuf.Buffer{}
+		_, err := parseConfig(args, func(k string) string { return env[k] }, stderr)
+		if err == nil {
+			t.Fatalf("%v: no error", args)
+		}
+		for _, k := range []string{"SKYDM_SESSION_SECRET", "SKYDM_ENCRYPTION_KEY"} {
+			if strings.Contains(stderr.String(), env[k]) {
+				t.Errorf("%v: usage text contains the value of %s", args, k)
+			}
+		}
+	}
+	c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("secrets from the environment no longer read: %v", err)
+	}
+	if !c.Sandbox {
+		t.Errorf("config %+v", c)
+	}
+}
+
 func flagErrHelp() error { return flag.ErrHelp }
 
 func p256Key(t *testing.T) string {
