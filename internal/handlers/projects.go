@@ -44,7 +44,7 @@ type APIClients interface {
 // Outbox is what the Retry button needs (*notify.Worker implements it).
 type Outbox interface {
 	// Retry requeues a DM that was not delivered; errors are *apperr.Error
-	// (NotFound, Forbidden, Conflict) or database errors.
+	// (NotFound, Forbidden, Conflict, RateLimited) or database errors.
 	Retry(ctx context.Context, outboxID int64, byDID syntax.DID) error
 }
 
@@ -396,6 +396,12 @@ func (s *Server) outboxRetry(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		s.Error(w, r, apperr.New(apperr.NotFound, "We could not find that notification."))
+		return
+	}
+	// The cookie alone is not enough: the OAuth session behind it must still
+	// exist (not signed out elsewhere, not revoked), as for every write.
+	if _, err := s.projects.Clients.APIClient(r.Context(), *cur); err != nil {
+		s.Error(w, r, err)
 		return
 	}
 	back := safeBack(r.PostForm.Get("back"))

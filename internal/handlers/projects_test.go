@@ -281,6 +281,27 @@ func TestExpiredSessionOnWriteSignsInAgainAndWritesNothing(t *testing.T) {
 	}
 }
 
+func TestRetryWithAnEndedSessionSignsInAgainAndRequeuesNothing(t *testing.T) {
+	a := newProjApp(t)
+	path := a.as(bobDID, "bob.test").createProject("Widgets", "")
+	alice := a.as(aliceDID, "alice.test")
+	crPath := alice.fileRequest(path, "A title", "A body")
+	st := a.statusOf(crPath)
+	if _, err := a.db.Exec(`UPDATE outbox SET state = 'not_delivered' WHERE id = ?`, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The cookie still names alice, but her OAuth session is gone
+	// (signed out in another browser, or revoked at her PDS).
+	a.clients.fail(&apperr.Error{Code: apperr.Unauthorized, Reason: "SessionExpired", Message: "gone"})
+	res := alice.post("/outbox/"+itoa(st.ID)+"/retry", url.Values{"back": {crPath}})
+	if res.status != http.StatusSeeOther || !strings.Contains(res.header.Get("Location"), "reason=expired") {
+		t.Errorf("%d %q, want 303 to /signin?…reason=expired", res.status, res.header.Get("Location"))
+	}
+	if got := a.statusOf(crPath); got.State != notify.StateNotDelivered {
+		t.Errorf("a retry without a live session requeued the DM: %s", got.State)
+	}
+}
+
 func (a *projApp) statusOf(crPath string) notify.Status {
 	a.t.Helper()
 	parts := strings.Split(crPath, "/")

@@ -873,31 +873,37 @@ func (w *Worker) recheckParked(ctx context.Context) error {
 	return nil
 }
 
+// RetryCooldown is how long after a manual Retry of a DM the next one is
+// refused, so that the retry button cannot be used to spend the sender's
+// chat rate limit.
+const RetryCooldown = time.Minute
+
 // Retry requeues, due now, a DM that was not delivered (refused, given up,
 // or parked for sign-in), starting a fresh MaxAge window. Only the person
 // who filed the change request or its recipient (the project's owner) may
 // retry. It returns an *apperr.Error: Unauthorized when byDID is empty,
 // NotFound when there is no such notification, Forbidden for anyone else,
-// Conflict when it is already sent or waiting to be sent; and the database
-// error otherwise.
+// Conflict when it is already sent or waiting to be sent, RateLimited
+// within RetryCooldown of the previous retry; and the database error
+// otherwise.
 func (w *Worker) Retry(ctx context.Context, outboxID int64, byDID syntax.DID) error {
 	if byDID == "" {
 		return apperr.New(apperr.Unauthorized, "Sign in to retry this notification.")
 	}
-	now := w.now().UnixMilli()
+	now := w.now()
 	res, err := w.exec(ctx, `
 		UPDATE outbox SET state = 'queued', next_attempt_at = ?, queued_at = ?, reason_code = '',
-			last_error_reason = '', fix = '', updated_at = ?
+			last_error_reason = '', fix = '', updated_at = ?, retried_at = ?
 		WHERE id = ? AND state IN ('not_delivered', 'given_up', 'parked_auth')
-			AND (requester_did = ? OR recipient_did = ?)`,
-		now, now, now, outboxID, byDID.String(), byDID.String())
+			AND (requester_did = ? OR recipient_did = ?) AND retried_at <= ?`,
+		now.UnixMilli(), now.UnixMilli(), now.UnixMilli(), now.UnixMilli(),
+		outboxID, byDID.String(), byDID.String(), now.Add(-RetryCooldown).UnixMilli())
 	if err != nil {
 		return fmt.Errorf("notify: retry %d: %w", outboxID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		w.mu.Lock()
-		delete(w.breakers, w.senderOf(ctx, outboxID))
-		w.mu.Unlock()
+		// The sender's circuit breaker and any rate-limit hold stay: a
+		// retry is due now, but never earlier than the sender may send.
 		w.Wake()
 		return nil
 	}
@@ -908,14 +914,11 @@ func (w *Worker) Retry(ctx context.Context, outboxID int64, byDID syntax.DID) er
 	if st.RequesterDID != byDID && st.RecipientDID != byDID {
 		return apperr.New(apperr.Forbidden, "Only the person who filed the change request or the project's owner can retry its notification.")
 	}
+	if st.State.Retryable() {
+		return apperr.New(apperr.RateLimited, "This notification was retried less than a minute ago. Please wait a moment before retrying again.")
+	}
 	if st.State == StateSent {
 		return apperr.New(apperr.Conflict, "This notification was already delivered.")
 	}
 	return apperr.New(apperr.Conflict, "This notification is already waiting to be sent.")
-}
-
-func (w *Worker) senderOf(ctx context.Context, id int64) syntax.DID {
-	var s string
-	_ = w.db.QueryRowContext(ctx, `SELECT sender_did FROM outbox WHERE id = ?`, id).Scan(&s)
-	return syntax.DID(s)
 }

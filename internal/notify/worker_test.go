@@ -413,6 +413,24 @@ func TestNotFollowedIsRecordedWithReasonAndRetryDeliversAfterFollow(t *testing.T
 		t.Errorf("Retry of a missing row: %v, want NotFound", err)
 	}
 
+	// A retry while the gate is still closed fails again, and a second
+	// retry within RetryCooldown is refused without a chat call.
+	if err := e.w.Retry(ctx, id, alice); err != nil {
+		t.Fatalf("Retry by the requester: %v", err)
+	}
+	e.waitState(id, notify.StateNotDelivered)
+	calls := e.chat.Calls(notifytest.MethodAvailability, "")
+	if err := e.w.Retry(ctx, id, carol); apperr.CodeOf(err) != apperr.RateLimited {
+		t.Fatalf("second Retry within the cooldown: %v, want RateLimited", err)
+	}
+	if s := e.status(id); s.State != notify.StateNotDelivered {
+		t.Fatalf("refused retry changed the state to %s", s.State)
+	}
+	if got := e.chat.Calls(notifytest.MethodAvailability, ""); got != calls {
+		t.Fatalf("refused retry made %d chat calls", got-calls)
+	}
+	e.clock.Advance(notify.RetryCooldown)
+
 	e.chat.Follow(carol, alice)
 	if err := e.w.Retry(ctx, id, carol); err != nil { // the owner may retry too
 		t.Fatalf("Retry by the owner: %v", err)

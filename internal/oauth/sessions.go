@@ -148,7 +148,9 @@ func (s *Service) resume(ctx context.Context, key sessionKey) (*atoauth.ClientSe
 		defer cancel()
 		switch err := s.store.UpdateSession(pctx, *d); {
 		case errors.Is(err, ErrNotFound):
-			s.log.Debug("oauth: session gone while saving it", "did", d.AccountDID, "session_id", d.SessionID)
+			// Logged out or collected meanwhile: the in-memory copy must not
+			// outlive its row and keep refreshing until a restart.
+			s.expire(pctx, tr, errors.New("session row gone while saving refreshed tokens"))
 		case err != nil:
 			s.log.Error("oauth: saving refreshed session", "did", d.AccountDID, "session_id", d.SessionID, "err", err)
 		}
