@@ -47,6 +47,9 @@ type fakeChat struct {
 	refusals map[string]error // getConvoForMembers refusals by member DID
 	nextID   int
 	now      time.Time
+	// lostAnswer, when set, makes SendMessage store the message and then
+	// fail with it, as when the answer is lost after the service stored it.
+	lostAnswer error
 }
 
 func newFakeChat(viewer string) *fakeChat {
@@ -206,6 +209,9 @@ func (f *fakeChat) SendMessage(ctx context.Context, id string, in chatproxy.Mess
 	f.msgs[id] = append([]*chat.ConvoDefs_MessageView{m}, f.msgs[id]...)
 	c.LastMessage = &chat.ConvoDefs_ConvoView_LastMessage{ConvoDefs_MessageView: m}
 	c.Status = ptr("accepted") // replying accepts
+	if f.lostAnswer != nil {
+		return nil, f.lostAnswer
+	}
 	return clone(m), nil
 }
 

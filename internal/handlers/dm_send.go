@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
@@ -92,7 +93,14 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 	mctx, mcancel := context.WithTimeout(ctx, mentionTimeout)
 	facets := richtext.Detect(mctx, text, s.resolveHandle)
 	mcancel()
+	started := s.dm.now()
 	msg, err := c.SendMessage(ctx, id, chatproxy.MessageInput{Text: text, Facets: facets})
+	if err != nil {
+		if m := s.sentAnyway(r, c, id, viewer, text, started, err); m != nil {
+			s.log.InfoContext(r.Context(), "send failed but the message was stored", "convo", id, "request_id", requestID(r.Context()))
+			msg, err = m, nil
+		}
+	}
 	if err != nil {
 		s.dm.tokens.finish(nonce, "")
 		s.sendFailed(w, r, acct, c, id, text, err, asJSON)
@@ -113,6 +121,45 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 		s.log.ErrorContext(r.Context(), "render sent message", "err", err, "request_id", requestID(r.Context()))
 	}
 	s.writeDMJSON(w, http.StatusOK, reply)
+}
+
+// sentCheckTimeout bounds the look for a message whose send failed with an
+// unknown outcome.
+const sentCheckTimeout = 5 * time.Second
+
+// sentCheckSkew is how much earlier than our clock the chat service may
+// date a message and still have it count as this attempt's. Kept short: an
+// identical message sent just before a send that really failed would
+// otherwise be taken for it.
+const sentCheckSkew = 10 * time.Second
+
+// sentAnyway is called when a send failed in a way that leaves its outcome
+// unknown (a timeout, or a 5xx from the PDS or the chat service: the
+// message may have been stored before the answer was lost). It looks at the
+// conversation's newest messages for this viewer's message with the same
+// text, sent since the attempt started (sentCheckSkew of clock skew allowed),
+// and returns it, or nil. Without it, the person would be told to press
+// Send again and post the message twice.
+func (s *Server) sentAnyway(r *http.Request, c Chat, convoID, viewer, text string, started time.Time, err error) *chat.ConvoDefs_MessageView {
+	if apperr.CodeOf(err) != apperr.Unavailable {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), sentCheckTimeout)
+	defer cancel()
+	page, gerr := c.GetMessages(ctx, convoID, "", 10)
+	if gerr != nil {
+		return nil
+	}
+	for _, it := range page.Messages {
+		m := it.Message
+		if m == nil || m.Sender == nil || m.Sender.Did != viewer || m.Text != text {
+			continue
+		}
+		if at, perr := time.Parse(time.RFC3339Nano, m.SentAt); perr == nil && !at.Before(started.Add(-sentCheckSkew)) {
+			return m
+		}
+	}
+	return nil
 }
 
 // sendFailed answers a send that did not happen: JSON with the message and

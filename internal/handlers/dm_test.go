@@ -311,6 +311,39 @@ func TestDoubleSubmitOfOneFormSendsOnce(t *testing.T) {
 	})
 }
 
+func TestSendWhoseAnswerWasLostIsNotSentTwice(t *testing.T) {
+	a := newDMApp(t)
+	a.chat.addConvo("c1", profile(dmBob, "bob.test", "Bob"), "accepted", 2, 0)
+	a.chat.mu.Lock()
+	a.chat.lostAnswer = errFakeUnavailable // stored upstream, then a 5xx/timeout
+	a.chat.mu.Unlock()
+	res := a.post("/convos/c1/messages", url.Values{"token": {a.token("c1")}, "text": {"did this go?"}})
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("status %d, want 303: the message was stored, so the send succeeded", res.status)
+	}
+	j := a.postJSON("/convos/c1/messages", url.Values{"token": {a.token("c1")}, "text": {"and this?"}})
+	var reply sendReply
+	if err := json.Unmarshal([]byte(j.body), &reply); err != nil || j.status != http.StatusOK || reply.ID == "" || reply.Error != "" {
+		t.Fatalf("JSON: %d %q (%v), want the stored message", j.status, j.body, err)
+	}
+	if got := a.chat.sentTexts(); len(got) != 2 {
+		t.Fatalf("sent %q, want each message once", got)
+	}
+
+	// A send that really failed, a minute later, still keeps the draft
+	// and says so: the earlier message with the same text is not this one.
+	a.chat.mu.Lock()
+	a.chat.lostAnswer = nil
+	a.chat.now = a.chat.now.Add(time.Minute)
+	a.chat.mu.Unlock()
+	a.chat.setFail("SendMessage", errFakeUnavailable)
+	res = a.post("/convos/c1/messages", url.Values{"token": {a.token("c1")}, "text": {"and this?"}})
+	if res.status != http.StatusServiceUnavailable || testid(res.doc, "draft").Text() != "and this?" {
+		t.Fatalf("failed send: %d, draft %q, want 503 with the draft kept",
+			res.status, testid(res.doc, "draft").Text())
+	}
+}
+
 func TestSendRefusesForeignOrForgedTokensKeepingTheDraft(t *testing.T) {
 	a := newDMApp(t)
 	a.chat.addConvo("c1", profile(dmBob, "bob.test", "Bob"), "accepted", 1, 0)
