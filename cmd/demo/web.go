@@ -6,13 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/skydm/skydm/internal/procgroup"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -151,24 +151,10 @@ func (w *webProc) stop(grace time.Duration) error {
 		return nil
 	default:
 	}
-	pgid := w.pid // Setpgid: the group id is the leader's pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-w.exited:
-		return nil
-	case <-t.C:
+	if err := procgroup.Stop(w.pid, w.exited, grace); err != nil {
+		return fmt.Errorf("the web app: %w", err)
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	t2 := time.NewTimer(5 * time.Second)
-	defer t2.Stop()
-	select {
-	case <-w.exited:
-		return nil
-	case <-t2.C:
-		return fmt.Errorf("the web app (pid %d) did not stop after SIGKILL", w.pid)
-	}
+	return nil
 }
 
 // logTail returns the last logTailBytes of the web app's log, or a note

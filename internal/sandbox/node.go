@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/skydm/skydm/internal/procgroup"
 	"io"
 	"os"
 	"os/exec"
@@ -140,27 +141,11 @@ func startNode(ctx context.Context, c nodeConfig) (*nodeProc, readyLine, error) 
 // to exit, then SIGKILLs the group. It returns an error only when the process
 // is still there after SIGKILL.
 func (p *nodeProc) stop(grace time.Duration) error {
-	pgid := p.cmd.Process.Pid // Setpgid: the group id is the leader's pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	_ = p.stdin.Close()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-		// The leader is gone; make sure nothing else in its group lingers.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return nil
-	case <-t.C:
+	_ = p.stdin.Close() // with SANDBOX_STOP_ON_STDIN_EOF, EOF alone also stops node
+	if err := procgroup.Stop(p.cmd.Process.Pid, p.exited, grace); err != nil {
+		return fmt.Errorf("sandbox: node: %w", err)
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	t2 := time.NewTimer(5 * time.Second)
-	defer t2.Stop()
-	select {
-	case <-p.exited:
-		return nil
-	case <-t2.C:
-		return fmt.Errorf("sandbox: node (pid %d) still running after SIGKILL", pgid)
-	}
+	return nil
 }
 
 // nodeEnv returns env with nodeBin first on PATH and without variables that
