@@ -20,9 +20,10 @@ import (
 // open conversation page, without a reload.
 const liveDeadline = 6 * time.Second
 
-// dmSignIn signs acct in from skydm's sign-in page through the sandbox
-// PDS's real sign-in and consent pages; shot is called at each screen.
-func dmSignIn(t *testing.T, ctx context.Context, base, pdsURL string, acct sandbox.Account, shot func(name string)) {
+// browserSignIn signs acct in from skydm's sign-in page through the sandbox
+// PDS's real sign-in and consent pages; shot, when not nil, is called at
+// each screen.
+func browserSignIn(t *testing.T, ctx context.Context, base, pdsURL string, acct sandbox.Account, shot func(name string)) {
 	t.Helper()
 	field := chromedp.CSS(`[data-testid="signin-identifier"]`)
 	if err := chromedp.Do(ctx,
@@ -32,7 +33,9 @@ func dmSignIn(t *testing.T, ctx context.Context, base, pdsURL string, acct sandb
 	); err != nil {
 		t.Fatal(err)
 	}
-	shot("signin")
+	if shot != nil {
+		shot("signin")
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`))); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +170,7 @@ func TestBrowserDMsBetweenTwoPeople(t *testing.T) {
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
 	// alice signs in through the PDS's own pages and lands on her inbox.
-	dmSignIn(t, aliceCtx, base, n.PDSURL, alice, func(name string) { shot(aliceCtx, "01-alice-"+name) })
+	browserSignIn(t, aliceCtx, base, n.PDSURL, alice, func(name string) { shot(aliceCtx, "01-alice-"+name) })
 	dmDo(t, aliceCtx, "alice-inbox", chromedp.WaitVisible(css(`[data-testid="empty"]`)))
 	shot(aliceCtx, "02-alice-inbox-empty")
 
@@ -198,7 +201,7 @@ func TestBrowserDMsBetweenTwoPeople(t *testing.T) {
 	shot(aliceCtx, "05-alice-sent")
 
 	// bob signs in: the request is waiting, with its count.
-	dmSignIn(t, bobCtx, base, n.PDSURL, bob, func(name string) { shot(bobCtx, "06-bob-"+name) })
+	browserSignIn(t, bobCtx, base, n.PDSURL, bob, func(name string) { shot(bobCtx, "06-bob-"+name) })
 	count, err := testenv.WaitText(bobCtx, `[data-testid="request-count"]`, 10*time.Second)
 	if err != nil || strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(count), ",")) != "1" {
 		t.Fatalf("requests tab count %q (%v), want 1", count, err)
@@ -383,7 +386,7 @@ func TestBrowserDMHostileContentIsInert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dmSignIn(t, ctx, base, n.PDSURL, alice, func(string) {})
+	browserSignIn(t, ctx, base, n.PDSURL, alice, nil)
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	// mallory's message is a request for alice.
 	dmDo(t, ctx, "hostile-inbox", chromedp.Navigate(base+"/requests"), chromedp.WaitVisible(css(`[data-testid="convo-row"][data-id="`+convo+`"]`)))

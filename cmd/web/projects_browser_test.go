@@ -14,30 +14,6 @@ import (
 	"github.com/skydm/skydm/internal/testenv"
 )
 
-// browserSignIn signs acct in from skydm's sign-in page through the PDS's
-// real sign-in and consent pages.
-func browserSignIn(t *testing.T, ctx context.Context, base, pdsURL string, acct sandbox.Account) {
-	t.Helper()
-	field := chromedp.CSS(`[data-testid="signin-identifier"]`)
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/signin"),
-		chromedp.WaitVisible(field),
-		chromedp.SendKeys(field, acct.Handle),
-		chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := testenv.WaitLocation(ctx, pdsURL+"/oauth/authorize", 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := testenv.PDSSignIn(ctx, acct.Handle, acct.Password, true, nil); err != nil {
-		t.Fatal(err)
-	}
-	if h, err := testenv.WaitText(ctx, `[data-testid="current-handle"]`, 20*time.Second); err != nil || h != acct.Handle {
-		t.Fatalf("signed in as %q (%v), want %s", h, err, acct.Handle)
-	}
-}
-
 // waitDeliveryState reloads the change request page in the tab until its
 // DM is in state want.
 func waitDeliveryState(t *testing.T, ctx context.Context, pageURL, want string) {
@@ -95,7 +71,7 @@ func TestBrowserChangeRequestReachesTheOwner(t *testing.T) {
 	shot := func(ctx context.Context, name string) { testenv.Screenshot(t, ctx, "issue5-"+name) }
 
 	// bob creates a project.
-	browserSignIn(t, bobCtx, base, n.PDSURL, bob)
+	browserSignIn(t, bobCtx, base, n.PDSURL, bob, nil)
 	if err := chromedp.Do(bobCtx,
 		chromedp.Click(chromedp.CSS(`[data-testid="nav-projects"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="project-form"]`)),
@@ -122,7 +98,7 @@ func TestBrowserChangeRequestReachesTheOwner(t *testing.T) {
 	shot(bobCtx, "02-bob-project")
 
 	// alice files a change request from her own browser.
-	browserSignIn(t, aliceCtx, base, n.PDSURL, alice)
+	browserSignIn(t, aliceCtx, base, n.PDSURL, alice, nil)
 	if err := chromedp.Do(aliceCtx,
 		chromedp.Navigate(projectURL),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="cr-form"]`)),
