@@ -25,6 +25,7 @@ const (
 	Conflict     Code = "conflict"     // the action clashes with the current state
 	RateLimited  Code = "rate_limited" // slow down; RetryAt says until when, when known
 	Unavailable  Code = "unavailable"  // an upstream service failed or timed out; try again
+	TooLarge     Code = "too_large"    // the request body is larger than skydm reads; the message says what to shorten
 	Internal     Code = "internal"     // a bug or an unexpected failure on our side
 )
 
@@ -103,6 +104,7 @@ var genericMessages = map[Code]string{
 	Conflict:     "That could not be done in the current state.",
 	RateLimited:  "Too many requests. Please wait a moment and try again.",
 	Unavailable:  "A service we depend on is not answering. Please try again in a moment.",
+	TooLarge:     "That is too long to send. Please shorten it and try again.",
 	Internal:     "Something went wrong on our side. It has been logged.",
 }
 
@@ -136,7 +138,41 @@ func Status(code Code) int {
 		return http.StatusTooManyRequests
 	case Unavailable:
 		return http.StatusServiceUnavailable
+	case TooLarge:
+		return http.StatusRequestEntityTooLarge
 	default:
 		return http.StatusInternalServerError
 	}
+}
+
+// MaxRetryWait is the one bound on how long skydm honours a server's "try
+// again later" (Retry-After, RateLimit-Reset): the pages, the outbox and
+// live updates all cap a reset at it. A reset further away (a PDS that says
+// the year 3000) is taken as "in an hour", when skydm asks again.
+const MaxRetryWait = time.Hour
+
+// CapRetryAt returns at, or now+MaxRetryWait when at is later than that.
+// The zero time stays zero (the server did not say).
+func CapRetryAt(at, now time.Time) time.Time {
+	if at.IsZero() {
+		return at
+	}
+	if limit := now.Add(MaxRetryWait); at.After(limit) {
+		return limit
+	}
+	return at
+}
+
+// RetryAfterSeconds returns the Retry-After value for at: whole seconds from
+// now, rounded up, at most MaxRetryWait; 0 when at is zero or not after now
+// (no header is sent then).
+func RetryAfterSeconds(at, now time.Time) int {
+	if at.IsZero() {
+		return 0
+	}
+	wait := CapRetryAt(at, now).Sub(now)
+	if wait <= 0 {
+		return 0
+	}
+	return int((wait + time.Second - 1) / time.Second)
 }

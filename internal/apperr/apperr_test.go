@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestMessageOfNeverLeaksInternalCause(t *testing.T) {
@@ -43,5 +44,40 @@ func TestCodeAndStatus(t *testing.T) {
 	}
 	if Status(Unavailable) != http.StatusServiceUnavailable || Status("bogus") != http.StatusInternalServerError {
 		t.Fatal("status mapping wrong")
+	}
+}
+
+func TestRetryResetsAreCappedAtOneBound(t *testing.T) {
+	now := time.Date(2026, 3, 4, 15, 0, 0, 0, time.UTC)
+	year3000 := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := CapRetryAt(year3000, now); !got.Equal(now.Add(MaxRetryWait)) {
+		t.Errorf("CapRetryAt(year 3000) = %v, want now + %v", got, MaxRetryWait)
+	}
+	if got := RetryAfterSeconds(year3000, now); got != int(MaxRetryWait/time.Second) {
+		t.Errorf("RetryAfterSeconds(year 3000) = %d, want %d", got, int(MaxRetryWait/time.Second))
+	}
+	tests := []struct {
+		at   time.Time
+		want int
+	}{
+		{time.Time{}, 0},
+		{now.Add(-time.Second), 0},
+		{now, 0},
+		{now.Add(1500 * time.Millisecond), 2},
+		{now.Add(42 * time.Second), 42},
+	}
+	for _, tt := range tests {
+		if got := RetryAfterSeconds(tt.at, now); got != tt.want {
+			t.Errorf("RetryAfterSeconds(now%+v) = %d, want %d", tt.at.Sub(now), got, tt.want)
+		}
+	}
+	if !CapRetryAt(time.Time{}, now).IsZero() {
+		t.Error("a zero reset must stay zero")
+	}
+}
+
+func TestTooLargeIs413(t *testing.T) {
+	if got := Status(TooLarge); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("Status(TooLarge) = %d", got)
 	}
 }
