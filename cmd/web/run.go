@@ -167,11 +167,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second, // long-lived responses (SSE) extend it with http.ResponseController
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Longer than every request deadline (handlers: pages 10 s, sign-in 15 s), so
+		// the answer to a request cut off by its deadline is always written; long-lived
+		// responses (SSE) extend it with http.ResponseController.
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)

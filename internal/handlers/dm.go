@@ -101,7 +101,8 @@ type DMs struct {
 	Links richtext.Links
 	// PostBase is the web app quoted posts link to; "" → https://bsky.app.
 	PostBase string
-	// UpstreamTimeout bounds the chat calls of one page; 0 → 10 s.
+	// UpstreamTimeout bounds the chat calls of one page, within the
+	// request's deadline (Config.PageDeadline); 0 → 10 s.
 	UpstreamTimeout time.Duration
 	// CountsTTL is how long a user's unread counts are reused; 0 → 10 s.
 	CountsTTL time.Duration
@@ -220,9 +221,20 @@ func (s *Server) dmClient(w http.ResponseWriter, r *http.Request) (websession.Ac
 	return *cur, c, true
 }
 
-// upstreamCtx bounds the chat calls of one request.
+// upstreamCtx is the context of the chat calls of a request that answers
+// right after them: the request's deadline less answerReserve, and at most
+// UpstreamTimeout.
 func (s *Server) upstreamCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), s.dm.cfg.UpstreamTimeout)
+	return s.stepCtx(r, answerReserve)
+}
+
+// stepCtx is the context of one step of r's chat calls that leaves reserve
+// of the request's deadline for the steps after it, and takes at most
+// UpstreamTimeout.
+func (s *Server) stepCtx(r *http.Request, reserve time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := beforeDeadline(r.Context(), r.Context(), reserve)
+	ctx, cancel2 := context.WithTimeout(ctx, s.dm.cfg.UpstreamTimeout)
+	return ctx, func() { cancel2(); cancel() }
 }
 
 // dmError is the error path of the DM pages: it offers a "Try again" link

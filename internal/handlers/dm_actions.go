@@ -23,7 +23,7 @@ func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx
 		s.Error(w, r, errNoConvo)
 		return
 	}
-	ctx, cancel := s.upstreamCtx(r)
+	ctx, cancel := s.stepCtx(r, reloadReserve) // a failure shows the conversation again
 	defer cancel()
 	err := do(ctx, c, id)
 	s.dm.invalidate(acct.DID)
@@ -119,7 +119,7 @@ func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 	var err error
 	if err = parseDMForm(w, r); err == nil {
 		value := strings.TrimSpace(r.PostForm.Get("value"))
-		ctx, cancel := s.upstreamCtx(r)
+		ctx, cancel := s.stepCtx(r, reloadReserve)
 		defer cancel()
 		if add {
 			_, err = c.AddReaction(ctx, id, mid, value)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bluesky-social/indigo/api/chat"
 
@@ -125,6 +126,15 @@ func convoTitle(ms []views.MemberVM) string {
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
+// minReload is the least time worth trying to load a conversation again
+// for convoFailed; with less left before the deadline, the answer is the
+// composer with the draft.
+const minReload = 500 * time.Millisecond
+
+// errNoTimeToReload stands for a reload skipped because the request's
+// deadline is too near.
+var errNoTimeToReload = apperr.New(apperr.Unavailable, "")
+
 // convoFailed shows err on the conversation page (status from its code),
 // with draft kept in the composer and the message whose actions failed
 // (selected) open, when err is a refusal or upstream failure that can be
@@ -136,9 +146,14 @@ func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct webses
 		return
 	}
 	s.logUpstream(r, "conversation action", err)
-	ctx, cancel := s.upstreamCtx(r)
-	defer cancel()
-	vm, convo, loadErr := s.loadConvo(ctx, r, acct, c, id, "")
+	var vm views.ConvoVM
+	var convo *chat.ConvoDefs_ConvoView
+	var loadErr error = errNoTimeToReload
+	if timeLeft(r.Context()) >= answerReserve+minReload {
+		ctx, cancel := s.upstreamCtx(r)
+		vm, convo, loadErr = s.loadConvo(ctx, r, acct, c, id, "")
+		cancel()
+	}
 	if loadErr != nil {
 		if !inlineError(loadErr) {
 			s.Error(w, r, loadErr)
@@ -146,7 +161,10 @@ func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct webses
 		}
 		vm = views.ConvoVM{Assets: s.dmAssets(), ID: id, FormToken: s.dm.tokens.issue(acct.DID.String(), id),
 			ViewerDID: acct.DID.String(), Now: s.dm.now(), Loc: s.loc(r),
-			Notice: "The conversation could not be loaded just now; your message is kept below."}
+			Notice: "The conversation could not be loaded just now."}
+		if draft != "" {
+			vm.Notice = "The conversation could not be loaded just now; your message is kept below."
+		}
 		convo = nil
 	}
 	vm.Draft, vm.Selected = draft, selected

@@ -18,8 +18,9 @@ import (
 	"github.com/skydm/skydm/views"
 )
 
-// mentionTimeout bounds resolving the @mentions of one message.
-const mentionTimeout = 5 * time.Second
+// mentionTimeout bounds resolving the @mentions of one message (within the
+// send's share of the request deadline).
+const mentionTimeout = 2 * time.Second
 
 var (
 	errFormExpired = apperr.New(apperr.Invalid, "This page was open too long, so your message was not sent. It is kept below: press Send again.")
@@ -33,6 +34,8 @@ type sendReply struct {
 	ID    string `json:"id,omitempty"`
 	HTML  string `json:"html,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Draft is, with Error, the text that was not sent, for the composer.
+	Draft string `json:"draft,omitempty"`
 	Token string `json:"token"`
 }
 
@@ -88,7 +91,9 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	ctx, cancel := s.upstreamCtx(r)
+	// The send leaves sendReserve of the request's deadline for the "was
+	// it sent anyway" check and showing the conversation again.
+	ctx, cancel := s.stepCtx(r, sendReserve)
 	defer cancel()
 	mctx, mcancel := context.WithTimeout(ctx, mentionTimeout)
 	facets := richtext.Detect(mctx, text, s.resolveHandle)
@@ -115,7 +120,7 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 	conv := msgConv{viewer: viewer, names: dmNames{viewer: acct.Handle}, links: s.dm.links, postBase: s.dm.cfg.PostBase}
 	var buf bytes.Buffer
 	reply := sendReply{ID: msg.Id, Token: s.dm.tokens.issue(viewer, id)}
-	if err := views.MessageItem(conv.message(msg), views.MsgContext{ConvoID: id, Loc: s.loc(r)}).Render(r.Context(), &buf); err == nil {
+	if err := views.MessageItem(conv.message(msg), views.MsgContext{ConvoID: id, Loc: s.loc(r)}).Render(context.WithoutCancel(r.Context()), &buf); err == nil {
 		reply.HTML = buf.String()
 	} else {
 		s.log.ErrorContext(r.Context(), "render sent message", "err", err, "request_id", requestID(r.Context()))
@@ -123,9 +128,9 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 	s.writeDMJSON(w, http.StatusOK, reply)
 }
 
-// sentCheckTimeout bounds the look for a message whose send failed with an
-// unknown outcome.
-const sentCheckTimeout = 5 * time.Second
+// sentCheckReserve is what the "was it sent anyway" look leaves of the
+// request's deadline: the reload of the conversation and the answer.
+const sentCheckReserve = reloadReserve
 
 // sentCheckSkew is how much earlier than our clock the chat service may
 // date a message and still have it count as this attempt's. Kept short: an
@@ -144,7 +149,9 @@ func (s *Server) sentAnyway(r *http.Request, c Chat, convoID, viewer, text strin
 	if apperr.CodeOf(err) != apperr.Unavailable {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), sentCheckTimeout)
+	// Without the client's cancellation (a send whose browser went away
+	// still needs its outcome for the form token) but within the deadline.
+	ctx, cancel := beforeDeadline(context.WithoutCancel(r.Context()), r.Context(), sentCheckReserve)
 	defer cancel()
 	page, gerr := c.GetMessages(ctx, convoID, "", 10)
 	if gerr != nil {
@@ -173,7 +180,7 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, acct websess
 	if e := apperr.As(err); e != nil && !e.RetryAt.IsZero() {
 		setRetryAfter(w, e.RetryAt.Sub(s.dm.now()))
 	}
-	s.writeDMJSON(w, statusOf(err), sendReply{Error: humanError(err, s.dm.now(), s.loc(r)), Token: s.dm.tokens.issue(acct.DID.String(), id)})
+	s.writeDMJSON(w, statusOf(err), sendReply{Error: humanError(err, s.dm.now(), s.loc(r)), Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)})
 }
 
 // logUpstream logs a failed chat call that is shown inline (the error page

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -121,7 +122,9 @@ func errorTitle(code apperr.Code) string {
 const maxPooledPage = 256 << 10
 
 // render writes a page with status. The page is rendered into a buffer first
-// so a template failure still becomes a clean 500.
+// so a template failure still becomes a clean 500. It renders without the
+// request's cancellation: the answer to a request whose deadline has just
+// passed (the "not answering" page) must still be written.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	buf, _ := s.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
@@ -133,7 +136,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 			s.bufs.Put(buf)
 		}
 	}()
-	if err := c.Render(r.Context(), buf); err != nil {
+	if err := c.Render(context.WithoutCancel(r.Context()), buf); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

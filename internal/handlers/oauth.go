@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -41,6 +43,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	authorizeURL, err := s.auth.StartLogin(r.Context(), w, r, identifier)
+	err = tooSlow(r, err, hostOf(identifier))
 	if err == nil {
 		if u, perr := url.Parse(authorizeURL); perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			err = apperr.Wrap(perr, apperr.Internal, "")
@@ -67,7 +70,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	acct, err := s.auth.FinishLogin(r.Context(), w, r)
 	if err != nil {
-		s.Error(w, r, err)
+		s.Error(w, r, tooSlow(r, err, hostOf(r.URL.Query().Get("iss"))))
 		return
 	}
 	var replaced string // the session this browser held for the same account
@@ -91,6 +94,40 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// ReasonServerTooSlow is the Reason of a sign-in cut off by its deadline.
+const ReasonServerTooSlow = "ServerTooSlow"
+
+// tooSlow returns err as "your server is too slow" when the request's
+// deadline (signInDeadline) passed during it, naming the host that was
+// being asked (from the failed request's URL, else fallback), and err
+// unchanged otherwise.
+func tooSlow(r *http.Request, err error, fallback string) error {
+	if err == nil || (!errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != context.DeadlineExceeded) {
+		return err
+	}
+	host := fallback
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if h := hostOf(ue.URL); h != "" {
+			host = h
+		}
+	}
+	msg := "Your server is too slow to answer, so signing in could not finish. Please try again in a while."
+	if host != "" {
+		msg = "Your server " + host + " is too slow to answer, so signing in could not finish. Please try again in a while."
+	}
+	return &apperr.Error{Code: apperr.Unavailable, Reason: ReasonServerTooSlow, Message: msg, Err: err}
+}
+
+// hostOf returns the host[:port] of an absolute http(s) URL, or "".
+func hostOf(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Host
 }
 
 // accountFromForm returns the signed-in account named by the form field

@@ -15,22 +15,30 @@ import (
 //	secureHeaders  CSP with a fresh nonce, nosniff, referrer, COOP, permissions, HSTS in production
 //	recoverPanic   a panic becomes the 500 error page (with the nonce and headers above), logged with its stack
 //	crossOrigin    http.CrossOriginProtection: a cross-site POST/PUT/DELETE/PATCH gets 403 before any handler runs
-//	mux            the routes below; pages also run loadSession (the signed-in accounts into the context)
+//	mux            the routes below; pages (page) and sign-in (signIn) also run:
+//	  withDeadline   one deadline on the request context, from the request to the answer (pageDeadline,
+//	                 signInDeadline): every outbound call uses it; /events (SSE) and static files have none
+//	  loadSession    the signed-in accounts into the context
 //
 // GET never changes state, except GET /oauth/callback, which is the OAuth
 // redirect from the user's server and is bound to this browser by the state
 // cookie StartLogin set (and PKCE).
 func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
-	page := s.loadSession // chain for everything that renders HTML
+	page := func(h http.Handler) http.Handler { // chain for everything that renders HTML
+		return withDeadline(s.deadlines.page, s.loadSession(h))
+	}
+	signIn := func(h http.Handler) http.Handler { // the sign-in steps that talk to the person's servers
+		return withDeadline(s.deadlines.signIn, s.loadSession(h))
+	}
 
 	mux.Handle("GET /{$}", page(http.HandlerFunc(s.dmHome))) // the inbox, or the start page (dm_inbox.go)
 	mux.Handle("GET /signin", page(http.HandlerFunc(s.signIn)))
 	mux.Handle("GET /account", page(http.HandlerFunc(s.account)))
 	mux.Handle("POST /account/switch", page(http.HandlerFunc(s.switchAccount)))
 
-	mux.Handle("POST /oauth/login", page(http.HandlerFunc(s.login)))
-	mux.Handle("GET /oauth/callback", page(http.HandlerFunc(s.callback)))
+	mux.Handle("POST /oauth/login", signIn(http.HandlerFunc(s.login)))
+	mux.Handle("GET /oauth/callback", signIn(http.HandlerFunc(s.callback)))
 	mux.Handle("POST /oauth/logout", page(http.HandlerFunc(s.logout)))
 	mux.Handle("GET /oauth-client-metadata.json", http.HandlerFunc(s.clientMetadata))
 	mux.Handle("GET /oauth/jwks.json", http.HandlerFunc(s.jwks))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -81,6 +82,12 @@ type Config struct {
 	// DMs, when set, serves the inbox, conversations and live updates
 	// (dm.go); without it / is the start page.
 	DMs *DMs
+	// PageDeadline is the one deadline of every page and form, from the
+	// request to the answer; 0 or more than 10 s → 10 s. Tests shorten it.
+	PageDeadline time.Duration
+	// SignInDeadline is the deadline of POST /oauth/login and GET
+	// /oauth/callback; 0 or more than 15 s → 15 s.
+	SignInDeadline time.Duration
 
 	Logger *slog.Logger
 }
@@ -100,6 +107,7 @@ type Server struct {
 	projects   *Projects
 	onSignIn   func(ctx context.Context, acct websession.Account)
 	dm         *dmState
+	deadlines  struct{ page, signIn time.Duration }
 	bufs       sync.Pool // *bytes.Buffer for render
 }
 
@@ -139,6 +147,8 @@ func New(cfg Config) (*Server, error) {
 		projects:   cfg.Projects,
 		onSignIn:   cfg.OnSignIn,
 	}
+	s.deadlines.page = upTo(cfg.PageDeadline, pageDeadline)
+	s.deadlines.signIn = upTo(cfg.SignInDeadline, signInDeadline)
 	if s.projects != nil {
 		if err := s.projects.check(); err != nil {
 			return nil, err
@@ -159,6 +169,14 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP serves a request through the middleware chain and the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// upTo returns d when it is in (0, limit], else limit.
+func upTo(d, limit time.Duration) time.Duration {
+	if d <= 0 || d > limit {
+		return limit
+	}
+	return d
+}
 
 // origin returns scheme://host[:port] of an absolute http(s) URL.
 func origin(raw string) (string, error) {
