@@ -124,7 +124,9 @@ const (
 	// backgroundTimeout bounds work done after a response (mark read).
 	backgroundTimeout = 10 * time.Second
 	// maxDMFormBytes caps the DM forms: a message is at most 10,000
-	// bytes of UTF-8, which URL encoding can triple.
+	// bytes of UTF-8, which URL encoding can triple. The cap is twice
+	// that, so a message over the limit is still read and gets the field
+	// error with its draft; only a larger body is refused (413).
 	maxDMFormBytes = 64 << 10
 )
 
@@ -360,11 +362,7 @@ func redirect(w http.ResponseWriter, r *http.Request, target string) {
 
 // parseDMForm reads a url-encoded DM form of at most maxDMFormBytes.
 func parseDMForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxDMFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.Invalid, "The form could not be read (it may be too long). Please shorten your message and try again.")
-	}
-	return nil
+	return readForm(w, r, maxDMFormBytes, "The form could not be read (it may be too long). Please shorten your message and try again.")
 }
 
 // convoIDFromPath returns the {id} path value when it can be a convo id.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -186,6 +187,9 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, acct websess
 // logUpstream logs a failed chat call that is shown inline (the error page
 // logs its own).
 func (s *Server) logUpstream(r *http.Request, what string, err error) {
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		return // the client went away: render says so
+	}
 	switch apperr.CodeOf(err) {
 	case apperr.Internal:
 		s.log.ErrorContext(r.Context(), what, "err", err, "request_id", requestID(r.Context()))

@@ -66,6 +66,9 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error, 
 // renderErrorRetry is renderError with a "Try again" link to retry (a
 // same-site path; "" → none).
 func (s *Server) renderErrorRetry(w http.ResponseWriter, r *http.Request, err error, signInAgain, retry string) {
+	if s.clientGone(r) {
+		return
+	}
 	code := apperr.CodeOf(err)
 	status := apperr.Status(code)
 	id := requestID(r.Context())
@@ -97,6 +100,19 @@ func (s *Server) renderErrorRetry(w http.ResponseWriter, r *http.Request, err er
 	s.render(w, r, status, views.ErrorPage(s.page(r, ev.Title, ""), ev))
 }
 
+// clientGone reports whether the browser went away before its answer (the
+// request context was cancelled by the client, not ended by the request's
+// deadline). That is no error of ours or upstream: it is logged at info and
+// nothing is written. Every answer (pages, error pages, inline errors)
+// checks it.
+func (s *Server) clientGone(r *http.Request) bool {
+	if !errors.Is(r.Context().Err(), context.Canceled) {
+		return false
+	}
+	s.log.InfoContext(r.Context(), "client went away before the answer", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()))
+	return true
+}
+
 func errorTitle(code apperr.Code) string {
 	switch code {
 	case apperr.Invalid:
@@ -111,6 +127,8 @@ func errorTitle(code apperr.Code) string {
 		return "That could not be done"
 	case apperr.RateLimited:
 		return "Slow down"
+	case apperr.TooLarge:
+		return "Too long"
 	case apperr.Unavailable:
 		return "Service unavailable"
 	default:
@@ -126,6 +144,9 @@ const maxPooledPage = 256 << 10
 // request's cancellation: the answer to a request whose deadline has just
 // passed (the "not answering" page) must still be written.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	if s.clientGone(r) {
+		return
+	}
 	buf, _ := s.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -91,7 +92,10 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		defer func() {
 			status := rec.status
-			if status == 0 {
+			switch {
+			case status == 0 && errors.Is(r.Context().Err(), context.Canceled):
+				status = 499 // the client went away before the answer (nginx's "client closed request")
+			case status == 0:
 				status = http.StatusOK
 			}
 			s.log.InfoContext(r.Context(), "request",

@@ -19,9 +19,20 @@ const maxFormBytes = 16 << 10
 
 // parseForm reads a small url-encoded form body.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	return readForm(w, r, maxFormBytes, "The form could not be read (it may be too long). Please try again.")
+}
+
+// readForm reads a url-encoded form body of at most limit bytes, reading
+// no further. A larger body is TooLarge (413), any other unreadable body
+// Invalid (400); both carry msg. Every form parser of the app is this one.
+func readForm(w http.ResponseWriter, r *http.Request, limit int64, msg string) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.Invalid, "The form could not be read. Please try again.")
+		code := apperr.Invalid
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			code = apperr.TooLarge
+		}
+		return apperr.Wrap(err, code, msg)
 	}
 	return nil
 }

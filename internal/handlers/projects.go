@@ -73,11 +73,7 @@ const maxLongFormBytes = 128 << 10
 
 // parseLongForm reads a url-encoded form of at most maxLongFormBytes.
 func parseLongForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxLongFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.Invalid, "The form could not be read (it may be too long). Please shorten it and try again.")
-	}
-	return nil
+	return readForm(w, r, maxLongFormBytes, "The form could not be read (it may be too long). Please shorten it and try again.")
 }
 
 // Page sizes.
