@@ -24,6 +24,8 @@ type Client struct {
 	api       *atclient.APIClient
 	now       func() time.Time
 	recipient string
+	gate      *Gate
+	gateKey   string
 }
 
 // Option configures a Client.
@@ -36,6 +38,15 @@ func WithClock(now func() time.Time) Option {
 		if now != nil {
 			c.now = now
 		}
+	}
+}
+
+// WithGate makes the Client honour and feed g for the account key (its
+// DID): while the account's PDS or chat service has said to wait, calls
+// fail at once with RateLimited (see Gate).
+func WithGate(g *Gate, key string) Option {
+	return func(c *Client) {
+		c.gate, c.gateKey = g, key
 	}
 }
 
@@ -79,8 +90,17 @@ func (c *Client) ForRecipient(name string) *Client {
 // do runs one call with a fresh response-metadata holder in its context and
 // maps its error.
 func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) error {
+	if c.gate != nil {
+		if err := c.gate.check(c.gateKey); err != nil {
+			return err
+		}
+	}
 	ctx, meta := withRespMeta(ctx)
-	return mapError(call(ctx), meta, c.recipient, c.now)
+	err := mapError(call(ctx), meta, c.recipient, c.now)
+	if c.gate != nil {
+		c.gate.record(c.gateKey, err)
+	}
+	return err
 }
 
 // query runs a GET and returns the raw JSON body.

@@ -215,7 +215,7 @@ func mapError(err error, meta *respMeta, recipient string, now func() time.Time)
 	k := classify(err, status)
 	e := &apperr.Error{Code: k.code, Reason: k.reason, Message: k.msg(recipient), Err: err}
 	if k.code == apperr.RateLimited || k.code == apperr.Unavailable {
-		e.RetryAt = retryAt(header, receivedAt)
+		e.RetryAt = apperr.CapRetryAt(retryAt(header, receivedAt), receivedAt)
 	}
 	return e
 }

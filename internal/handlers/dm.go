@@ -272,8 +272,9 @@ func inlineError(err error) bool {
 const unknownRetryWait = time.Minute
 
 // humanError returns the message for err, with when to retry for rate
-// limits ("You can try again in 42 seconds (at 15:04:05).", or about a
-// minute when the service did not say).
+// limits, in the reader's time zone: "You can try again in 42 seconds (at
+// 15:04:05).", "… in about 3 minutes (at 15:07).", or about a minute when
+// the service did not say. The wait is capped at apperr.MaxRetryWait.
 func humanError(err error, now time.Time, loc *time.Location) string {
 	msg := apperr.MessageOf(err)
 	e := apperr.As(err)
@@ -283,20 +284,19 @@ func humanError(err error, now time.Time, loc *time.Location) string {
 	if e.RetryAt.IsZero() {
 		return msg + " You can try again in about a minute (at " + now.Add(unknownRetryWait).In(loc).Format("15:04") + ")."
 	}
-	wait := e.RetryAt.Sub(now)
-	if wait <= 0 {
+	secs := apperr.RetryAfterSeconds(e.RetryAt, now)
+	if secs <= 0 {
 		return msg + " You can try again now."
 	}
-	at := e.RetryAt.In(loc)
-	if wait < 2*time.Minute {
-		secs := int(wait.Seconds() + 0.999)
+	at := now.Add(time.Duration(secs) * time.Second).In(loc)
+	if secs < 120 {
 		unit := " seconds"
 		if secs == 1 {
 			unit = " second"
 		}
 		return msg + " You can try again in " + strconv.Itoa(secs) + unit + " (at " + at.Format("15:04:05") + ")."
 	}
-	return msg + " You can try again at " + at.Format("15:04") + "."
+	return msg + " You can try again in about " + strconv.Itoa((secs+30)/60) + " minutes (at " + at.Format("15:04") + ")."
 }
 
 // dmPage returns the layout data of a DM page with the unread total.
@@ -324,7 +324,7 @@ func (s *Server) dmAssets() views.DMAssets {
 // UTC.
 func (s *Server) loc(r *http.Request) *time.Location {
 	c, err := r.Cookie("tz")
-	if err != nil {
+	if err != nil || s.dm == nil {
 		return time.UTC
 	}
 	return s.dm.zones.get(c.Value)
@@ -440,11 +440,3 @@ func safeRetry(path string) string {
 
 // statusOf is the HTTP status for err's code.
 func statusOf(err error) int { return apperr.Status(apperr.CodeOf(err)) }
-
-// setRetryAfter sets Retry-After to wait, in whole seconds rounded up, when
-// it is positive.
-func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
-	if secs := int(wait.Seconds() + 0.999); secs > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
-}

@@ -17,14 +17,17 @@ import (
 // a chatproxy.Client over the account's API client from apis (the
 // process's one live OAuth session, *oauth.Service), proxied to the chat
 // service serviceRef; the chat declaration is read and written on the
-// account's PDS through the same client.
+// account's PDS through the same client. The clients share one
+// chatproxy.Gate: while an account's PDS or chat service has said to wait,
+// its pages answer from that without calling again.
 func NewChatClients(apis APIClients, serviceRef string) ChatClients {
-	return proxyClients{apis: apis, ref: serviceRef}
+	return proxyClients{apis: apis, ref: serviceRef, gate: chatproxy.NewGate(nil)}
 }
 
 type proxyClients struct {
 	apis APIClients
 	ref  string
+	gate *chatproxy.Gate
 }
 
 // Chat returns the chat client of acct, or the *apperr.Error of the
@@ -34,7 +37,7 @@ func (p proxyClients) Chat(ctx context.Context, acct websession.Account) (Chat, 
 	if err != nil {
 		return nil, err
 	}
-	return proxyChat{Client: chatproxy.New(api, p.ref), api: api}, nil
+	return proxyChat{Client: chatproxy.New(api, p.ref, chatproxy.WithGate(p.gate, acct.DID.String())), api: api}, nil
 }
 
 // proxyChat is a *chatproxy.Client plus the repository calls of the chat

@@ -169,8 +169,6 @@ func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct webses
 	}
 	vm.Draft, vm.Selected = draft, selected
 	vm.Error = humanError(err, s.dm.now(), vm.Loc)
-	if e := apperr.As(err); e != nil && !e.RetryAt.IsZero() {
-		setRetryAfter(w, e.RetryAt.Sub(s.dm.now()))
-	}
+	setRetryAfter(w, err, s.dm.now())
 	s.renderConvo(w, r, statusOf(err), vm, convo)
 }

@@ -178,9 +178,7 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, acct websess
 		return
 	}
 	s.logUpstream(r, "send message", err)
-	if e := apperr.As(err); e != nil && !e.RetryAt.IsZero() {
-		setRetryAfter(w, e.RetryAt.Sub(s.dm.now()))
-	}
+	setRetryAfter(w, err, s.dm.now())
 	s.writeDMJSON(w, statusOf(err), sendReply{Error: humanError(err, s.dm.now(), s.loc(r)), Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)})
 }
 

@@ -78,15 +78,12 @@ func (s *Server) renderErrorRetry(w http.ResponseWriter, r *http.Request, err er
 	case apperr.Unavailable:
 		s.log.WarnContext(r.Context(), "upstream unavailable", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", id)
 	}
-	if e := apperr.As(err); e != nil && code == apperr.RateLimited && !e.RetryAt.IsZero() {
-		if secs := int(time.Until(e.RetryAt).Seconds() + 0.999); secs > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-		}
-	}
+	now := s.now()
+	setRetryAfter(w, err, now)
 	ev := views.ErrorView{
 		Status:      status,
 		Title:       errorTitle(code),
-		Message:     apperr.MessageOf(err),
+		Message:     humanError(err, now, s.loc(r)),
 		SignInAgain: signInAgain,
 		Retry:       retry,
 	}
@@ -98,6 +95,27 @@ func (s *Server) renderErrorRetry(w http.ResponseWriter, r *http.Request, err er
 		ev.Message = "To read and send DMs, skydm needs your permission for Bluesky Chat. Sign in again and allow “Chat” on your server's consent screen."
 	}
 	s.render(w, r, status, views.ErrorPage(s.page(r, ev.Title, ""), ev))
+}
+
+// setRetryAfter sets Retry-After (whole seconds, capped at
+// apperr.MaxRetryWait) when err is RateLimited or Unavailable with a
+// RetryAt in the future. Every answer that sets the header uses it.
+func setRetryAfter(w http.ResponseWriter, err error, now time.Time) {
+	e := apperr.As(err)
+	if e == nil || (e.Code != apperr.RateLimited && e.Code != apperr.Unavailable) {
+		return
+	}
+	if secs := apperr.RetryAfterSeconds(e.RetryAt, now); secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+}
+
+// now is the pages' clock (DMs.Now when set).
+func (s *Server) now() time.Time {
+	if s.dm != nil {
+		return s.dm.now()
+	}
+	return time.Now()
 }
 
 // clientGone reports whether the browser went away before its answer (the

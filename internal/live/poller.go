@@ -168,7 +168,8 @@ func (h *Hub) retryDelay(err error, failures int, interval time.Duration) time.D
 	var until time.Duration
 	e := apperr.As(err)
 	if e != nil && !e.RetryAt.IsZero() {
-		until = e.RetryAt.Sub(h.now())
+		now := h.now()
+		until = apperr.CapRetryAt(e.RetryAt, now).Sub(now)
 	}
 	var d time.Duration
 	if e != nil && e.Code == apperr.RateLimited && !e.RetryAt.IsZero() {

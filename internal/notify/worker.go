@@ -69,7 +69,7 @@ type Config struct {
 	CallTimeout       time.Duration // per chat call; default 15s
 	BaseBackoff       time.Duration // first retry delay bound; default 2s
 	MaxBackoff        time.Duration // bound of the backoff; default 30m
-	MaxRetryAfter     time.Duration // cap on a server's Retry-After / ratelimit-reset; default 1h
+	MaxRetryAfter     time.Duration // cap on a server's Retry-After / ratelimit-reset; default (and at most) apperr.MaxRetryWait
 	// RateLimitWait is the wait after a 429 that says nothing of when to
 	// retry. Through a PDS that is the usual case: the reference PDS
 	// (@atproto/pds pipethrough + xrpc-server error middleware) drops the
@@ -151,7 +151,8 @@ func New(cfg Config) (*Worker, error) {
 	def(&cfg.CallTimeout, 15*time.Second)
 	def(&cfg.BaseBackoff, 2*time.Second)
 	def(&cfg.MaxBackoff, 30*time.Minute)
-	def(&cfg.MaxRetryAfter, time.Hour)
+	def(&cfg.MaxRetryAfter, apperr.MaxRetryWait)
+	cfg.MaxRetryAfter = min(cfg.MaxRetryAfter, apperr.MaxRetryWait)
 	def(&cfg.RateLimitWait, 30*time.Second)
 	def(&cfg.MaxAge, 24*time.Hour)
 	def(&cfg.BreakerCooldown, 2*time.Minute)
