@@ -258,9 +258,9 @@ func TestUpstreamErrorsMapToTaxonomy(t *testing.T) {
 		{name: "503 with Retry-After is unavailable with RetryAt", call: listConvos,
 			status: 503, header: map[string]string{"Retry-After": "7"}, body: xrpcErr("NotEnoughResources", ""),
 			code: apperr.Unavailable, reason: chatproxy.ReasonUnavailable, retryAt: fixedNow.Add(7 * time.Second)},
-		{name: "html 502 from a load balancer is unavailable", call: listConvos,
+		{name: "html 502 from a load balancer is the PDS unavailable", call: listConvos,
 			status: 502, body: "<html>bad gateway" + secret + "</html>",
-			code: apperr.Unavailable, reason: chatproxy.ReasonUnavailable},
+			code: apperr.Unavailable, reason: chatproxy.ReasonServerUnavailable},
 		{name: "unresolvable proxy service is unavailable", call: listConvos,
 			status: 400, body: xrpcErr("InvalidRequest", "could not resolve proxy did service url"),
 			code: apperr.Unavailable, reason: chatproxy.ReasonUnavailable},
@@ -357,7 +357,8 @@ func TestTransportFailuresAreUnavailable(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		_, err := f.client().ListConvos(ctx, chatproxy.ListConvosParams{})
-		if apperr.CodeOf(err) != apperr.Unavailable || apperr.ReasonOf(err) != chatproxy.ReasonUnavailable {
+		// The fake PDS does not answer its health check either: the PDS is the one not answering.
+		if apperr.CodeOf(err) != apperr.Unavailable || apperr.ReasonOf(err) != chatproxy.ReasonServerUnavailable {
 			t.Fatalf("got %q/%q (%v), want unavailable", apperr.CodeOf(err), apperr.ReasonOf(err), err)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -388,11 +389,12 @@ func TestTransportFailuresAreUnavailable(t *testing.T) {
 		url := srv.URL
 		srv.Close()
 		_, err := chatproxy.New(atclient.NewAPIClient(url), testRef).GetLog(context.Background(), "")
-		if apperr.CodeOf(err) != apperr.Unavailable || apperr.ReasonOf(err) != chatproxy.ReasonUnavailable {
-			t.Fatalf("got %q/%q (%v), want unavailable", apperr.CodeOf(err), apperr.ReasonOf(err), err)
+		if apperr.CodeOf(err) != apperr.Unavailable || apperr.ReasonOf(err) != chatproxy.ReasonServerUnavailable {
+			t.Fatalf("got %q/%q (%v), want the PDS unavailable", apperr.CodeOf(err), apperr.ReasonOf(err), err)
 		}
-		if strings.Contains(apperr.MessageOf(err), "127.0.0.1") {
-			t.Errorf("message leaks the address: %q", apperr.MessageOf(err))
+		// The message names the account's server (its configured host), never the cause's text.
+		if msg := apperr.MessageOf(err); strings.Contains(msg, "dial") || strings.Contains(msg, "refused") || !strings.Contains(msg, strings.TrimPrefix(url, "http://")) {
+			t.Errorf("message %q, want the server named and no transport text", msg)
 		}
 	})
 	t.Run("canceled context is canceled", func(t *testing.T) {

@@ -95,8 +95,8 @@ func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) e
 			return err
 		}
 	}
-	ctx, meta := withRespMeta(ctx)
-	err := mapError(call(ctx), meta, c.recipient, c.now)
+	cctx, meta := withRespMeta(ctx)
+	err := c.whichFailed(ctx, mapError(call(cctx), meta, c.recipient, c.now))
 	if c.gate != nil {
 		c.gate.record(c.gateKey, err)
 	}

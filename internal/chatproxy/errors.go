@@ -64,7 +64,7 @@ const (
 	msgRateLimited        = "Too many requests to the chat service. Please wait a moment and try again."
 	msgScopeMissing       = "To use DMs, sign in again and allow skydm to access your messages."
 	msgSessionExpired     = "Your session has expired. Please sign in again."
-	msgUnavailable        = "The chat service is not answering right now. Please try again in a moment."
+	msgUnavailable        = "Bluesky's chat service is not answering right now. Please try again in a moment."
 	msgNotImplemented     = "The chat service does not support this yet."
 	msgCanceled           = "The request was canceled."
 	msgInvalidRequest     = "The chat service could not accept that request."
