@@ -18,6 +18,7 @@ import (
 
 	"github.com/skydm/skydm/internal/atid"
 	"github.com/skydm/skydm/internal/db"
+	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/handlers"
 	"github.com/skydm/skydm/internal/live"
 	"github.com/skydm/skydm/internal/notify"
@@ -152,9 +153,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// DMs: pages through each account's live OAuth session; live updates
 	// from one getLog poller per signed-in user (internal/live).
-	hub := live.New(live.Config{Source: liveLogSource(authService, chatService), Logger: logger.With("component", "live")})
+	// One rate-limit gate for pages and live updates (chatproxy.Gate).
+	gate := chatproxy.NewGate(nil)
+	hub := live.New(live.Config{Source: liveLogSource(authService, chatService, gate), Logger: logger.With("component", "live")})
 	hcfg.DMs = &handlers.DMs{
-		Chats:     handlers.NewChatClients(authService, chatService),
+		Chats:     handlers.NewChatClients(authService, chatService, gate),
 		Directory: dir,
 		Hub:       hub,
 	}

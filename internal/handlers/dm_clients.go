@@ -17,11 +17,15 @@ import (
 // a chatproxy.Client over the account's API client from apis (the
 // process's one live OAuth session, *oauth.Service), proxied to the chat
 // service serviceRef; the chat declaration is read and written on the
-// account's PDS through the same client. The clients share one
-// chatproxy.Gate: while an account's PDS or chat service has said to wait,
-// its pages answer from that without calling again.
-func NewChatClients(apis APIClients, serviceRef string) ChatClients {
-	return proxyClients{apis: apis, ref: serviceRef, gate: chatproxy.NewGate(nil)}
+// account's PDS through the same client. The clients share gate (nil → a
+// gate of their own; pass the live poller's to share what it learns):
+// while an account's PDS or chat service has said to wait, its pages
+// answer from that without calling again.
+func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate) ChatClients {
+	if gate == nil {
+		gate = chatproxy.NewGate(nil)
+	}
+	return proxyClients{apis: apis, ref: serviceRef, gate: gate}
 }
 
 type proxyClients struct {

@@ -45,7 +45,7 @@ func TestRateLimitFarInTheFutureIsCappedAndHonoured(t *testing.T) {
 	}))
 	t.Cleanup(pds.Close)
 	a := newTestApp(t, func(c *Config) {
-		c.DMs = &DMs{Chats: NewChatClients(staticAPIs{pds.URL}, "did:web:chat.example#bsky_chat"), Directory: fakeDir{}}
+		c.DMs = &DMs{Chats: NewChatClients(staticAPIs{pds.URL}, "did:web:chat.example#bsky_chat", nil), Directory: fakeDir{}}
 	})
 	a.signIn(dmAlice, "alice.test", true)
 
