@@ -22,8 +22,10 @@ import (
 // cheap to make (one per request is fine) and safe for concurrent use.
 type Client struct {
 	api       *atclient.APIClient
+	ref       string
 	now       func() time.Time
 	recipient string
+	refWrong  func(ref string, err error)
 }
 
 // Option configures a Client.
@@ -39,6 +41,15 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithServiceRefProblem sets a function called, with the service ref and
+// the error, whenever a call fails because the PDS cannot resolve the
+// service ref (ReasonServiceRefWrong): a mistake in skydm's configuration,
+// not an outage, which the operator must hear about. It is called on every
+// such failure; report decides how often to log.
+func WithServiceRefProblem(report func(ref string, err error)) Option {
+	return func(c *Client) { c.refWrong = report }
+}
+
 // New returns a Client that sends every call through api with the
 // Atproto-Proxy header set to serviceRef (e.g. "did:web:api.bsky.chat#bsky_chat").
 // It does not change api: it works on a shallow copy (api.WithService) whose
@@ -48,7 +59,7 @@ func WithClock(now func() time.Time) Option {
 // empty serviceRef is not rejected here; every call then fails as
 // Unavailable (the PDS answers "No service configured").
 func New(api *atclient.APIClient, serviceRef string, opts ...Option) *Client {
-	c := &Client{now: time.Now}
+	c := &Client{now: time.Now, ref: serviceRef}
 	for _, o := range opts {
 		o(c)
 	}
@@ -80,7 +91,11 @@ func (c *Client) ForRecipient(name string) *Client {
 // maps its error.
 func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) error {
 	ctx, meta := withRespMeta(ctx)
-	return mapError(call(ctx), meta, c.recipient, c.now)
+	err := mapError(call(ctx), meta, c.recipient, c.now)
+	if c.refWrong != nil && apperr.ReasonOf(err) == ReasonServiceRefWrong {
+		c.refWrong(c.ref, err)
+	}
+	return err
 }
 
 // query runs a GET and returns the raw JSON body.
