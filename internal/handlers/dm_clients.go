@@ -17,14 +17,16 @@ import (
 // a chatproxy.Client over the account's API client from apis (the
 // process's one live OAuth session, *oauth.Service), proxied to the chat
 // service serviceRef; the chat declaration is read and written on the
-// account's PDS through the same client.
-func NewChatClients(apis APIClients, serviceRef string) ChatClients {
-	return proxyClients{apis: apis, ref: serviceRef}
+// account's PDS through the same client. opts apply to every
+// chatproxy.Client made.
+func NewChatClients(apis APIClients, serviceRef string, opts ...chatproxy.Option) ChatClients {
+	return proxyClients{apis: apis, ref: serviceRef, opts: opts}
 }
 
 type proxyClients struct {
 	apis APIClients
 	ref  string
+	opts []chatproxy.Option
 }
 
 // Chat returns the chat client of acct, or the *apperr.Error of the
@@ -34,7 +36,7 @@ func (p proxyClients) Chat(ctx context.Context, acct websession.Account) (Chat, 
 	if err != nil {
 		return nil, err
 	}
-	return proxyChat{Client: chatproxy.New(api, p.ref), api: api}, nil
+	return proxyChat{Client: chatproxy.New(api, p.ref, p.opts...), api: api}, nil
 }
 
 // proxyChat is a *chatproxy.Client plus the repository calls of the chat
