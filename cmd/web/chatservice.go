@@ -20,18 +20,19 @@ import (
 // document at start and in `web check`.
 const chatServiceCheckTimeout = 10 * time.Second
 
-// errServiceRefWrong marks a definite answer: the chat service ref cannot
-// work (the DID does not exist, or its document lacks the service or its
-// endpoint). Other look-up errors are transient.
+// errServiceRefWrong marks a definite answer: the DID document resolved
+// and lacks the service, or its endpoint. Every other look-up error, "not
+// found" included, may be transient (an offline or misconfigured resolver
+// answers NXDOMAIN too).
 var errServiceRefWrong = errors.New("the chat service reference is wrong")
 
 // resolveChatService looks up the DID document of ref ("did:…#service")
 // through dir (the app's identity directory: safehttp in production, the
 // sandbox's resolvers with -sandbox) and returns the endpoint of its
 // #service entry, as a user's PDS will when it proxies a chat call. It
-// returns an error wrapping errServiceRefWrong when the DID does not exist
-// or the document has no such service or no usable endpoint (the error
-// lists the services it has), and any other look-up error as it is.
+// returns an error wrapping errServiceRefWrong when ref is not a service
+// ref or the document has no such service or no usable endpoint (the error
+// lists the services it has), and any look-up error otherwise.
 func resolveChatService(ctx context.Context, dir identity.Directory, ref string) (string, error) {
 	did, id, err := parseServiceRef(ref)
 	if err != nil {
@@ -42,7 +43,7 @@ func resolveChatService(ctx context.Context, dir identity.Directory, ref string)
 	ident, err := dir.LookupDID(ctx, did)
 	switch {
 	case errors.Is(err, identity.ErrDIDNotFound):
-		return "", fmt.Errorf("%w: %s does not exist (its DID document was not found)", errServiceRefWrong, did)
+		return "", fmt.Errorf("the DID document of %s was not found: %w", did, err)
 	case err != nil:
 		return "", fmt.Errorf("looking up the DID document of %s: %w", did, err)
 	}
