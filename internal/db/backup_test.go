@@ -129,8 +129,10 @@ func TestBackupWhileTheAppWritesIsConsistentAndHasTheNewestRows(t *testing.T) {
 	if applied != len(ms) {
 		t.Errorf("backup has %d migrations recorded, want %d", applied, len(ms))
 	}
-	if fi, err := os.Stat(dest); err != nil || fi.Mode().Perm()&0o077 != 0 {
-		t.Errorf("backup file mode: %v %v (it holds encrypted tokens: owner only)", fi.Mode(), err)
+	if fi, err := os.Stat(dest); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("backup file mode %v: it holds encrypted tokens, owner only", fi.Mode())
 	}
 	t.Logf("backup of a database being written: %d rows committed before, %d in the backup, %d when it ended", before, n, after)
 }
