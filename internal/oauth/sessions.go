@@ -138,27 +138,20 @@ func (s *Service) resume(ctx context.Context, key sessionKey) (*atoauth.ClientSe
 		Timeout:       s.httpClient.Timeout,
 		CheckRedirect: s.httpClient.CheckRedirect,
 	}
-	sess.PersistSessionCallback = func(ctx context.Context, d *atoauth.ClientSessionData) {
-		if tr.dead.Load() {
-			return
-		}
-		// Rotated tokens must be stored even if the request that caused
-		// the refresh was cancelled: the old refresh token is now spent.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
-		defer cancel()
-		switch err := s.store.UpdateSession(pctx, *d); {
-		case errors.Is(err, ErrNotFound):
-			// Logged out or collected meanwhile: the in-memory copy must not
-			// outlive its row and keep refreshing until a restart.
-			s.expire(pctx, tr, errors.New("session row gone while saving refreshed tokens"))
-		case err != nil:
-			s.log.Error("oauth: saving refreshed session", "did", d.AccountDID, "session_id", d.SessionID, "err", err)
-		}
-	}
+	tr.saver = &tokenSaver{svc: s, tr: tr}
+	sess.PersistSessionCallback = tr.saver.persist
 	return sess, tr, nil
 }
 
+// evict forgets a live session so the next use resumes it from the store,
+// except while it holds rotated tokens the store lacks and has not ended:
+// resuming then would send a spent refresh token. (dead is checked first:
+// expire calls this with the saver's lock held.)
 func (s *Service) evict(key sessionKey, ls *liveSession) {
+	if ls.tr != nil && !ls.tr.dead.Load() && ls.tr.saver.unsaved() {
+		s.log.Warn("oauth: keeping a live session whose rotated tokens are not saved yet", "did", key.did, "session_id", key.id)
+		return
+	}
 	s.mu.Lock()
 	if s.live[key] == ls {
 		delete(s.live, key)
@@ -213,10 +206,11 @@ func (s *Service) Logout(ctx context.Context, did syntax.DID, sessionID string) 
 func (s *Service) expire(ctx context.Context, tr *sessionTransport, cause error) {
 	tr.dead.Store(true)
 	s.mu.Lock()
-	if ls := s.live[tr.key]; ls != nil && ls.tr == tr {
-		delete(s.live, tr.key)
-	}
+	ls := s.live[tr.key]
 	s.mu.Unlock()
+	if ls != nil && ls.tr == tr {
+		s.evict(tr.key, ls)
+	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
 	defer cancel()
 	if err := s.store.DeleteSession(dctx, tr.key.did, tr.key.id); err != nil {
@@ -235,6 +229,7 @@ type sessionTransport struct {
 	svc           *Service
 	key           sessionKey
 	sess          *atoauth.ClientSession
+	saver         *tokenSaver
 	tokenEndpoint string
 
 	refreshMu sync.Mutex // held across a whole refresh
