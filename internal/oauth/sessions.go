@@ -265,7 +265,7 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		used = cur
 	}
-	resp, err := t.base.RoundTrip(req)
+	resp, err := t.send(req)
 	if err != nil || !isExpiredTokenAnswer(resp) {
 		return resp, err
 	}
@@ -284,7 +284,7 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		if err != nil {
 			return nil, err
 		}
-		resp, err = t.base.RoundTrip(r2)
+		resp, err = t.send(r2)
 		if err != nil {
 			return nil, err
 		}
@@ -305,6 +305,22 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, errSessionExpired(cause)
 	}
 	return resp, nil
+}
+
+// send sends a signed resource request. A 401 use_dpop_nonce that carries
+// no DPoP-Nonce to retry with is the PDS misbehaving, not an ended
+// session: it becomes an Unavailable error, so nobody is sent to sign in
+// again and the session is kept.
+func (t *sessionTransport) send(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized ||
+		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) || resp.Header.Get("DPoP-Nonce") != "" {
+		return resp, err
+	}
+	drain(resp)
+	return nil, newErr(apperr.Unavailable, ReasonPDSFault,
+		"Your account's server is not answering properly right now. Please try again in a moment.",
+		errors.New("PDS answered use_dpop_nonce without a DPoP-Nonce header"))
 }
 
 // refresh returns a current access token newer than used, refreshing only
