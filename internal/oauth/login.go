@@ -191,12 +191,26 @@ func (s *Service) stateCookieName(mac string) string {
 }
 
 func (s *Service) setStateCookie(w http.ResponseWriter, state string) {
+	s.writeStateCookie(w, state, int(stateCookieTTL.Seconds()))
+}
+
+// clearStateCookie deletes the login's cookie once its auth request is
+// spent: it binds nothing any more.
+func (s *Service) clearStateCookie(w http.ResponseWriter, state string) {
+	s.writeStateCookie(w, state, -1)
+}
+
+func (s *Service) writeStateCookie(w http.ResponseWriter, state string, maxAge int) {
 	mac := s.stateMAC(state)
+	value := mac
+	if maxAge < 0 {
+		value = ""
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.stateCookieName(mac),
-		Value:    mac,
+		Value:    value,
 		Path:     "/",
-		MaxAge:   int(stateCookieTTL.Seconds()),
+		MaxAge:   maxAge,
 		Secure:   s.secure,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
@@ -215,9 +229,10 @@ func (s *Service) stateCookieOK(r *http.Request, state string) bool {
 // FinishLogin handles the redirect back from the authorization server. In
 // order: the state must be bound to this browser by StartLogin's cookie;
 // the auth request is consumed (atomically, before anything else) so a
-// replayed or concurrent callback can never redeem the code twice; an
-// `error` answer is reported; `iss` must equal the request's issuer; the
-// code is exchanged; the token's `sub` must be the account that started
+// replayed or concurrent callback can never redeem the code twice, and
+// the login's state cookie is cleared; `iss` must equal the request's
+// issuer (on an `error` answer too, which is then reported); the code is
+// exchanged; the token's `sub` must be the account that started
 // (if one did) and that account's PDS must name this issuer as its
 // authorization server; the granted scope must include atproto. The
 // session is saved under a new random session id. Errors are
@@ -237,6 +252,9 @@ func (s *Service) FinishLogin(ctx context.Context, w http.ResponseWriter, r *htt
 			"This sign-in was started in another browser, or too long ago. Please start signing in again from this browser.", nil)
 	}
 	info, err := s.store.ConsumeAuthRequest(ctx, state)
+	if err == nil || errors.Is(err, ErrAuthRequestUsed) || errors.Is(err, ErrAuthRequestExpired) || errors.Is(err, ErrNotFound) {
+		s.clearStateCookie(w, state) // spent, whatever happens next
+	}
 	switch {
 	case errors.Is(err, ErrAuthRequestUsed):
 		return websession.Account{}, newErr(apperr.Invalid, ReasonAuthRequestUsed,
@@ -247,9 +265,18 @@ func (s *Service) FinishLogin(ctx context.Context, w http.ResponseWriter, r *htt
 	case err != nil:
 		return websession.Account{}, apperr.Wrap(err, apperr.Internal, "")
 	}
-	// The state cookie is left to expire on its own: a reload of this
-	// callback then says "already used" rather than "another browser".
-
+	// Every answer, an error too, must come from the issuer the request
+	// went to (RFC 9207): otherwise it is forged or mixed up.
+	iss := q.Get("iss")
+	if iss == "" {
+		return websession.Account{}, newErr(apperr.Invalid, ReasonCallbackInvalid,
+			"This sign-in link is incomplete. Please start signing in again.", errors.New("callback without iss"))
+	}
+	if iss != info.AuthServerURL {
+		return websession.Account{}, newErr(apperr.Invalid, ReasonIssuerMismatch,
+			"This sign-in answer came from a different server than the one you signed in with. Please start again.",
+			fmt.Errorf("callback iss %q, expected %q", iss, info.AuthServerURL))
+	}
 	if code := q.Get("error"); code != "" {
 		cbErr := &atoauth.AuthRequestCallbackError{ErrorCode: code, ErrorDescription: q.Get("error_description")}
 		if code == "access_denied" {
@@ -259,15 +286,10 @@ func (s *Service) FinishLogin(ctx context.Context, w http.ResponseWriter, r *htt
 		return websession.Account{}, newErr(apperr.Unavailable, ReasonAuthServer,
 			"Your account's sign-in server could not complete the sign-in. Please try again.", cbErr)
 	}
-	iss, code := q.Get("iss"), q.Get("code")
-	if iss == "" || code == "" {
+	code := q.Get("code")
+	if code == "" {
 		return websession.Account{}, newErr(apperr.Invalid, ReasonCallbackInvalid,
 			"This sign-in link is incomplete. Please start signing in again.", nil)
-	}
-	if iss != info.AuthServerURL {
-		return websession.Account{}, newErr(apperr.Invalid, ReasonIssuerMismatch,
-			"This sign-in answer came from a different server than the one you signed in with. Please start again.",
-			fmt.Errorf("callback iss %q, expected %q", iss, info.AuthServerURL))
 	}
 
 	tok, err := s.app.SendInitialTokenRequest(ctx, code, *info)

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -402,5 +403,72 @@ func TestProductionPolicyRefusesLocalDiscovery(t *testing.T) {
 	}
 	if n := h.ct.count(); n != 0 {
 		t.Fatalf("%d requests made", n)
+	}
+}
+
+// TestErrorCallbackChecksIssuer: an error answer is an authorization
+// response too (RFC 9207): it must carry the issuer the request went to.
+func TestErrorCallbackChecksIssuer(t *testing.T) {
+	for _, tt := range []struct {
+		name, iss, wantReason string
+	}{
+		{"from another issuer", "https://evil.example", ReasonIssuerMismatch},
+		{"without an issuer", "", ReasonCallbackInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			u, cookies, err := h.start(h.handle.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := url.Values{"state": {h.fake.approve(u, h.did).Get("state")}, "error": {"access_denied"}}
+			if tt.iss != "" {
+				q.Set("iss", tt.iss)
+			}
+			_, err = h.callback(q, cookies)
+			if apperr.ReasonOf(err) != tt.wantReason || apperr.CodeOf(err) != apperr.Invalid {
+				t.Fatalf("error callback %s = %v (reason %q), want %s", tt.name, err, apperr.ReasonOf(err), tt.wantReason)
+			}
+		})
+	}
+}
+
+// TestCallbackClearsStateCookie: the per-login cookie is deleted by the
+// callback's answer, whether the sign-in succeeded or was refused.
+func TestCallbackClearsStateCookie(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		tamper func(q url.Values)
+	}{
+		{"success", func(url.Values) {}},
+		{"denied", func(q url.Values) { q.Del("code"); q.Set("error", "access_denied") }},
+		{"iss mismatch", func(q url.Values) { q.Set("iss", "https://evil.example") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			u, cookies, err := h.start(h.handle.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cookies) != 1 || cookies[0].MaxAge <= 0 {
+				t.Fatalf("StartLogin cookies %v, want one state cookie", cookies)
+			}
+			q := h.fake.approve(u, h.did)
+			tt.tamper(q)
+			req := httptest.NewRequest("GET", testPublicURL+CallbackPath+"?"+q.Encode(), nil)
+			req.AddCookie(cookies[0])
+			rec := httptest.NewRecorder()
+			h.svc.FinishLogin(context.Background(), rec, req)
+			var cleared bool
+			for _, c := range rec.Result().Cookies() {
+				if c.Name == cookies[0].Name && c.MaxAge < 0 && c.Value == "" && c.Path == cookies[0].Path {
+					cleared = true
+				}
+			}
+			if !cleared {
+				t.Fatalf("callback (%s) left the state cookie %s in the browser; Set-Cookie: %v",
+					tt.name, cookies[0].Name, rec.Result().Header["Set-Cookie"])
+			}
+		})
 	}
 }
