@@ -159,6 +159,31 @@ func (s *Service) evict(key sessionKey, ls *liveSession) {
 	s.mu.Unlock()
 }
 
+// SessionActive reports whether the session (did, sessionID) still exists:
+// live in this process and not ended, or stored and unexpired. It makes no
+// network call, so a session revoked at the auth server counts as active
+// until a request finds out (which ends it). It returns the store's error
+// when it can't tell.
+func (s *Service) SessionActive(ctx context.Context, did syntax.DID, sessionID string) (bool, error) {
+	s.mu.Lock()
+	ls := s.live[sessionKey{did, sessionID}]
+	s.mu.Unlock()
+	if ls != nil {
+		select {
+		case <-ls.ready:
+			if ls.err == nil {
+				return !ls.tr.dead.Load(), nil
+			}
+		default:
+		}
+	}
+	ok, err := s.store.sessionExists(ctx, did, sessionID)
+	if err != nil {
+		return false, apperr.Wrap(err, apperr.Internal, "")
+	}
+	return ok, nil
+}
+
 // APIClient returns an XRPC client for acct's PDS that signs requests with
 // the account's DPoP-bound token and refreshes it (once) when it expires.
 // Use .WithService(ref) for proxied services such as chat. Errors are those

@@ -258,3 +258,43 @@ func TestNonceChallengeWithoutNonceIsAnUpstreamFault(t *testing.T) {
 		t.Fatalf("session not intact afterwards: %v", err)
 	}
 }
+
+func TestSessionActive(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	active := func(id string) bool {
+		t.Helper()
+		ok, err := h.svc.SessionActive(ctx, h.did, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	stored := h.login()
+	if !active(stored.SessionID) {
+		t.Fatal("a stored session is not active")
+	}
+	if err := getSession(ctx, h, stored.SessionID); err != nil { // now live too
+		t.Fatal(err)
+	}
+	if !active(stored.SessionID) {
+		t.Fatal("a live session is not active")
+	}
+	if active("no-such-session") {
+		t.Fatal("an unknown session is active")
+	}
+	// Ended by the auth server: the refresh is refused.
+	h.fake.expireAccess(0)
+	h.fake.killRefresh()
+	getSession(ctx, h, stored.SessionID)
+	if active(stored.SessionID) {
+		t.Fatal("a session the auth server ended is still active")
+	}
+	other := h.login()
+	if err := h.svc.Logout(ctx, h.did, other.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if active(other.SessionID) {
+		t.Fatal("a signed-out session is still active")
+	}
+}
