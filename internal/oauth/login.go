@@ -20,6 +20,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/safehttp"
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -35,6 +36,16 @@ type loginTarget struct {
 
 const msgBadIdentifier = "That doesn't look like a handle. Enter a handle such as alice.bsky.social, a DID, or your provider's https:// address."
 
+// msgRefusedAddress is what every refused destination says (an IP address,
+// a numeric or local-only host name, a private network): permanent, so
+// never "try again".
+const msgRefusedAddress = "That address can't be used to sign in. Use your provider's address, such as https://bsky.social."
+
+// errRefusedAddress is the error for a destination the policy refuses.
+func errRefusedAddress(cause error) error {
+	return newErr(apperr.Invalid, ReasonBadIdentifier, msgRefusedAddress, cause)
+}
+
 // parseIdentifier checks the syntax of what the person typed, with no
 // network access: a handle (leading @ and case ignored), a DID, or a
 // PDS/entryway URL.
@@ -48,11 +59,10 @@ func (s *Service) parseIdentifier(raw string) (loginTarget, error) {
 	if strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://") {
 		origin, err := s.policy.origin(id)
 		if err != nil {
-			msg := "That address can't be used to sign in. Use your provider's address, such as https://bsky.social."
 			if strings.HasPrefix(lower, "http://") && !s.cfg.Sandbox {
-				msg = "Sign-in addresses must start with https://."
+				return loginTarget{}, newErr(apperr.Invalid, ReasonBadIdentifier, "Sign-in addresses must start with https://.", err)
 			}
-			return loginTarget{}, newErr(apperr.Invalid, ReasonBadIdentifier, msg, err)
+			return loginTarget{}, errRefusedAddress(err)
 		}
 		return loginTarget{server: origin}, nil
 	}
@@ -62,6 +72,11 @@ func (s *Service) parseIdentifier(raw string) (loginTarget, error) {
 		if err != nil || (did.Method() != "plc" && did.Method() != "web") {
 			return loginTarget{}, newErr(apperr.Invalid, ReasonBadIdentifier,
 				"That doesn't look like a valid DID (did:plc:… or did:web:…).", err)
+		}
+		if did.Method() == "web" {
+			if err := s.policy.didWeb(did); err != nil {
+				return loginTarget{}, errRefusedAddress(err)
+			}
 		}
 		return loginTarget{did: did}, nil
 	}
@@ -79,6 +94,8 @@ func (s *Service) parseIdentifier(raw string) (loginTarget, error) {
 // lookupError maps a Directory failure to a message for people.
 func lookupError(err error, what string) error {
 	switch {
+	case errors.Is(err, safehttp.ErrBlocked):
+		return errRefusedAddress(err)
 	case errors.Is(err, identity.ErrHandleNotFound), errors.Is(err, identity.ErrDIDNotFound):
 		return newErr(apperr.NotFound, ReasonAccountNotFound,
 			fmt.Sprintf("We couldn't find the account %s. Check the spelling.", what), err)
@@ -93,7 +110,12 @@ func lookupError(err error, what string) error {
 	}
 }
 
+// errAuthServer is the error for a failed discovery step; a destination
+// the policy refuses is permanent (errRefusedAddress).
 func errAuthServer(err error) error {
+	if errors.Is(err, safehttp.ErrBlocked) {
+		return errRefusedAddress(err)
+	}
 	return newErr(apperr.Unavailable, ReasonAuthServer,
 		"We couldn't reach your account's sign-in server, or it isn't set up correctly. Please try again in a moment.", err)
 }

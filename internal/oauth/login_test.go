@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
@@ -471,4 +472,54 @@ func TestCallbackClearsStateCookie(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProductionRefusesAddressesAtOnce: in production a DID or server URL
+// naming an IP address or a numeric host name, or an account whose PDS is
+// one, is refused at once, permanently (Invalid, not "try again"), with the
+// message any private address gets, and with no lookup or request.
+func TestProductionRefusesAddressesAtOnce(t *testing.T) {
+	production := func(h *harness) {
+		h.svc.policy = policy{sandbox: false}
+		h.svc.cfg.Sandbox = false
+	}
+	h := newHarness(t)
+	production(h)
+	_, _, err := h.start("https://10.0.0.1")
+	want := apperr.MessageOf(err)
+	if apperr.CodeOf(err) != apperr.Invalid || want == "" {
+		t.Fatalf("https://10.0.0.1 = %v", err)
+	}
+	for _, id := range []string{
+		"https://0x7f000001", "https://2130706433", "https://127.1", "https://0177.0.0.1", "https://0x7f000001.",
+		"did:web:127.0.0.1", "did:web:0x7f000001", "did:web:2130706433", "did:web:10.0.0.1", "did:web:localhost",
+		"did:web:%5B%3A%3A1%5D", "did:web:example.com%3A8443",
+	} {
+		t.Run(strings.ReplaceAll(id, "%", "_"), func(t *testing.T) {
+			h := newHarness(t)
+			production(h)
+			_, _, err := h.start(id)
+			if apperr.CodeOf(err) != apperr.Invalid || apperr.MessageOf(err) != want {
+				t.Errorf("StartLogin(%s) = %v (code %v, status %d), want Invalid: %q", id, err, apperr.CodeOf(err), apperr.Status(apperr.CodeOf(err)), want)
+			}
+			if n, l := h.ct.count(), h.dir.count(); n != 0 || l != 0 {
+				t.Errorf("StartLogin(%s): %d requests, %d identity lookups", id, n, l)
+			}
+		})
+	}
+	t.Run("account whose PDS is a numeric host", func(t *testing.T) {
+		h := newHarness(t)
+		production(h)
+		handle := syntax.Handle("numeric.example.com")
+		ident := h.fake.identityFor(h.did, handle)
+		ident.Services["atproto_pds"] = identity.ServiceEndpoint{Type: "AtprotoPersonalDataServer", URL: "https://2130706433"}
+		h.mock.Insert(ident)
+		_, _, err := h.start(handle.String())
+		if apperr.CodeOf(err) != apperr.Invalid || apperr.MessageOf(err) != want {
+			t.Errorf("PDS https://2130706433 = %v (code %v), want Invalid: %q", err, apperr.CodeOf(err), want)
+		}
+		if n := h.ct.count(); n != 0 {
+			t.Errorf("%d requests", n)
+		}
+	})
 }
