@@ -121,9 +121,6 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 					}
 				}
 			}
-			if sd.Did != viewer {
-				s.markReadLater(acct, c, ev.ConvoID, ev.Message.Id) // the page is open: it is read
-			}
 		}
 		html, ok := lr.html(ctx, views.MessageItem(conv.message(ev.Message), mc))
 		return lr.event("message", liveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
