@@ -1,7 +1,8 @@
 // skydm DMs, progressive enhancement only: every page works without this
 // file. It adds Enter-to-send, optimistic sending, live updates over
-// Server-Sent Events, and marks a conversation read (POST) once it is seen. No framework, no eval, no inline handlers; markup is
-// only ever inserted from server-rendered fragments, text via DOM APIs.
+// Server-Sent Events, and marks a conversation read (POST) once it is
+// seen. No framework, no eval, no inline handlers; markup is only ever
+// inserted from server-rendered fragments, text via DOM APIs.
 "use strict";
 (function () {
   var d = document;
@@ -76,7 +77,7 @@
     var body = new URLSearchParams(new FormData(readForm));
     if (readUpTo) body.set("message", readUpTo);
     fetch(readForm.action, { method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .catch(function () { readDue = true; }); // try again when next shown
+      .then(function (r) { if (!r.ok) readDue = true; }, function () { readDue = true; }); // try again when next shown
   }
   if (readForm && list && list.hasAttribute("data-live")) {
     markRead("", readForm.hasAttribute("data-unread"));

@@ -180,7 +180,7 @@ func newDMState(cfg DMs) *dmState {
 }
 
 // WaitBackground waits until the work DM requests started after their
-// response (marking conversations read) has finished; each piece is
+// response has finished; each piece is
 // bounded by a 10 s timeout. It returns at once when there is none.
 func (s *Server) WaitBackground() {
 	if s.dm != nil {

@@ -38,7 +38,7 @@ func (s *Server) liveUser(r *http.Request) (live.User, bool) {
 //
 // On a conversation page (?convo=ID), for that conversation:
 //
-//	message   {convoId, id, html}  the new message's <li> (views.MessageItem); others' messages are marked read
+//	message   {convoId, id, html}  the new message's <li> (views.MessageItem); the page marks it read (POST) when seen
 //	delete    {convoId, id}        the message was deleted for the viewer
 //	reaction  {convoId, id, html}  the message's reactions row (views.MessageReactions; "" → none)
 //
