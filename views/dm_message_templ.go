@@ -562,9 +562,9 @@ func dmReplyQuote(q QuotedVM) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var26 string
-			templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(dmShorten(q.Text, 140))
+			templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(Shorten(richtext.StripBidi(q.Text), 140))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 113, Col: 33}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 113, Col: 51}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 			if templ_7745c5c3_Err != nil {
@@ -620,9 +620,9 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var28 string
-			templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(e.AuthorName)
+			templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(ClampName(e.AuthorName))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 126, Col: 23}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 126, Col: 34}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var28))
 			if templ_7745c5c3_Err != nil {
@@ -638,9 +638,9 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var29 string
-				templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs("@" + e.AuthorHandle)
+				templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs("@" + ClampName(e.AuthorHandle))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 128, Col: 52}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 128, Col: 63}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var29))
 				if templ_7745c5c3_Err != nil {
@@ -661,9 +661,9 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var30 string
-				templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(dmShorten(e.Text, 300))
+				templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(Shorten(richtext.StripBidi(e.Text), 300))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 132, Col: 61}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 132, Col: 79}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var30))
 				if templ_7745c5c3_Err != nil {
@@ -711,8 +711,8 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 //	<a href="…" rel="ugc noreferrer" data-testid="link|mention|tag"><bdi>text</bdi></a>
 //
 // only when Segment.IsLink re-checks its http(s) href (which also goes
-// through templ.URL, like any templ href), showing Segment.Display (bidi
-// controls removed); every other segment is plain text. All text and
+// through templ.URL, like any templ href); every other segment is plain
+// text. Every segment shows Segment.Display (bidi controls removed). All text and
 // attributes are escaped with templ.EscapeString. It is written by hand
 // because it is on every message and templ's { expr } costs two
 // allocations per expression.
@@ -731,7 +731,7 @@ func dmMessageText(segs []richtext.Segment) templ.Component {
 				}
 				continue
 			}
-			if _, err = io.WriteString(w, templ.EscapeString(s.Text)); err != nil {
+			if _, err = io.WriteString(w, templ.EscapeString(s.Display())); err != nil {
 				return err
 			}
 		}

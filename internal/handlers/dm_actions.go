@@ -10,7 +10,8 @@ import (
 )
 
 // convoAction runs one state-changing chat call on the convo of the path
-// and redirects to target(id) (PRG). Refusals are shown on the
+// and redirects to target(id) (PRG); a script (Accept: application/json)
+// gets 204 No Content instead. Refusals are shown on the
 // conversation page; an ended session, missing DM access or a convo that
 // is gone go to the error page.
 func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, c Chat, id string) error, target func(id string) string) {
@@ -29,6 +30,10 @@ func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx
 	s.dm.invalidate(acct.DID)
 	if err != nil {
 		s.convoFailed(w, r, acct, c, id, err, "", "")
+		return
+	}
+	if wantsJSON(r) {
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	redirect(w, r, target(id))
@@ -71,10 +76,22 @@ func (s *Server) dmUnmute(w http.ResponseWriter, r *http.Request) {
 	}, convoNotice("unmuted"))
 }
 
-// dmRead is POST /convos/{id}/read: marks the whole conversation read.
+// dmRead is POST /convos/{id}/read: marks the conversation read up to the
+// form's "message" (the newest message the page showed; the whole
+// conversation without it). It is the only way a conversation is marked
+// read: dm.js posts it once the page is visible and when a message arrives
+// while it is (204), the Mark read button without JavaScript (back to the
+// page with a notice).
 func (s *Server) dmRead(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
-		_, err := c.UpdateRead(ctx, id, "")
+		if err := parseDMForm(w, r); err != nil {
+			return err
+		}
+		mid := r.PostForm.Get("message")
+		if !validID(mid) {
+			mid = ""
+		}
+		_, err := c.UpdateRead(ctx, id, mid)
 		return err
 	}, convoNotice("read"))
 }
