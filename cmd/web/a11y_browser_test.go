@@ -115,8 +115,8 @@ func TestBrowserAccessibility(t *testing.T) {
 				a11yViewport(t, ctx, w)
 				a11yGo(t, ctx, base+p)
 				a11yRun(t, ctx, a11yOpenLeave)
-				if w == 390 {
-					testenv.Screenshot(t, ctx, fmt.Sprintf("a11y-leave-open-%s-390", map[bool]string{true: "convo", false: "request"}[p == convoPath]))
+				if w == 390 || w == 1100 {
+					testenv.Screenshot(t, ctx, fmt.Sprintf("a11y-leave-open-%s-%d", map[bool]string{true: "convo", false: "request"}[p == convoPath], w))
 				}
 				out := a11yEval[string](t, ctx, `(() => {
 				  const vw = document.documentElement.clientWidth, bad = [];
@@ -135,26 +135,32 @@ func TestBrowserAccessibility(t *testing.T) {
 	})
 
 	t.Run("focus never hides under the composer and its ring shows", func(t *testing.T) {
-		for _, w := range []int64{390, 1100} {
-			a11yViewport(t, ctx, w)
+		for _, v := range []struct {
+			width  int64
+			scheme string
+		}{{390, "light"}, {1100, "light"}, {390, "dark"}} {
+			w := fmt.Sprintf("%d px %s", v.width, v.scheme)
+			a11yViewport(t, ctx, v.width)
+			a11yScheme(t, ctx, v.scheme)
 			a11yGo(t, ctx, base+convoPath)
 			steps := a11yTabWalk(t, ctx)
 			hidden, ringless := 0, 0
 			for _, s := range steps {
 				if s.UnderComposer {
 					hidden++
-					t.Errorf("%d px: focused %s is under the composer (%s)", w, s.What, s.Rect)
+					t.Errorf("%s: focused %s is under the composer (%s)", w, s.What, s.Rect)
 				}
 				if s.Ring != "" {
 					ringless++
-					t.Errorf("%d px: focused %s: %s", w, s.What, s.Ring)
+					t.Errorf("%s: focused %s: %s", w, s.What, s.Ring)
 				}
 			}
-			t.Logf("%d px: %d focusable controls, %d under the composer, %d without a visible ring", w, len(steps), hidden, ringless)
+			t.Logf("%s: %d focusable controls, %d under the composer, %d without a visible ring", w, len(steps), hidden, ringless)
 			if len(steps) < 30 {
-				t.Errorf("%d px: only %d controls reached by Tab", w, len(steps))
+				t.Errorf("%s: only %d controls reached by Tab", w, len(steps))
 			}
 		}
+		a11yScheme(t, ctx, "")
 		// Pages other than the DM pages have the same focus ring.
 		a11yViewport(t, ctx, 1100)
 		for _, p := range []string{"/projects", project, "/account"} {
@@ -300,10 +306,7 @@ func a11yAxePages(t *testing.T, ctx context.Context, base, who string, pages []a
 			scheme string
 		}{{1100, "light"}, {1100, "dark"}, {390, "light"}} {
 			a11yViewport(t, ctx, v.width)
-			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v.scheme}}}); err != nil {
-				t.Fatal(err)
-			}
+			a11yScheme(t, ctx, v.scheme)
 			a11yGo(t, ctx, base+p.path)
 			if p.open != "" {
 				a11yRun(t, ctx, p.open)
@@ -320,7 +323,18 @@ func a11yAxePages(t *testing.T, ctx context.Context, base, who string, pages []a
 			}
 		}
 	}
-	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+	a11yScheme(t, ctx, "")
+}
+
+// a11yScheme makes the page prefer light or dark colours; "" ends the
+// emulation.
+func a11yScheme(t *testing.T, ctx context.Context, scheme string) {
+	t.Helper()
+	var p emulation.SetEmulatedMediaParams
+	if scheme != "" {
+		p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, p); err != nil {
 		t.Fatal(err)
 	}
 }
