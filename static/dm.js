@@ -108,6 +108,14 @@
   // another one (#m-…).
   if (list && list.hasAttribute("data-live") && !/^#m-/.test(location.hash)) toEnd();
 
+  // The sticky composer's height, for dm.css's scroll-padding (issue 8,
+  // item 22): what Tab focuses is scrolled clear of it, however tall it grows.
+  if (form && window.ResizeObserver) {
+    new ResizeObserver(function () {
+      d.documentElement.style.setProperty("--composer-h", form.offsetHeight + "px");
+    }).observe(form);
+  }
+
   if (form && list) {
     var ta = form.elements.text, hint = $("#composer-hint");
     if (hint) hint.hidden = false;

@@ -740,19 +740,23 @@ func dmMessageText(segs []richtext.Segment) templ.Component {
 }
 
 // dmMsgMeta is the line under a bubble: the time, and for a message with an
-// id a More link (?sel=<id>#m-<id>) that opens its action panel. There is no
+// id a More link (?sel=<id>#m-<id>) that opens its action panel, named for
+// its message: "More actions for <sender>’s message at 15:04" ("your
+// message" for one's own; the sender's name isolated in <bdi> and clamped
+// like every name shown, ClampName), all but "More" visually hidden. There is no
 // Reply link: the chat.bsky lexicons skydm builds on have no replyTo on
 // messageInput, so a reply could not be sent as one. It renders
 //
-//	<div class="meta"><time datetime="…">15:04</time><a href="…" data-testid="more">More</a></div>
+//	<div class="meta"><time datetime="…">15:04</time><a href="…" data-testid="more">More<span class="sr"> actions for …</span></a></div>
 //
 // and is written by hand because it is on every message: every dynamic
 // part is escaped (ids query-escaped in the query, then everything
-// HTML-escaped with templ.EscapeString) without allocating.
+// HTML-escaped) without allocating.
 func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
-	id, sentAt, loc, convoURL := m.ID, m.SentAt, c.Loc, c.url()
+	id, sentAt, loc, convoURL, own := m.ID, m.SentAt, c.Loc, c.url(), m.Own
+	name := dmSenderLabel(m) // clamped like every shown name (ClampName)
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		var b [256]byte
+		var b [512]byte
 		buf := append(b[:0], `<div class="meta">`...)
 		if !sentAt.IsZero() {
 			buf = dmAppendClock(buf, sentAt, loc)
@@ -766,7 +770,20 @@ func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
 			buf = append(buf, qid...)
 			buf = append(buf, "#m-"...)
 			buf = append(buf, hid...)
-			buf = append(buf, `" data-testid="more">More</a>`...)
+			buf = append(buf, `" data-testid="more">More<span class="sr"> actions for `...)
+			if own {
+				buf = append(buf, "your message"...)
+			} else {
+				buf = append(buf, "<bdi>"...)
+				buf = dmAppendEscaped(buf, name)
+				buf = append(buf, "</bdi>’s message"...)
+			}
+			if !sentAt.IsZero() {
+				var tb [16]byte
+				buf = append(buf, " at "...)
+				buf = dmAppendEscaped(buf, sentAt.In(dmLoc(loc)).AppendFormat(tb[:0], "15:04"))
+			}
+			buf = append(buf, `</span></a>`...)
 		}
 		buf = append(buf, "</div>"...)
 		_, err := w.Write(buf)

@@ -75,7 +75,17 @@ type Page struct {
 	// Unread is the unread DM total shown next to Home in the nav (the DM
 	// pages set it; dm.js keeps it current). 0 → the badge is hidden.
 	Unread int
+	// Skip is a second skip link after "Skip to content", e.g. to the
+	// composer of a conversation; none when its Target is "".
+	Skip Skip
 }
+
+// Skip is a skip link: Label, to the element whose id is Target.
+type Skip struct{ Target, Label string }
+
+// NoticeID is the id of the flash notice (Notice): a redirect after an
+// action goes to "…?notice=<code>#" + NoticeID.
+const NoticeID = "notice"
 
 // SignedIn reports whether an account is active.
 func (p Page) SignedIn() bool { return p.Current != nil }

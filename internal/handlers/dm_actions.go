@@ -39,8 +39,10 @@ func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx
 	redirect(w, r, target(id))
 }
 
+// convoNotice is the target of an action on a whole conversation: its page
+// with the notice, focused (noticeURL).
 func convoNotice(code string) func(id string) string {
-	return func(id string) string { return views.ConvoURL(id) + "?notice=" + code }
+	return func(id string) string { return noticeURL(views.ConvoURL(id), code) }
 }
 
 // dmAccept is POST /convos/{id}/accept: the request moves to the inbox.
@@ -57,7 +59,7 @@ func (s *Server) dmLeave(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		_, err := c.LeaveConvo(ctx, id)
 		return err
-	}, func(string) string { return "/?notice=left" })
+	}, func(string) string { return noticeURL("/", "left") })
 }
 
 // dmMute is POST /convos/{id}/mute.
@@ -106,7 +108,7 @@ func (s *Server) dmDeleteMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err := c.DeleteMessageForSelf(ctx, id, mid)
 		return err
-	}, convoNotice("deleted"))
+	}, func(id string) string { return messageURL(views.ConvoURL(id)+"?notice=deleted", mid) })
 }
 
 // dmAddReaction is POST /convos/{id}/messages/{mid}/reactions (form field
@@ -149,7 +151,7 @@ func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 		return
 	}
 	s.dm.invalidate(acct.DID)
-	redirect(w, r, views.ConvoURL(id)+"#"+views.MessageDOMID(mid))
+	redirect(w, r, messageURL(views.ConvoURL(id), mid))
 }
 
 // dmReadAll is POST /convos/read-all: marks every accepted conversation
@@ -167,5 +169,15 @@ func (s *Server) dmReadAll(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	redirect(w, r, "/?notice=allread")
+	redirect(w, r, noticeURL("/", "allread"))
 }
+
+// After an action the page reloads (PRG) and focus would start over at the
+// top: the redirect's fragment says where the person goes on instead. The
+// browser (or app.js) focuses its target, and its notice is read out.
+//
+// noticeURL is page with the notice for code (dmNotice), focused.
+func noticeURL(page, code string) string { return page + "?notice=" + code + "#" + views.NoticeID }
+
+// messageURL is a conversation page (with its query) at the message acted on.
+func messageURL(page, mid string) string { return page + "#" + views.MessageDOMID(mid) }

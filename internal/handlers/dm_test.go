@@ -489,7 +489,7 @@ func TestChatSettingsKeepFieldsTheyDoNotEdit(t *testing.T) {
 		t.Fatalf("current setting not checked")
 	}
 	res = a.post("/settings/chat", url.Values{"allow_incoming": {"all"}})
-	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/settings/chat?notice=saved" {
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/settings/chat?notice=saved#notice" {
 		t.Fatalf("status %d location %q", res.status, res.header.Get("Location"))
 	}
 	saved := a.chat.saved[0]
@@ -532,13 +532,13 @@ func TestConvoActionsRedirectWithANotice(t *testing.T) {
 	a := newDMApp(t)
 	a.chat.addConvo("c1", profile(dmBob, "bob.test", "Bob"), "request", 1, 1)
 	for _, tc := range []struct{ path, location, method string }{
-		{"/convos/c1/accept", "/convos/c1?notice=accepted", "AcceptConvo"},
-		{"/convos/c1/mute", "/convos/c1?notice=muted", "MuteConvo"},
-		{"/convos/c1/unmute", "/convos/c1?notice=unmuted", "UnmuteConvo"},
-		{"/convos/c1/read", "/convos/c1?notice=read", "UpdateRead"},
-		{"/convos/c1/messages/c1-m000/delete", "/convos/c1?notice=deleted", "DeleteMessageForSelf"},
-		{"/convos/read-all", "/?notice=allread", "UpdateAllRead"},
-		{"/convos/c1/leave", "/?notice=left", "LeaveConvo"},
+		{"/convos/c1/accept", "/convos/c1?notice=accepted#notice", "AcceptConvo"},
+		{"/convos/c1/mute", "/convos/c1?notice=muted#notice", "MuteConvo"},
+		{"/convos/c1/unmute", "/convos/c1?notice=unmuted#notice", "UnmuteConvo"},
+		{"/convos/c1/read", "/convos/c1?notice=read#notice", "UpdateRead"},
+		{"/convos/c1/messages/c1-m000/delete", "/convos/c1?notice=deleted#m-c1-m000", "DeleteMessageForSelf"},
+		{"/convos/read-all", "/?notice=allread#notice", "UpdateAllRead"},
+		{"/convos/c1/leave", "/?notice=left#notice", "LeaveConvo"},
 	} {
 		res := a.post(tc.path, nil)
 		if res.status != http.StatusSeeOther || res.header.Get("Location") != tc.location || a.chat.count(tc.method) != 1 {

@@ -45,7 +45,7 @@ func TestOpeningAConversationDoesNotMarkItRead(t *testing.T) {
 		t.Fatalf("script POST /convos/c1/read: %d, want 204", res.status)
 	}
 	// The no-JS button: back to the page with a notice.
-	if res := a.post("/convos/c1/read", url.Values{"message": {mid}}); res.status != http.StatusSeeOther || res.header.Get("Location") != "/convos/c1?notice=read" {
+	if res := a.post("/convos/c1/read", url.Values{"message": {mid}}); res.status != http.StatusSeeOther || res.header.Get("Location") != "/convos/c1?notice=read#notice" {
 		t.Fatalf("button POST /convos/c1/read: %d %q", res.status, res.header.Get("Location"))
 	}
 	a.chat.mu.Lock()
