@@ -1,12 +1,13 @@
 // skydm DMs, progressive enhancement only: every page works without this
-// file. It adds Enter-to-send, optimistic sending, and live updates over
-// Server-Sent Events. No framework, no eval, no inline handlers; markup is
-// only ever inserted from server-rendered fragments, text via DOM APIs.
+// file. It adds Enter-to-send, optimistic sending, live updates over
+// Server-Sent Events, and marks a conversation read (POST) once it is
+// seen. No framework, no eval, no inline handlers; markup is only ever
+// inserted from server-rendered fragments, text via DOM APIs.
 "use strict";
 (function () {
   var d = document;
   var $ = function (s, r) { return (r || d).querySelector(s); };
-  var list = $("#msgs"), form = $("#composer"), inbox = $("[data-testid=convo-list]");
+  var list = $("#msgs"), form = $("#composer"), inbox = $("[data-testid=convo-list]"), readForm = $("#mark-read");
   var FAIL = "Not sent. Check your connection and try again.";
 
   // Tell the server our time zone, so times and day separators are local.
@@ -22,6 +23,9 @@
   }
   function byId(id) { return d.getElementById("m-" + id); }
   function nearEnd() { return innerHeight + scrollY >= d.body.scrollHeight - 150; }
+  // The newest message sits at the end of the list, just above the sticky
+  // composer; scrolled all the way down, the composer is in its own place
+  // and covers nothing.
   function toEnd() { scrollTo(0, d.body.scrollHeight); }
   function textOf(el) { var t = el && $("[data-testid=message-text]", el); return t ? t.textContent : ""; }
 
@@ -57,6 +61,27 @@
     if (pending) pending.replaceWith(el); else list.appendChild(el);
     filled();
     if (end) toEnd();
+    if (!el.hasAttribute("data-own") && el.id) markRead(el.id.slice(2), true);
+  }
+
+  // Marking read is a POST (a GET never changes anything), sent only while
+  // the page is visible: a page opened in a background tab or prerendered is
+  // marked read when it is first shown. upTo is the newest message seen.
+  var readUpTo = "", readDue = false;
+  function markRead(upTo, due) {
+    if (!readForm) return;
+    if (upTo) readUpTo = upTo;
+    readDue = readDue || due;
+    if (!readDue || d.visibilityState !== "visible") return;
+    readDue = false;
+    var body = new URLSearchParams(new FormData(readForm));
+    if (readUpTo) body.set("message", readUpTo);
+    fetch(readForm.action, { method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) readDue = true; }, function () { readDue = true; }); // try again when next shown
+  }
+  if (readForm && list && list.hasAttribute("data-live")) {
+    markRead("", readForm.hasAttribute("data-unread"));
+    d.addEventListener("visibilitychange", function () { markRead("", false); });
   }
 
   function pendingBubble(text) {
@@ -79,7 +104,17 @@
     return li;
   }
 
-  if (list && list.hasAttribute("data-live") && !location.hash) toEnd(); // newest at the bottom
+  // A conversation opens at its newest message, unless the link named
+  // another one (#m-…).
+  if (list && list.hasAttribute("data-live") && !/^#m-/.test(location.hash)) toEnd();
+
+  // The sticky composer's height, for dm.css's scroll-padding (issue 8,
+  // item 22): what Tab focuses is scrolled clear of it, however tall it grows.
+  if (form && window.ResizeObserver) {
+    new ResizeObserver(function () {
+      d.documentElement.style.setProperty("--composer-h", form.offsetHeight + "px");
+    }).observe(form);
+  }
 
   if (form && list) {
     var ta = form.elements.text, hint = $("#composer-hint");
@@ -115,6 +150,7 @@
           if (byId(j.id)) li.remove();
           else if (el) li.replaceWith(el);
           else { li.id = "m-" + j.id; li.classList.remove("pending"); $(".meta", li).textContent = ""; }
+          toEnd(); // the sent message, as it is now, in view
         })
         .catch(function (err) {
           li.classList.replace("pending", "failed");

@@ -51,7 +51,7 @@ func TestInboxPage(t *testing.T) {
 		}
 	})
 	t.Run("row links to the conversation with relative time", func(t *testing.T) {
-		if href, _ := rows.Eq(2).Find("a").Attr("href"); href != "/convos/convo002#composer" {
+		if href, _ := rows.Eq(2).Find("a").Attr("href"); href != "/convos/convo002#latest" {
 			t.Fatalf("href %q", href)
 		}
 		tm := rows.Eq(2).Find(`time[data-testid="reltime"]`)

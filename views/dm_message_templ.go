@@ -562,9 +562,9 @@ func dmReplyQuote(q QuotedVM) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var26 string
-			templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(dmShorten(q.Text, 140))
+			templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(Shorten(richtext.StripBidi(q.Text), 140))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 113, Col: 33}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 113, Col: 51}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 			if templ_7745c5c3_Err != nil {
@@ -620,9 +620,9 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var28 string
-			templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(e.AuthorName)
+			templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(ClampName(e.AuthorName))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 126, Col: 23}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 126, Col: 34}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var28))
 			if templ_7745c5c3_Err != nil {
@@ -638,9 +638,9 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var29 string
-				templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs("@" + e.AuthorHandle)
+				templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs("@" + ClampName(e.AuthorHandle))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 128, Col: 52}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 128, Col: 63}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var29))
 				if templ_7745c5c3_Err != nil {
@@ -661,9 +661,9 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var30 string
-				templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(dmShorten(e.Text, 300))
+				templ_7745c5c3_Var30, templ_7745c5c3_Err = templ.JoinStringErrs(Shorten(richtext.StripBidi(e.Text), 300))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 132, Col: 61}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_message.templ`, Line: 132, Col: 79}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var30))
 				if templ_7745c5c3_Err != nil {
@@ -711,8 +711,8 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 //	<a href="…" rel="ugc noreferrer" data-testid="link|mention|tag"><bdi>text</bdi></a>
 //
 // only when Segment.IsLink re-checks its http(s) href (which also goes
-// through templ.URL, like any templ href), showing Segment.Display (bidi
-// controls removed); every other segment is plain text. All text and
+// through templ.URL, like any templ href); every other segment is plain
+// text. Every segment shows Segment.Display (bidi controls removed). All text and
 // attributes are escaped with templ.EscapeString. It is written by hand
 // because it is on every message and templ's { expr } costs two
 // allocations per expression.
@@ -731,7 +731,7 @@ func dmMessageText(segs []richtext.Segment) templ.Component {
 				}
 				continue
 			}
-			if _, err = io.WriteString(w, templ.EscapeString(s.Text)); err != nil {
+			if _, err = io.WriteString(w, templ.EscapeString(s.Display())); err != nil {
 				return err
 			}
 		}
@@ -740,19 +740,23 @@ func dmMessageText(segs []richtext.Segment) templ.Component {
 }
 
 // dmMsgMeta is the line under a bubble: the time, and for a message with an
-// id a More link (?sel=<id>#m-<id>) that opens its action panel. There is no
+// id a More link (?sel=<id>#m-<id>) that opens its action panel, named for
+// its message: "More actions for <sender>’s message at 15:04" ("your
+// message" for one's own; the sender's name isolated in <bdi> and clamped
+// like every name shown, ClampName), all but "More" visually hidden. There is no
 // Reply link: the chat.bsky lexicons skydm builds on have no replyTo on
 // messageInput, so a reply could not be sent as one. It renders
 //
-//	<div class="meta"><time datetime="…">15:04</time><a href="…" data-testid="more">More</a></div>
+//	<div class="meta"><time datetime="…">15:04</time><a href="…" data-testid="more">More<span class="sr"> actions for …</span></a></div>
 //
 // and is written by hand because it is on every message: every dynamic
 // part is escaped (ids query-escaped in the query, then everything
-// HTML-escaped with templ.EscapeString) without allocating.
+// HTML-escaped) without allocating.
 func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
-	id, sentAt, loc, convoURL := m.ID, m.SentAt, c.Loc, c.url()
+	id, sentAt, loc, convoURL, own := m.ID, m.SentAt, c.Loc, c.url(), m.Own
+	name := dmSenderLabel(m) // clamped like every shown name (ClampName)
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		var b [256]byte
+		var b [512]byte
 		buf := append(b[:0], `<div class="meta">`...)
 		if !sentAt.IsZero() {
 			buf = dmAppendClock(buf, sentAt, loc)
@@ -766,7 +770,20 @@ func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
 			buf = append(buf, qid...)
 			buf = append(buf, "#m-"...)
 			buf = append(buf, hid...)
-			buf = append(buf, `" data-testid="more">More</a>`...)
+			buf = append(buf, `" data-testid="more">More<span class="sr"> actions for `...)
+			if own {
+				buf = append(buf, "your message"...)
+			} else {
+				buf = append(buf, "<bdi>"...)
+				buf = dmAppendEscaped(buf, name)
+				buf = append(buf, "</bdi>’s message"...)
+			}
+			if !sentAt.IsZero() {
+				var tb [16]byte
+				buf = append(buf, " at "...)
+				buf = dmAppendEscaped(buf, sentAt.In(dmLoc(loc)).AppendFormat(tb[:0], "15:04"))
+			}
+			buf = append(buf, `</span></a>`...)
 		}
 		buf = append(buf, "</div>"...)
 		_, err := w.Write(buf)

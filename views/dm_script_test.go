@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/skydm/skydm/internal/richtext"
 	"github.com/skydm/skydm/internal/testenv"
+	"github.com/skydm/skydm/static"
 )
 
 // jsTestCSP is the app's policy (internal/handlers newCSP) with nonce "n0nce".
@@ -61,7 +62,7 @@ func (f *fakeDM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dm := DMAssets{CSS: "/static/dm.css", JS: "/static/dm.js"}
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/static/"):
-		b, err := os.ReadFile(filepath.Join("..", "static", filepath.Base(r.URL.Path)))
+		b, err := fs.ReadFile(static.FS(), path.Base(r.URL.Path)) // as served
 		if err != nil {
 			http.NotFound(w, r)
 			return

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/rivo/uniseg"
+
+	"github.com/skydm/skydm/internal/richtext"
 )
 
 // Account is a signed-in account as pages show it.
@@ -28,6 +30,9 @@ func (a Account) Name() string {
 	}
 	return a.Handle
 }
+
+// Label returns Name as pages show it (ClampName).
+func (a Account) Label() string { return ClampName(a.Name()) }
 
 // Initials returns one upper-case grapheme standing for the account when it
 // has no avatar: the first character of its handle, or "?" when none.
@@ -70,7 +75,17 @@ type Page struct {
 	// Unread is the unread DM total shown next to Home in the nav (the DM
 	// pages set it; dm.js keeps it current). 0 → the badge is hidden.
 	Unread int
+	// Skip is a second skip link after "Skip to content", e.g. to the
+	// composer of a conversation; none when its Target is "".
+	Skip Skip
 }
+
+// Skip is a skip link: Label, to the element whose id is Target.
+type Skip struct{ Target, Label string }
+
+// NoticeID is the id of the flash notice (Notice): a redirect after an
+// action goes to "…?notice=<code>#" + NoticeID.
+const NoticeID = "notice"
 
 // SignedIn reports whether an account is active.
 func (p Page) SignedIn() bool { return p.Current != nil }
@@ -117,4 +132,40 @@ func navBadge(n int) string {
 		n = 0
 	}
 	return strconv.Itoa(n)
+}
+
+// MaxNameGraphemes is how many characters (grapheme clusters) of a name the
+// pages show. It is Bluesky's own limit on display names, so a name a PDS
+// validated is never cut; longer ones come from records written without
+// validation.
+const MaxNameGraphemes = 64
+
+// ClampName returns a name (display name, handle, DID, project name; also
+// the page title) the way every page shows it: without bidi control
+// characters (richtext.StripBidi), trimmed, and at most MaxNameGraphemes
+// grapheme clusters, the last one "…" when it was longer. It never cuts
+// inside a character or an emoji, and clamping twice changes nothing.
+func ClampName(s string) string {
+	return Shorten(strings.TrimSpace(richtext.StripBidi(s)), MaxNameGraphemes)
+}
+
+// Shorten returns s when it has at most n grapheme clusters, else its first
+// n-1 followed by "…" (trailing spaces and newlines before the "…"
+// dropped). It cuts only between grapheme clusters, so no multi-byte
+// character or emoji sequence is split.
+func Shorten(s string, n int) string {
+	if len(s) <= n || n < 1 { // n bytes hold at most n graphemes
+		return s
+	}
+	cut := 0 // where the n-th grapheme starts
+	g := uniseg.NewGraphemes(s)
+	for i := 0; g.Next(); i++ {
+		switch i {
+		case n - 1:
+			cut, _ = g.Positions()
+		case n:
+			return strings.TrimRight(s[:cut], " \n") + "…"
+		}
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package views
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,16 +49,16 @@ type MemberVM struct {
 	Initials  string // optional; "" → computed from Name, else Handle
 }
 
-// Label returns the name to show: the display name, else the handle, else
-// the DID.
+// Label returns the name to show (ClampName): the display name, else the
+// handle, else the DID.
 func (m MemberVM) Label() string {
-	switch {
-	case strings.TrimSpace(m.Name) != "":
-		return m.Name
-	case m.Handle != "" && m.Handle != "handle.invalid":
-		return m.Handle
+	if name := ClampName(m.Name); name != "" {
+		return name
 	}
-	return m.DID
+	if h := m.validHandle(); h != "" {
+		return ClampName(h)
+	}
+	return ClampName(m.DID)
 }
 
 // validHandle returns the handle when it is known and verified, else "".
@@ -129,6 +130,7 @@ type ConvoVM struct {
 	Earlier   bool
 	Status    string // StatusRequest → the request banner (Accept / Leave)
 	Muted     bool
+	Unread    int        // the viewer's unread messages here; > 0 → dm.js marks it read once the page is seen
 	Draft     string     // the composer's text, kept on error
 	ReplyTo   *MessageVM // the message being replied to (?reply=<id>), or nil
 	Selected  string     // the message whose action panel is open (?sel=<id>), or ""
@@ -138,6 +140,18 @@ type ConvoVM struct {
 	ViewerDID string
 	Now       time.Time      // for "Today" / "Yesterday"
 	Loc       *time.Location // nil → UTC
+}
+
+// NewestID returns the id of the newest message the page shows ("" when
+// none): the Mark read form marks the conversation read up to it, so a
+// message that arrives after the page was rendered stays unread.
+func (c ConvoVM) NewestID() string {
+	for _, m := range slices.Backward(c.Messages) {
+		if m.ID != "" {
+			return m.ID
+		}
+	}
+	return ""
 }
 
 // Group reports whether the conversation has more than one other member;
@@ -271,6 +285,16 @@ func InboxURL(tab string, unreadOnly bool, cursor string) string {
 // ConvoURL returns /convos/{id}.
 func ConvoURL(id string) string { return "/convos/" + url.PathEscape(id) }
 
+// LatestAnchor is the id of the element at the end of a conversation's
+// messages, just above the composer: ConvoLatestURL links to it so the
+// page opens at the newest message, with or without JavaScript.
+const LatestAnchor = "latest"
+
+// ConvoLatestURL returns /convos/{id}#latest, the conversation opened at
+// its newest message. Every link and redirect that opens a conversation
+// uses it.
+func ConvoLatestURL(id string) string { return ConvoURL(id) + "#" + LatestAnchor }
+
 // ConvoActionURL returns /convos/{id}/{action}, e.g. "messages", "accept",
 // "leave", "mute", "unmute", "read".
 func ConvoActionURL(id, action string) string { return ConvoURL(id) + "/" + action }
@@ -355,9 +379,14 @@ func dmMemberNames(ms []MemberVM) []string {
 	return names
 }
 
-// dmConvoTitle returns title, or the members' names joined: "Alice",
-// "Alice and Bob", "Alice, Bob and 3 others".
-func dmConvoTitle(title string, ms []MemberVM) string {
+// ConvoTitle names a conversation, for its header and the page title:
+// title, or the members' names joined ("Alice", "Alice and Bob", "Alice,
+// Bob and 3 others"), clamped as one name (ClampName).
+func ConvoTitle(title string, ms []MemberVM) string {
+	return ClampName(convoTitle(title, ms))
+}
+
+func convoTitle(title string, ms []MemberVM) string {
 	if strings.TrimSpace(title) != "" {
 		return title
 	}
@@ -439,40 +468,26 @@ func dmInboxEmpty(vm InboxVM) string {
 
 // dmSenderLabel names the sender of a message: "You" for the viewer.
 func dmSenderLabel(m MessageVM) string {
-	switch {
-	case m.Own:
+	if m.Own {
 		return "You"
-	case strings.TrimSpace(m.SenderName) != "":
-		return m.SenderName
 	}
-	return "Someone"
+	return dmNameOr(m.SenderName, "Someone")
 }
 
-func dmQuotedSender(q QuotedVM) string {
-	if strings.TrimSpace(q.SenderName) == "" {
-		return "Someone"
+// dmNameOr returns name as pages show it (ClampName), or or when that is
+// empty.
+func dmNameOr(name, or string) string {
+	if n := ClampName(name); n != "" {
+		return n
 	}
-	return q.SenderName
+	return or
 }
+
+func dmQuotedSender(q QuotedVM) string { return dmNameOr(q.SenderName, "Someone") }
 
 func dmSystemText(m MessageVM) string {
-	if strings.TrimSpace(m.SystemText) == "" {
-		return "Conversation updated"
+	if t := strings.TrimSpace(richtext.StripBidi(m.SystemText)); t != "" {
+		return t
 	}
-	return m.SystemText
-}
-
-// dmShorten cuts s to at most n characters (grapheme clusters), adding "…".
-func dmShorten(s string, n int) string {
-	if len(s) <= n { // n bytes ≥ n graphemes
-		return s
-	}
-	g := uniseg.NewGraphemes(s)
-	for i := 0; g.Next(); i++ {
-		if i == n {
-			from, _ := g.Positions()
-			return strings.TrimRight(s[:from], " \n") + "…"
-		}
-	}
-	return s
+	return "Conversation updated"
 }

@@ -60,6 +60,12 @@ type flagEnv struct{ flag, env string }
 
 func (f flagEnv) String() string { return "-" + f.flag + " (" + f.env + ")" }
 
+// Flags the subcommands name too (the others are parseConfig's own).
+var (
+	fDB          = flagEnv{"db", "SKYDM_DB"}
+	fChatService = flagEnv{"chat-service", "SKYDM_CHAT_SERVICE"}
+)
+
 // parseConfig reads flags, falling back to SKYDM_* environment variables,
 // and validates the result. It returns flag.ErrHelp for -h, and otherwise
 // one error listing every problem, each naming the flag and variable.
@@ -67,12 +73,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var (
 		fPublicURL     = flagEnv{"public-url", "SKYDM_PUBLIC_URL"}
 		fAddr          = flagEnv{"addr", "SKYDM_ADDR"}
-		fDB            = flagEnv{"db", "SKYDM_DB"}
 		fSessionSecret = flagEnv{"session-secret", "SKYDM_SESSION_SECRET"}
 		fEncryptionKey = flagEnv{"encryption-key", "SKYDM_ENCRYPTION_KEY"}
 		fClientKey     = flagEnv{"client-key", "SKYDM_CLIENT_KEY"}
 		fScopes        = flagEnv{"scopes", "SKYDM_SCOPES"}
-		fChatService   = flagEnv{"chat-service", "SKYDM_CHAT_SERVICE"}
 		fSandbox       = flagEnv{"sandbox", "SKYDM_SANDBOX"}
 		fSandboxState  = flagEnv{"sandbox-state", "SKYDM_SANDBOX_STATE"}
 		fTLSCert       = flagEnv{"tls-cert", "SKYDM_TLS_CERT"}
@@ -136,7 +140,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		fill()
 	}
 	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments %q (the only subcommand is keygen)", fs.Args())
+		return config{}, fmt.Errorf("unexpected arguments %q (subcommands: %s)", fs.Args(), strings.Join(subcommandNames(), ", "))
 	}
 
 	c := config{
@@ -193,7 +197,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.ChatService = defaultChatService
 	}
 	if c.ChatService != "" {
-		if err := checkServiceRef(c.ChatService); err != nil {
+		if _, _, err := parseServiceRef(c.ChatService); err != nil {
 			bad(fChatService, "%v", err)
 		}
 	}
@@ -249,16 +253,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	return c, nil
 }
 
-// checkServiceRef checks "did:…#service".
-func checkServiceRef(ref string) error {
-	did, frag, ok := strings.Cut(ref, "#")
-	if !ok || frag == "" {
-		return fmt.Errorf("%q must be did:…#service_id", ref)
+// parseServiceRef splits "did:…#service_id" into the DID and the id,
+// returning an error when ref is not of that form.
+func parseServiceRef(ref string) (syntax.DID, string, error) {
+	d, id, ok := strings.Cut(ref, "#")
+	if !ok || id == "" {
+		return "", "", fmt.Errorf("%q must be did:…#service_id", ref)
 	}
-	if _, err := syntax.ParseDID(did); err != nil {
-		return fmt.Errorf("%q does not start with a DID", ref)
+	did, err := syntax.ParseDID(d)
+	if err != nil {
+		return "", "", fmt.Errorf("%q does not start with a DID", ref)
 	}
-	return nil
+	return did, id, nil
 }
 
 // decodeBase64 accepts standard or URL base64, padded or not.

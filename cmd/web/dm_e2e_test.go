@@ -141,7 +141,7 @@ func TestE2EDMUpstreamFaultsGiveReadablePages(t *testing.T) {
 	t.Logf("429 on send: %q", msg)
 	// The page's fresh form sends once the limit has passed (the fault was one call).
 	token, _ = doc.Find(`[data-testid="composer"] input[name="token"]`).Attr("value")
-	if loc := postRedirect(t, b, "/convos/"+convo+"/messages", url.Values{"token": {token}, "text": {draft}}); loc != "/convos/"+convo+"#composer" {
+	if loc := postRedirect(t, b, "/convos/"+convo+"/messages", url.Values{"token": {token}, "text": {draft}}); loc != "/convos/"+convo+"#latest" {
 		t.Errorf("send redirected to %q", loc)
 	}
 	_, doc = b.get(base + "/convos/" + convo)

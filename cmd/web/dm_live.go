@@ -20,16 +20,17 @@ type apiClients interface {
 // call through the user's own session (the process's one live OAuth
 // session, so a token refresh happens once), proxied to chatService.
 // Entries of kinds chatproxy cannot decode are left out; the cursor still
-// moves past them. Errors are *apperr.Error (SessionExpired, ScopeMissing,
-// RateLimited with RetryAt, Unavailable, ...), which the hub acts on. gate
-// is shared with the pages: a wait either learns holds for both.
-func liveLogSource(apis apiClients, chatService string, gate *chatproxy.Gate) live.LogSource {
+// moves past them. gate is shared with the pages (a wait either learns
+// holds for both); opts apply to each chat client. Errors are
+// *apperr.Error (SessionExpired, ScopeMissing, RateLimited with RetryAt,
+// Unavailable, ...), which the hub acts on.
+func liveLogSource(apis apiClients, chatService string, gate *chatproxy.Gate, opts ...chatproxy.Option) live.LogSource {
 	return live.LogSourceFunc(func(ctx context.Context, user live.User, cursor string) (*chat.ConvoGetLog_Output, error) {
 		api, err := apis.APIClient(ctx, websession.Account{DID: user.DID, SessionID: user.SessionID})
 		if err != nil {
 			return nil, err
 		}
-		page, err := chatproxy.New(api, chatService, chatproxy.WithGate(gate, user.DID.String())).GetLog(ctx, cursor)
+		page, err := chatproxy.New(api, chatService, append(opts[:len(opts):len(opts)], chatproxy.WithGate(gate, user.DID.String()))...).GetLog(ctx, cursor)
 		if err != nil {
 			return nil, err
 		}

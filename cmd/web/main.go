@@ -2,6 +2,10 @@
 //
 //	web [flags]        serve (every flag also reads an SKYDM_* environment variable)
 //	web keygen         print fresh secrets and a client key as SKYDM_* lines
+//	web check [flags]  check the configuration, the database and the chat
+//	                   service's DID document; exit 1 on a problem
+//	web backup [-db FILE] BACKUP-FILE
+//	                   a consistent copy of the database, safe while skydm runs
 //
 // Production runs as a confidential OAuth client (-public-url https://…,
 // -client-key); the sandbox (-sandbox -sandbox-state FILE) may run as the

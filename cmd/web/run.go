@@ -14,18 +14,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/identity"
-
-	"github.com/skydm/skydm/internal/atid"
-	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/handlers"
 	"github.com/skydm/skydm/internal/live"
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
 	"github.com/skydm/skydm/internal/projects"
-	"github.com/skydm/skydm/internal/safehttp"
-	"github.com/skydm/skydm/internal/sandbox"
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -40,8 +35,10 @@ const shutdownTimeout = 10 * time.Second
 // returns flag.ErrHelp for -h, a configuration error listing every problem,
 // or the first failure to start or serve.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "keygen" {
-		return keygen(stdout)
+	if len(args) > 0 {
+		if cmd, ok := subcommands()[args[0]]; ok {
+			return cmd(ctx, args[1:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -65,34 +62,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer sqlDB.Close()
 
-	var (
-		dir          identity.Directory
-		httpClient   *http.Client
-		imageOrigins []string
-		chatService  = cfg.ChatService
-	)
-	if cfg.Sandbox {
-		sb, err := sandbox.Load(cfg.SandboxState)
-		if err != nil {
-			return fmt.Errorf("-sandbox-state: %w", err)
-		}
-		httpClient = safehttp.NewClient(safehttp.Options{AllowPrivate: true, AllowHTTP: true})
-		dir = atid.NewSandbox(sb.PLCURL, sb.PDSURL, httpClient)
-		pds, err := url.Parse(sb.PDSURL)
-		if err != nil || pds.Host == "" {
-			return fmt.Errorf("-sandbox-state: PDS URL %q: %v", sb.PDSURL, err)
-		}
-		imageOrigins = []string{pds.Scheme + "://" + pds.Host} // avatars are the PDS's getBlob
-		if chatService == "" {
-			chatService = sb.ChatServiceRef
-		}
-		logger.Warn("sandbox mode: identities and OAuth go to the local network; never use in production",
-			"pds", sb.PDSURL, "plc", sb.PLCURL, "chat_service", chatService)
-	} else {
-		httpClient = safehttp.NewClient(safehttp.Options{})
-		dir = atid.NewProduction(httpClient)
-		imageOrigins = []string{productionImageOrigin}
+	up, err := newUpstream(cfg)
+	if err != nil {
+		return err
 	}
+	dir, httpClient, imageOrigins, chatService := up.dir, up.httpClient, up.imageOrigins, up.chatService
+	if up.sandbox != nil {
+		logger.Warn("sandbox mode: identities and OAuth go to the local network; never use in production",
+			"pds", up.sandbox.PDSURL, "plc", up.sandbox.PLCURL, "chat_service", chatService)
+	}
+	if err := checkChatServiceAtStart(ctx, dir, chatService, logger); err != nil {
+		return err
+	}
+	refAlarm := &serviceRefAlarm{log: logger}
 
 	authService, err := oauth.New(oauth.Config{
 		PublicURL:     publicURL,
@@ -111,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// stored OAuth sessions (the same live sessions the pages use).
 	worker, err := notify.New(notify.Config{
 		DB:            sqlDB,
-		Sender:        &oauthSender{sessions: authService, chatService: chatService},
+		Sender:        &oauthSender{sessions: authService, chatService: chatService, opts: refAlarm.options()},
 		Directory:     dir,
 		Logger:        logger,
 		LeaseDuration: cfg.OutboxLease,
@@ -155,9 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// from one getLog poller per signed-in user (internal/live).
 	// One rate-limit gate for pages and live updates (chatproxy.Gate).
 	gate := chatproxy.NewGate(nil)
-	hub := live.New(live.Config{Source: liveLogSource(authService, chatService, gate), Logger: logger.With("component", "live")})
+	hub := live.New(live.Config{Source: liveLogSource(authService, chatService, gate, refAlarm.options()...), Logger: logger.With("component", "live")})
 	hcfg.DMs = &handlers.DMs{
-		Chats:     handlers.NewChatClients(authService, chatService, gate),
+		Chats:     handlers.NewChatClients(authService, chatService, gate, refAlarm.options()...),
 		Directory: dir,
 		Hub:       hub,
 	}
@@ -229,6 +211,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	wg.Wait()
 	h.WaitBackground()
+	// Last: nothing refreshes tokens any more; store any the database refused.
+	_ = authService.Close(shutCtx) // it logs the sessions it could not save
 	logger.Info("stopped")
 	return runErr
 }

@@ -23,7 +23,8 @@ type sessionsByDID interface {
 // session (and refresh-once lock) the pages use.
 type oauthSender struct {
 	sessions    sessionsByDID
-	chatService string // service ref for the atproto-proxy header
+	chatService string             // service ref for the atproto-proxy header
+	opts        []chatproxy.Option // for every client made
 }
 
 var _ notify.Sender = (*oauthSender)(nil)
@@ -43,5 +44,5 @@ func (s *oauthSender) Chat(ctx context.Context, did syntax.DID) (notify.Chat, er
 			Message: "This account signed in without allowing skydm to use its DMs.",
 			Err:     errors.New("session lacks " + oauth.ScopeChat)}
 	}
-	return chatproxy.New(sess.APIClient(), s.chatService), nil
+	return chatproxy.New(sess.APIClient(), s.chatService, s.opts...), nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,9 +262,9 @@ func TestUpstreamErrorsMapToTaxonomy(t *testing.T) {
 		{name: "html 502 from a load balancer is the PDS unavailable", call: listConvos,
 			status: 502, body: "<html>bad gateway" + secret + "</html>",
 			code: apperr.Unavailable, reason: chatproxy.ReasonServerUnavailable},
-		{name: "unresolvable proxy service is unavailable", call: listConvos,
+		{name: "unresolvable proxy service is skydm's configuration problem", call: listConvos,
 			status: 400, body: xrpcErr("InvalidRequest", "could not resolve proxy did service url"),
-			code: apperr.Unavailable, reason: chatproxy.ReasonUnavailable},
+			code: apperr.Unavailable, reason: chatproxy.ReasonServiceRefWrong},
 		{name: "method not implemented", call: listConvos,
 			status: 501, body: xrpcErr("MethodNotImplemented", "Method Not Implemented"),
 			code: apperr.Unavailable, reason: chatproxy.ReasonNotImplemented},
@@ -926,4 +927,38 @@ type failingAuth struct{ err error }
 
 func (a failingAuth) DoWithAuth(*http.Client, *http.Request, syntax.NSID) (*http.Response, error) {
 	return nil, a.err
+}
+
+func TestWrongServiceRefIsReportedToTheOperatorHook(t *testing.T) {
+	var fail atomic.Value // the next answer's message
+	f := newFakePDS(t, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 400, xrpcErr("InvalidRequest", fail.Load().(string)))
+	})
+	var mu sync.Mutex
+	var reported []string
+	c := chatproxy.New(atclient.NewAPIClient(f.srv.URL), testRef, chatproxy.WithServiceRefProblem(func(ref string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, ref+" "+apperr.ReasonOf(err))
+	}))
+	fail.Store("something new went wrong")
+	if _, err := c.ListConvos(context.Background(), chatproxy.ListConvosParams{}); apperr.ReasonOf(err) != chatproxy.ReasonInvalidRequest {
+		t.Fatalf("ordinary 400: %v", err)
+	}
+	fail.Store("could not resolve proxy did service url")
+	for range 2 {
+		_, err := c.ForRecipient("Carol").ListConvos(context.Background(), chatproxy.ListConvosParams{})
+		if apperr.ReasonOf(err) != chatproxy.ReasonServiceRefWrong {
+			t.Fatalf("reason %q, want %q: %v", apperr.ReasonOf(err), chatproxy.ReasonServiceRefWrong, err)
+		}
+		if msg := apperr.MessageOf(err); !strings.Contains(msg, "skydm server") {
+			t.Errorf("message %q does not say the fault is this server's", msg)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := testRef + " " + chatproxy.ReasonServiceRefWrong
+	if len(reported) != 2 || reported[0] != want || reported[1] != want {
+		t.Errorf("reported %q, want two %q (the hook decides how often to log)", reported, want)
+	}
 }

@@ -22,8 +22,10 @@ import (
 // cheap to make (one per request is fine) and safe for concurrent use.
 type Client struct {
 	api       *atclient.APIClient
+	ref       string
 	now       func() time.Time
 	recipient string
+	refWrong  func(ref string, err error)
 	gate      *Gate
 	gateKey   string
 }
@@ -39,6 +41,15 @@ func WithClock(now func() time.Time) Option {
 			c.now = now
 		}
 	}
+}
+
+// WithServiceRefProblem sets a function called, with the service ref and
+// the error, whenever a call fails because the PDS cannot resolve the
+// service ref (ReasonServiceRefWrong): a mistake in skydm's configuration,
+// not an outage, which the operator must hear about. It is called on every
+// such failure; report decides how often to log.
+func WithServiceRefProblem(report func(ref string, err error)) Option {
+	return func(c *Client) { c.refWrong = report }
 }
 
 // WithGate makes the Client honour and feed g for the account key (its
@@ -59,7 +70,7 @@ func WithGate(g *Gate, key string) Option {
 // empty serviceRef is not rejected here; every call then fails as
 // Unavailable (the PDS answers "No service configured").
 func New(api *atclient.APIClient, serviceRef string, opts ...Option) *Client {
-	c := &Client{now: time.Now}
+	c := &Client{now: time.Now, ref: serviceRef}
 	for _, o := range opts {
 		o(c)
 	}
@@ -99,6 +110,9 @@ func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) e
 	err := c.whichFailed(ctx, mapError(call(cctx), meta, c.recipient, c.now))
 	if c.gate != nil {
 		c.gate.record(c.gateKey, err)
+	}
+	if c.refWrong != nil && apperr.ReasonOf(err) == ReasonServiceRefWrong {
+		c.refWrong(c.ref, err)
 	}
 	return err
 }

@@ -37,6 +37,7 @@ const (
 	ReasonScopeMissing           = "ScopeMissing"           // the session may not call chat.bsky.*
 	ReasonSessionExpired         = "SessionExpired"         // sign in again
 	ReasonUnavailable            = "Unavailable"            // 5xx, timeout, connection failure
+	ReasonServiceRefWrong        = "ServiceRefWrong"        // the PDS cannot resolve skydm's chat service ref: skydm's configuration
 	ReasonNotImplemented         = "NotImplemented"         // the chat service does not know the method
 	ReasonCanceled               = "Canceled"               // the caller's context was canceled
 	ReasonInvalidRequest         = "InvalidRequest"         // any other 4xx
@@ -65,6 +66,7 @@ const (
 	msgScopeMissing       = "To use DMs, sign in again and allow skydm to access your messages."
 	msgSessionExpired     = "Your session has expired. Please sign in again."
 	msgUnavailable        = "Bluesky's chat service is not answering right now. Please try again in a moment."
+	msgServiceRefWrong    = "Direct messages are not working on this skydm server because of a mistake in its settings. Its operator has been alerted; please try again later."
 	msgNotImplemented     = "The chat service does not support this yet."
 	msgCanceled           = "The request was canceled."
 	msgInvalidRequest     = "The chat service could not accept that request."
@@ -117,6 +119,7 @@ var (
 	kScopeMissing      = kind{apperr.Forbidden, ReasonScopeMissing, fixed(msgScopeMissing)}
 	kSessionExpired    = kind{apperr.Unauthorized, ReasonSessionExpired, fixed(msgSessionExpired)}
 	kUnavailable       = kind{apperr.Unavailable, ReasonUnavailable, fixed(msgUnavailable)}
+	kServiceRefWrong   = kind{apperr.Unavailable, ReasonServiceRefWrong, fixed(msgServiceRefWrong)}
 	kNotImplemented    = kind{apperr.Unavailable, ReasonNotImplemented, fixed(msgNotImplemented)}
 	kCanceled          = kind{apperr.Unavailable, ReasonCanceled, fixed(msgCanceled)}
 	kInvalid           = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgInvalidRequest)}
@@ -192,8 +195,8 @@ var byMessage = []struct {
 	{"bad token method", kScopeMissing},
 	{"bad token scope", kScopeMissing},
 	{"missing required scope", kScopeMissing},
-	{"could not resolve proxy did service url", kUnavailable},
-	{"no service configured for", kUnavailable},
+	{"could not resolve proxy did service url", kServiceRefWrong},
+	{"no service configured for", kServiceRefWrong},
 	{"must not be longer than", kTooLong},
 }
 

@@ -27,6 +27,20 @@ var migrationFiles embed.FS
 // applies every pending migration. It returns an error, and closes the
 // database, when the file cannot be opened or a migration fails.
 func Open(ctx context.Context, path string) (*sql.DB, error) {
+	sdb, err := open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, sdb); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return sdb, nil
+}
+
+// open opens the database at path with skydm's connection settings and
+// pings it, without migrating.
+func open(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("db: empty database path")
 	}
@@ -44,10 +58,6 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
-	}
-	if err := Migrate(ctx, sdb); err != nil {
-		sdb.Close()
-		return nil, err
 	}
 	return sdb, nil
 }

@@ -121,7 +121,7 @@ const (
 	convosPageSize = 50
 	// countsPageSize bounds the unread-counts call (one listConvos page).
 	countsPageSize = 100
-	// backgroundTimeout bounds work done after a response (mark read).
+	// backgroundTimeout bounds work done after a response.
 	backgroundTimeout = 10 * time.Second
 	// maxDMFormBytes caps the DM forms: a message is at most 10,000
 	// bytes of UTF-8, which URL encoding can triple. The cap is twice
@@ -140,17 +140,15 @@ func (d *DMs) check() error {
 // dmState is the DM pages' in-memory state: form tokens, cached counts and
 // inbox rows, names seen on pages, time zones and background work.
 type dmState struct {
-	cfg     DMs
-	now     func() time.Time
-	links   richtext.Links
-	tokens  *formTokens
-	counts  *revCache[syntax.DID, dmCounts] // unread totals per account
-	rows    *revCache[string, rowResult]    // inbox rows for live updates, by did + " " + convo
-	names   *nameCache
-	zones   *zoneCache
-	readMu  sync.Mutex
-	lastRdr map[string]string // did + " " + convo → newest message id marked read in the background
-	bg      sync.WaitGroup
+	cfg    DMs
+	now    func() time.Time
+	links  richtext.Links
+	tokens *formTokens
+	counts *revCache[syntax.DID, dmCounts] // unread totals per account
+	rows   *revCache[string, rowResult]    // inbox rows for live updates, by did + " " + convo
+	names  *nameCache
+	zones  *zoneCache
+	bg     sync.WaitGroup
 }
 
 func newDMState(cfg DMs) *dmState {
@@ -173,20 +171,19 @@ func newDMState(cfg DMs) *dmState {
 	key := make([]byte, 32)
 	rand.Read(key) // never fails (crypto/rand since Go 1.24)
 	return &dmState{
-		cfg:     cfg,
-		now:     cfg.Now,
-		links:   links,
-		tokens:  newFormTokens(key, cfg.Now),
-		counts:  newRevCache[syntax.DID, dmCounts](cfg.CountsTTL, cfg.Now, 10000),
-		rows:    newRevCache[string, rowResult](time.Minute, cfg.Now, 10000),
-		names:   newNameCache(),
-		zones:   newZoneCache(),
-		lastRdr: map[string]string{},
+		cfg:    cfg,
+		now:    cfg.Now,
+		links:  links,
+		tokens: newFormTokens(key, cfg.Now),
+		counts: newRevCache[syntax.DID, dmCounts](cfg.CountsTTL, cfg.Now, 10000),
+		rows:   newRevCache[string, rowResult](time.Minute, cfg.Now, 10000),
+		names:  newNameCache(),
+		zones:  newZoneCache(),
 	}
 }
 
 // WaitBackground waits until the work DM requests started after their
-// response (marking conversations read) has finished; each piece is
+// response has finished; each piece is
 // bounded by a 10 s timeout. It returns at once when there is none.
 func (s *Server) WaitBackground() {
 	if s.dm != nil {
@@ -399,34 +396,6 @@ func (d *dmState) background(f func(ctx context.Context)) {
 		ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 		defer cancel()
 		f(ctx)
-	})
-}
-
-// markReadLater marks convoID read up to messageID for acct after the
-// response, once per (account, conversation, message) however many pages
-// ask.
-func (s *Server) markReadLater(acct websession.Account, c Chat, convoID, messageID string) {
-	key := acct.DID.String() + " " + convoID
-	s.dm.readMu.Lock()
-	if messageID != "" && s.dm.lastRdr[key] >= messageID {
-		s.dm.readMu.Unlock()
-		return
-	}
-	if len(s.dm.lastRdr) > 10000 {
-		clear(s.dm.lastRdr)
-	}
-	s.dm.lastRdr[key] = messageID
-	s.dm.readMu.Unlock()
-	s.dm.background(func(ctx context.Context) {
-		if _, err := c.UpdateRead(ctx, convoID, messageID); err != nil {
-			s.log.WarnContext(ctx, "marking a conversation read", "did", acct.DID.String(), "convo", convoID, "err", err)
-			s.dm.readMu.Lock()
-			if s.dm.lastRdr[key] == messageID {
-				delete(s.dm.lastRdr, key)
-			}
-			s.dm.readMu.Unlock()
-		}
-		s.dm.invalidate(acct.DID)
 	})
 }
 

@@ -10,7 +10,8 @@ import (
 )
 
 // convoAction runs one state-changing chat call on the convo of the path
-// and redirects to target(id) (PRG). Refusals are shown on the
+// and redirects to target(id) (PRG); a script (Accept: application/json)
+// gets 204 No Content instead. Refusals are shown on the
 // conversation page; an ended session, missing DM access or a convo that
 // is gone go to the error page.
 func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, c Chat, id string) error, target func(id string) string) {
@@ -31,11 +32,17 @@ func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx
 		s.convoFailed(w, r, acct, c, id, err, "", "")
 		return
 	}
+	if wantsJSON(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	redirect(w, r, target(id))
 }
 
+// convoNotice is the target of an action on a whole conversation: its page
+// with the notice, focused (noticeURL).
 func convoNotice(code string) func(id string) string {
-	return func(id string) string { return views.ConvoURL(id) + "?notice=" + code }
+	return func(id string) string { return noticeURL(views.ConvoURL(id), code) }
 }
 
 // dmAccept is POST /convos/{id}/accept: the request moves to the inbox.
@@ -52,7 +59,7 @@ func (s *Server) dmLeave(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		_, err := c.LeaveConvo(ctx, id)
 		return err
-	}, func(string) string { return "/?notice=left" })
+	}, func(string) string { return noticeURL("/", "left") })
 }
 
 // dmMute is POST /convos/{id}/mute.
@@ -71,10 +78,22 @@ func (s *Server) dmUnmute(w http.ResponseWriter, r *http.Request) {
 	}, convoNotice("unmuted"))
 }
 
-// dmRead is POST /convos/{id}/read: marks the whole conversation read.
+// dmRead is POST /convos/{id}/read: marks the conversation read up to the
+// form's "message" (the newest message the page showed; the whole
+// conversation without it). It is the only way a conversation is marked
+// read: dm.js posts it once the page is visible and when a message arrives
+// while it is (204), the Mark read button without JavaScript (back to the
+// page with a notice).
 func (s *Server) dmRead(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
-		_, err := c.UpdateRead(ctx, id, "")
+		if err := parseDMForm(w, r); err != nil {
+			return err
+		}
+		mid := r.PostForm.Get("message")
+		if !validID(mid) {
+			mid = ""
+		}
+		_, err := c.UpdateRead(ctx, id, mid)
 		return err
 	}, convoNotice("read"))
 }
@@ -89,7 +108,7 @@ func (s *Server) dmDeleteMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err := c.DeleteMessageForSelf(ctx, id, mid)
 		return err
-	}, convoNotice("deleted"))
+	}, func(id string) string { return messageURL(views.ConvoURL(id)+"?notice=deleted", mid) })
 }
 
 // dmAddReaction is POST /convos/{id}/messages/{mid}/reactions (form field
@@ -132,7 +151,7 @@ func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 		return
 	}
 	s.dm.invalidate(acct.DID)
-	redirect(w, r, views.ConvoURL(id)+"#"+views.MessageDOMID(mid))
+	redirect(w, r, messageURL(views.ConvoURL(id), mid))
 }
 
 // dmReadAll is POST /convos/read-all: marks every accepted conversation
@@ -150,5 +169,15 @@ func (s *Server) dmReadAll(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	redirect(w, r, "/?notice=allread")
+	redirect(w, r, noticeURL("/", "allread"))
 }
+
+// After an action the page reloads (PRG) and focus would start over at the
+// top: the redirect's fragment says where the person goes on instead. The
+// browser (or app.js) focuses its target, and its notice is read out.
+//
+// noticeURL is page with the notice for code (dmNotice), focused.
+func noticeURL(page, code string) string { return page + "?notice=" + code + "#" + views.NoticeID }
+
+// messageURL is a conversation page (with its query) at the message acted on.
+func messageURL(page, mid string) string { return page + "#" + views.MessageDOMID(mid) }

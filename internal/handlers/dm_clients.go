@@ -20,18 +20,20 @@ import (
 // account's PDS through the same client. The clients share gate (nil → a
 // gate of their own; pass the live poller's to share what it learns):
 // while an account's PDS or chat service has said to wait, its pages
-// answer from that without calling again.
-func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate) ChatClients {
+// answer from that without calling again. opts apply to every
+// chatproxy.Client made.
+func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate, opts ...chatproxy.Option) ChatClients {
 	if gate == nil {
 		gate = chatproxy.NewGate(nil)
 	}
-	return proxyClients{apis: apis, ref: serviceRef, gate: gate}
+	return proxyClients{apis: apis, ref: serviceRef, gate: gate, opts: opts}
 }
 
 type proxyClients struct {
 	apis APIClients
 	ref  string
 	gate *chatproxy.Gate
+	opts []chatproxy.Option
 }
 
 // Chat returns the chat client of acct, or the *apperr.Error of the
@@ -41,7 +43,8 @@ func (p proxyClients) Chat(ctx context.Context, acct websession.Account) (Chat, 
 	if err != nil {
 		return nil, err
 	}
-	return proxyChat{Client: chatproxy.New(api, p.ref, chatproxy.WithGate(p.gate, acct.DID.String())), api: api}, nil
+	opts := append(p.opts[:len(p.opts):len(p.opts)], chatproxy.WithGate(p.gate, acct.DID.String()))
+	return proxyChat{Client: chatproxy.New(api, p.ref, opts...), api: api}, nil
 }
 
 // proxyChat is a *chatproxy.Client plus the repository calls of the chat

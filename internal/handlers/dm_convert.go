@@ -6,7 +6,6 @@ import (
 
 	"github.com/bluesky-social/indigo/api/bsky"
 	"github.com/bluesky-social/indigo/api/chat"
-	"github.com/rivo/uniseg"
 
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/richtext"
@@ -65,21 +64,6 @@ func convoStatus(v *chat.ConvoDefs_ConvoView) string {
 	return views.StatusAccepted
 }
 
-// shorten cuts s to at most n grapheme clusters, adding "…".
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	g := uniseg.NewGraphemes(s)
-	for i := 0; g.Next(); i++ {
-		if i == n {
-			from, _ := g.Positions()
-			return strings.TrimRight(s[:from], " \n") + "…"
-		}
-	}
-	return s
-}
-
 // previewLen is how many characters of a message an inbox row shows.
 const previewLen = 100
 
@@ -107,7 +91,7 @@ func convoRow(v *chat.ConvoDefs_ConvoView, viewer string) views.ConvoRowVM {
 		if item.Message != nil && item.SenderDID() == viewer {
 			text = "You: " + text
 		}
-		row.LastPreview = shorten(text, previewLen)
+		row.LastPreview = views.Shorten(text, previewLen)
 	}
 	if lr := v.LastReaction; lr != nil && lr.ConvoDefs_MessageAndReactionView != nil {
 		mr := lr.ConvoDefs_MessageAndReactionView
@@ -119,7 +103,7 @@ func convoRow(v *chat.ConvoDefs_ConvoView, viewer string) views.ConvoRowVM {
 					sender = mr.Reaction.Sender.Did
 				}
 				row.LastAt = at
-				row.LastPreview = shorten(who(sender)+" reacted "+mr.Reaction.Value+" to “"+shorten(mr.Message.Text, 60)+"”", previewLen)
+				row.LastPreview = views.Shorten(who(sender)+" reacted "+mr.Reaction.Value+" to “"+views.Shorten(mr.Message.Text, 60)+"”", previewLen)
 			}
 		}
 	}

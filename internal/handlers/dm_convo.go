@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,9 +16,11 @@ import (
 )
 
 // dmConvo is GET /convos/{id}: the conversation with getConvo and
-// getMessages issued in parallel (two upstream calls), then, after the page
-// is written, updateRead in the background when it has unread messages.
-// ?cursor= shows earlier messages, ?sel= opens a message's actions.
+// getMessages issued in parallel (two upstream calls). Like every GET it
+// changes nothing: a prefetch or a link from another site must not clear
+// the unread count. The page marks itself read with POST
+// /convos/{id}/read (dm.js, once the page is visible; or the Mark read
+// button). ?cursor= shows earlier messages, ?sel= opens a message's actions.
 func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
@@ -47,13 +48,6 @@ func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
 		vm.Selected = sel
 	}
 	s.renderConvo(w, r, http.StatusOK, vm, convo)
-	if cursor == "" && convo.UnreadCount > 0 {
-		last := ""
-		if item, ok := chatproxy.LastMessage(convo); ok {
-			last = item.ID
-		}
-		s.markReadLater(acct, c, id, last)
-	}
 }
 
 // loadConvo fetches a convo and one page of its messages in parallel and
@@ -81,7 +75,7 @@ func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession
 	}
 	vm := views.ConvoVM{
 		Assets: s.dmAssets(), ID: id, Members: otherMembers(convo, viewer, names),
-		Status: convoStatus(convo), Muted: convo.Muted, EarlierCursor: msgs.Cursor, Earlier: cursor != "",
+		Status: convoStatus(convo), Muted: convo.Muted, Unread: int(convo.UnreadCount), EarlierCursor: msgs.Cursor, Earlier: cursor != "",
 		FormToken: s.dm.tokens.issue(viewer, id), ViewerDID: viewer, Now: s.dm.now(), Loc: s.loc(r),
 	}
 	for did, n := range names {
@@ -97,7 +91,7 @@ func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession
 
 // renderConvo writes a conversation page. The unread total in the title and
 // nav is taken from the cache only (no upstream call), without this
-// conversation, which the page marks read.
+// conversation, which the page marks read once it is seen (dm.js).
 func (s *Server) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
 	unread := 0
 	if cur := viewerFrom(r.Context()).current; cur != nil {
@@ -108,22 +102,7 @@ func (s *Server) renderConvo(w http.ResponseWriter, r *http.Request, status int,
 			}
 		}
 	}
-	s.render(w, r, status, views.ConvoPage(s.dmPage(r, convoTitle(vm.Members), unread), vm))
-}
-
-// convoTitle names a conversation by its other members.
-func convoTitle(ms []views.MemberVM) string {
-	switch len(ms) {
-	case 0:
-		return "Conversation"
-	case 1:
-		return ms[0].Label()
-	}
-	names := make([]string, 0, len(ms))
-	for _, m := range ms {
-		names = append(names, m.Label())
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	s.render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle("", vm.Members), unread), vm))
 }
 
 // minReload is the least time worth trying to load a conversation again

@@ -43,6 +43,7 @@ type fakeChat struct {
 	decl     Declaration
 	saved    []Declaration
 	reads    []string // convo ids marked read
+	readUpTo []string // the message id of each updateRead ("" = all)
 	avail    map[string]*chat.ConvoGetConvoAvailability_Output
 	refusals map[string]error // getConvoForMembers refusals by member DID
 	nextID   int
@@ -237,6 +238,7 @@ func (f *fakeChat) UpdateRead(ctx context.Context, id, mid string) (*chat.ConvoD
 	}
 	c.UnreadCount = 0
 	f.reads = append(f.reads, id)
+	f.readUpTo = append(f.readUpTo, mid)
 	return clone(c), nil
 }
 

@@ -79,7 +79,7 @@ func (s *Server) dmNewConvoPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if avail.Convo != nil && avail.Convo.Id != "" {
-		redirect(w, r, views.ConvoURL(avail.Convo.Id)+"#composer")
+		redirect(w, r, views.ConvoLatestURL(avail.Convo.Id))
 		return
 	}
 	convo, err := c.GetConvoForMembers(ctx, members)
@@ -91,7 +91,7 @@ func (s *Server) dmNewConvoPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.dm.invalidate(acct.DID)
-	redirect(w, r, views.ConvoURL(convo.Id)+"#composer")
+	redirect(w, r, views.ConvoLatestURL(convo.Id))
 }
 
 var errNoSuchHandle = apperr.New(apperr.NotFound, "We could not find that account. Check the handle and try again.")
@@ -113,7 +113,7 @@ func (s *Server) lookupRecipient(ctx context.Context, typed string) (syntax.DID,
 	} else if h, herr := syntax.ParseHandle(strings.ToLower(in)); herr == nil {
 		ident, err = dir.LookupHandle(ctx, h)
 	} else {
-		return "", "", apperr.New(apperr.Invalid, "“"+shorten(in, 64)+"” is not a handle. Handles look like alice.bsky.social.")
+		return "", "", apperr.New(apperr.Invalid, "“"+views.Shorten(in, 64)+"” is not a handle. Handles look like alice.bsky.social.")
 	}
 	switch {
 	case errors.Is(err, identity.ErrHandleNotFound), errors.Is(err, identity.ErrDIDNotFound),

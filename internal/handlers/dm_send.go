@@ -84,7 +84,7 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(r.Context(), "repeated send form ignored", "did", viewer, "convo", id, "request_id", requestID(r.Context()))
 		switch {
 		case !asJSON:
-			redirect(w, r, views.ConvoURL(id)+"#composer")
+			redirect(w, r, views.ConvoLatestURL(id))
 		case prev.state == tokenSent:
 			s.writeDMJSON(w, http.StatusOK, sendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
 		default:
@@ -115,7 +115,7 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 	s.dm.tokens.finish(nonce, msg.Id)
 	s.dm.invalidate(acct.DID)
 	if !asJSON {
-		redirect(w, r, views.ConvoURL(id)+"#composer")
+		redirect(w, r, views.ConvoLatestURL(id))
 		return
 	}
 	conv := msgConv{viewer: viewer, names: dmNames{viewer: acct.Handle}, links: s.dm.links, postBase: s.dm.cfg.PostBase}

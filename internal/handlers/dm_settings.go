@@ -81,7 +81,7 @@ func (s *Server) dmSettingsPost(w http.ResponseWriter, r *http.Request) {
 		s.renderSettings(w, r, statusOf(err), views.SettingsVM{AllowIncoming: allow, Error: humanError(err, s.dm.now(), s.loc(r))})
 		return
 	}
-	redirect(w, r, "/settings/chat?notice=saved")
+	redirect(w, r, noticeURL("/settings/chat", "saved"))
 }
 
 var errDeclarationChanged = apperr.New(apperr.Conflict, "Your chat settings were changed somewhere else at the same time. Check them and save again.")

@@ -566,3 +566,39 @@ func mustURL(t *testing.T, raw string) *url.URL {
 }
 
 type websessionAccount = websession.Account
+
+// TestEndedSessionIsSignedOutEverywhere: a cookie naming an account whose
+// OAuth session has ended (revoked, expired, deleted) does not count as
+// signed in on any page, and the account is dropped from the cookie.
+func TestEndedSessionIsSignedOutEverywhere(t *testing.T) {
+	app := newTestApp(t)
+	app.signIn("did:plc:bob", "bob.test", true)     // ses-1
+	app.signIn("did:plc:alice", "alice.test", true) // ses-2, active
+
+	app.auth.endSession("ses-2")
+	res := app.get("/account")
+	if res.status != http.StatusOK {
+		t.Fatalf("/account: status %d", res.status)
+	}
+	var listed []string
+	testid(res.doc, "account").Each(func(_ int, s *goquery.Selection) { listed = append(listed, s.AttrOr("data-did", "")) })
+	if !slices.Equal(listed, []string{"did:plc:bob"}) {
+		t.Fatalf("/account lists %v after alice's session ended, want only bob", listed)
+	}
+	if h := app.currentHandle(); h != "bob.test" {
+		t.Fatalf("signed in as %q, want bob.test", h)
+	}
+
+	app.auth.endSession("ses-1")
+	if res := app.get("/account"); res.status != http.StatusSeeOther || res.header.Get("Location") != "/signin" {
+		t.Fatalf("/account with every session ended: %d %q, want the signed-out redirect", res.status, res.header.Get("Location"))
+	}
+	// Dropped from the cookie: even a server that forgot the sessions had
+	// ended no longer sees them.
+	app.auth.mu.Lock()
+	app.auth.ended = nil
+	app.auth.mu.Unlock()
+	if h := app.currentHandle(); h != "" {
+		t.Fatalf("ended accounts still in the cookie: signed in as %q", h)
+	}
+}

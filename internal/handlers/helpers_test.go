@@ -27,7 +27,8 @@ type fakeAuth struct {
 	mu      sync.Mutex
 	start   func(identifier string) (string, error)
 	finish  func(r *http.Request) (websession.Account, error)
-	calls   []string // "start:<identifier>", "finish", "logout:<did>:<session>"
+	ended   map[string]bool // session ids whose OAuth session is gone
+	calls   []string        // "start:<identifier>", "finish", "logout:<did>:<session>"
 	nextSes int
 }
 
@@ -67,6 +68,23 @@ func (f *fakeAuth) FinishLogin(ctx context.Context, w http.ResponseWriter, r *ht
 		Handle:       q.Get("handle"),
 		HasChatScope: q.Get("chat") != "0",
 	}, nil
+}
+
+// endSession makes the OAuth session sessionID gone (revoked, expired or
+// deleted server-side) while the browser's cookie still names it.
+func (f *fakeAuth) endSession(sessionID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended == nil {
+		f.ended = map[string]bool{}
+	}
+	f.ended[sessionID] = true
+}
+
+func (f *fakeAuth) SessionActive(ctx context.Context, did syntax.DID, sessionID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.ended[sessionID], nil
 }
 
 func (f *fakeAuth) Logout(ctx context.Context, did syntax.DID, sessionID string) error {

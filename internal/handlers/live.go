@@ -38,7 +38,7 @@ func (s *Server) liveUser(r *http.Request) (live.User, bool) {
 //
 // On a conversation page (?convo=ID), for that conversation:
 //
-//	message   {convoId, id, html}  the new message's <li> (views.MessageItem); others' messages are marked read
+//	message   {convoId, id, html}  the new message's <li> (views.MessageItem); the page marks it read (POST) when seen
 //	delete    {convoId, id}        the message was deleted for the viewer
 //	reaction  {convoId, id, html}  the message's reactions row (views.MessageReactions; "" → none)
 //
@@ -120,9 +120,6 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 						conv.names[sd.Did] = memberVM(p).Label()
 					}
 				}
-			}
-			if sd.Did != viewer {
-				s.markReadLater(acct, c, ev.ConvoID, ev.Message.Id) // the page is open: it is read
 			}
 		}
 		html, ok := lr.html(ctx, views.MessageItem(conv.message(ev.Message), mc))

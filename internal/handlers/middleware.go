@@ -184,11 +184,22 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 
 // loadSession puts the browser's signed-in accounts into the context and
 // keeps the active one from idling out (a cookie refresh, not a state
-// change anyone could abuse).
+// change anyone could abuse). The rule for "signed in": an account whose
+// OAuth session has ended is not, on any page, and is dropped from the
+// cookie; when the store can't tell, the account is kept (a database
+// hiccup must not sign people out).
 func (s *Server) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var v viewer
-		cur, ok, accounts, err := s.sessions.Load(w, r)
+		active := func(a websession.Account) bool {
+			ok, err := s.auth.SessionActive(r.Context(), a.DID, a.SessionID)
+			if err != nil {
+				s.log.ErrorContext(r.Context(), "checking a signed-in session", "err", err, "did", a.DID.String(), "request_id", requestID(r.Context()))
+				return true
+			}
+			return ok
+		}
+		cur, ok, accounts, err := s.sessions.Load(w, r, active)
 		if ok {
 			v.current = &cur
 			v.accounts = accounts

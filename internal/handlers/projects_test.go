@@ -474,3 +474,17 @@ func TestGetOfTheFilingAddressGoesToTheProject(t *testing.T) {
 		t.Error("a GET wrote something")
 	}
 }
+
+func TestProjectsWithAnEndedSessionShowsTheSignedOutState(t *testing.T) {
+	app := newProjApp(t)
+	app.signIn(bobDID, "bob.test", true)
+	if res := app.get("/projects"); testid(res.doc, "project-form").Length() != 1 {
+		t.Fatal("signed in: no create form")
+	}
+	app.auth.endSession("ses-1")
+	res := app.get("/projects")
+	if res.status != http.StatusOK || testid(res.doc, "project-form").Length() != 0 || testid(res.doc, "projects-signin").Length() != 1 {
+		t.Fatalf("/projects after the session ended: status %d, create form %d, sign-in prompt %d; want the signed-out page",
+			res.status, testid(res.doc, "project-form").Length(), testid(res.doc, "projects-signin").Length())
+	}
+}

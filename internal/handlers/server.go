@@ -30,6 +30,10 @@ type Auth interface {
 	FinishLogin(ctx context.Context, w http.ResponseWriter, r *http.Request) (websession.Account, error)
 	// Logout revokes the session's tokens and forgets the session.
 	Logout(ctx context.Context, did syntax.DID, sessionID string) error
+	// SessionActive reports whether the OAuth session still exists (it
+	// has not ended: signed out, revoked, expired or refused by the auth
+	// server), without asking the network. An error means it can't tell.
+	SessionActive(ctx context.Context, did syntax.DID, sessionID string) (bool, error)
 }
 
 // ClientDocs serves the confidential client's public documents
@@ -44,8 +48,9 @@ type ClientDocs interface {
 type Sessions interface {
 	Current(r *http.Request) (websession.Account, bool)
 	// Load is Current, every signed-in account and Touch (idle expiry)
-	// with one decoding of the cookie.
-	Load(w http.ResponseWriter, r *http.Request) (websession.Account, bool, []websession.Account, error)
+	// with one decoding of the cookie; accounts keep refuses are signed
+	// out of the browser first.
+	Load(w http.ResponseWriter, r *http.Request, keep func(websession.Account) bool) (websession.Account, bool, []websession.Account, error)
 	Add(w http.ResponseWriter, r *http.Request, acct websession.Account) error
 	Switch(w http.ResponseWriter, r *http.Request, did syntax.DID) error
 	Remove(w http.ResponseWriter, r *http.Request, did syntax.DID) error

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/safehttp"
 )
@@ -44,6 +45,23 @@ func (p policy) origin(raw string) (string, error) {
 		return "", err
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+// didWeb checks the host a did:web names (its first segment, a port
+// %3A-encoded) as a server URL's host, so a DID naming an IP address or a
+// numeric, local-only or port-qualified name is refused before any lookup.
+// The sandbox's did:web:localhost%3APORT is allowed only in the sandbox.
+func (p policy) didWeb(did syntax.DID) error {
+	seg, _, _ := strings.Cut(did.Identifier(), ":")
+	host, err := url.PathUnescape(seg)
+	if err != nil || host == "" || strings.ContainsAny(host, "/?#@") {
+		return fmt.Errorf("did:web host %q is not a host name", seg)
+	}
+	u := &url.URL{Scheme: "https", Host: host}
+	if p.sandbox && u.Hostname() == "localhost" {
+		u.Scheme = "http"
+	}
+	return p.checkHost(u)
 }
 
 // endpoint checks a full endpoint URL (path allowed, no fragment).

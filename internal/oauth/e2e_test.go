@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,12 @@ func e2eCtx(t *testing.T, d time.Duration) context.Context {
 // sandbox mode.
 func sandboxService(t *testing.T, n *sandbox.Network, mods ...func(*Config)) *Service {
 	t.Helper()
+	return sandboxServiceOn(t, n, openDB(t), mods...)
+}
+
+// sandboxServiceOn is sandboxService on a given database.
+func sandboxServiceOn(t *testing.T, n *sandbox.Network, sqlDB *sql.DB, mods ...func(*Config)) *Service {
+	t.Helper()
 	client := safehttp.NewClient(safehttp.Options{AllowPrivate: true, AllowHTTP: true})
 	cfg := Config{
 		PublicURL:     "http://127.0.0.1:18080",
@@ -52,7 +59,7 @@ func sandboxService(t *testing.T, n *sandbox.Network, mods ...func(*Config)) *Se
 	for _, m := range mods {
 		m(&cfg)
 	}
-	s, err := New(cfg, openDB(t))
+	s, err := New(cfg, sqlDB)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ const (
 	ReasonTokenExchange      = "TokenExchangeFailed"
 	ReasonSessionExpired     = "SessionExpired"
 	ReasonRefreshFailed      = "RefreshFailed"
+	ReasonPDSFault           = "PDSFault" // the PDS answered in a way that breaks the protocol
 )
 
 func newErr(code apperr.Code, reason, msg string, cause error) *apperr.Error {

@@ -21,7 +21,8 @@ import (
 // fakeAS is an in-process atproto PDS that is its own authorization
 // server, just faithful enough for the client: PAR, authorization codes,
 // token (code + refresh with rotation and replay detection), revocation,
-// DPoP nonces, and one XRPC endpoint (com.atproto.server.getSession).
+// DPoP nonces, and two XRPC endpoints (com.atproto.server.getSession, and
+// chat.bsky.convo.listConvos answering no conversations).
 type fakeAS struct {
 	t      testing.TB
 	srv    *httptest.Server
@@ -34,6 +35,7 @@ type fakeAS struct {
 	sub           string // "" → the DID given to approve
 	nonce         string
 	requireNonce  bool
+	nonceNoHeader bool              // resource requests get use_dpop_nonce without a DPoP-Nonce header
 	pars          map[string]parReq // request_uri → request
 	codes         map[string]*codeInfo
 	access        map[string]*tokenInfo // access token → info
@@ -84,6 +86,7 @@ func newFakeAS(t testing.TB) *fakeAS {
 	mux.HandleFunc("POST /oauth/token", f.token)
 	mux.HandleFunc("POST /oauth/revoke", f.revoke)
 	mux.HandleFunc("GET /xrpc/com.atproto.server.getSession", f.getSession)
+	mux.HandleFunc("GET /xrpc/chat.bsky.convo.listConvos", f.getSession)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	f.origin = strings.Replace(f.srv.URL, "127.0.0.1", "localhost", 1)
@@ -151,6 +154,11 @@ func (f *fakeAS) checkDPoP(w http.ResponseWriter, r *http.Request, resource bool
 	claims := jwtPart(proof, 1)
 	if claims == nil {
 		writeJSON(w, 400, map[string]string{"error": "invalid_dpop_proof"})
+		return false
+	}
+	if resource && f.nonceNoHeader {
+		w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", error_description="nonce required"`)
+		writeJSON(w, 401, map[string]string{"error": "use_dpop_nonce"})
 		return false
 	}
 	if f.requireNonce && claims["nonce"] != f.nonce {
@@ -340,6 +348,10 @@ func (f *fakeAS) getSession(w http.ResponseWriter, r *http.Request) {
 	}
 	did := ti.did
 	f.mu.Unlock()
+	if strings.HasPrefix(r.URL.Path, "/xrpc/chat.") {
+		writeJSON(w, 200, map[string]any{"convos": []any{}})
+		return
+	}
 	writeJSON(w, 200, map[string]any{"did": did, "handle": "alice.test"})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/safehttp"
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -35,6 +36,16 @@ type loginTarget struct {
 
 const msgBadIdentifier = "That doesn't look like a handle. Enter a handle such as alice.bsky.social, a DID, or your provider's https:// address."
 
+// msgRefusedAddress is what every refused destination says (an IP address,
+// a numeric or local-only host name, a private network): permanent, so
+// never "try again".
+const msgRefusedAddress = "That address can't be used to sign in. Use your provider's address, such as https://bsky.social."
+
+// errRefusedAddress is the error for a destination the policy refuses.
+func errRefusedAddress(cause error) error {
+	return newErr(apperr.Invalid, ReasonBadIdentifier, msgRefusedAddress, cause)
+}
+
 // parseIdentifier checks the syntax of what the person typed, with no
 // network access: a handle (leading @ and case ignored), a DID, or a
 // PDS/entryway URL.
@@ -48,11 +59,10 @@ func (s *Service) parseIdentifier(raw string) (loginTarget, error) {
 	if strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://") {
 		origin, err := s.policy.origin(id)
 		if err != nil {
-			msg := "That address can't be used to sign in. Use your provider's address, such as https://bsky.social."
 			if strings.HasPrefix(lower, "http://") && !s.cfg.Sandbox {
-				msg = "Sign-in addresses must start with https://."
+				return loginTarget{}, newErr(apperr.Invalid, ReasonBadIdentifier, "Sign-in addresses must start with https://.", err)
 			}
-			return loginTarget{}, newErr(apperr.Invalid, ReasonBadIdentifier, msg, err)
+			return loginTarget{}, errRefusedAddress(err)
 		}
 		return loginTarget{server: origin}, nil
 	}
@@ -62,6 +72,11 @@ func (s *Service) parseIdentifier(raw string) (loginTarget, error) {
 		if err != nil || (did.Method() != "plc" && did.Method() != "web") {
 			return loginTarget{}, newErr(apperr.Invalid, ReasonBadIdentifier,
 				"That doesn't look like a valid DID (did:plc:… or did:web:…).", err)
+		}
+		if did.Method() == "web" {
+			if err := s.policy.didWeb(did); err != nil {
+				return loginTarget{}, errRefusedAddress(err)
+			}
 		}
 		return loginTarget{did: did}, nil
 	}
@@ -79,6 +94,8 @@ func (s *Service) parseIdentifier(raw string) (loginTarget, error) {
 // lookupError maps a Directory failure to a message for people.
 func lookupError(err error, what string) error {
 	switch {
+	case errors.Is(err, safehttp.ErrBlocked):
+		return errRefusedAddress(err)
 	case errors.Is(err, identity.ErrHandleNotFound), errors.Is(err, identity.ErrDIDNotFound):
 		return newErr(apperr.NotFound, ReasonAccountNotFound,
 			fmt.Sprintf("We couldn't find the account %s. Check the spelling.", what), err)
@@ -93,7 +110,12 @@ func lookupError(err error, what string) error {
 	}
 }
 
+// errAuthServer is the error for a failed discovery step; a destination
+// the policy refuses is permanent (errRefusedAddress).
 func errAuthServer(err error) error {
+	if errors.Is(err, safehttp.ErrBlocked) {
+		return errRefusedAddress(err)
+	}
 	return newErr(apperr.Unavailable, ReasonAuthServer,
 		"We couldn't reach your account's sign-in server, or it isn't set up correctly. Please try again in a moment.", err)
 }
@@ -191,12 +213,26 @@ func (s *Service) stateCookieName(mac string) string {
 }
 
 func (s *Service) setStateCookie(w http.ResponseWriter, state string) {
+	s.writeStateCookie(w, state, int(stateCookieTTL.Seconds()))
+}
+
+// clearStateCookie deletes the login's cookie once its auth request is
+// spent: it binds nothing any more.
+func (s *Service) clearStateCookie(w http.ResponseWriter, state string) {
+	s.writeStateCookie(w, state, -1)
+}
+
+func (s *Service) writeStateCookie(w http.ResponseWriter, state string, maxAge int) {
 	mac := s.stateMAC(state)
+	value := mac
+	if maxAge < 0 {
+		value = ""
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.stateCookieName(mac),
-		Value:    mac,
+		Value:    value,
 		Path:     "/",
-		MaxAge:   int(stateCookieTTL.Seconds()),
+		MaxAge:   maxAge,
 		Secure:   s.secure,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
@@ -215,9 +251,10 @@ func (s *Service) stateCookieOK(r *http.Request, state string) bool {
 // FinishLogin handles the redirect back from the authorization server. In
 // order: the state must be bound to this browser by StartLogin's cookie;
 // the auth request is consumed (atomically, before anything else) so a
-// replayed or concurrent callback can never redeem the code twice; an
-// `error` answer is reported; `iss` must equal the request's issuer; the
-// code is exchanged; the token's `sub` must be the account that started
+// replayed or concurrent callback can never redeem the code twice, and
+// the login's state cookie is cleared; `iss` must equal the request's
+// issuer (on an `error` answer too, which is then reported); the code is
+// exchanged; the token's `sub` must be the account that started
 // (if one did) and that account's PDS must name this issuer as its
 // authorization server; the granted scope must include atproto. The
 // session is saved under a new random session id. Errors are
@@ -237,6 +274,9 @@ func (s *Service) FinishLogin(ctx context.Context, w http.ResponseWriter, r *htt
 			"This sign-in was started in another browser, or too long ago. Please start signing in again from this browser.", nil)
 	}
 	info, err := s.store.ConsumeAuthRequest(ctx, state)
+	if err == nil || errors.Is(err, ErrAuthRequestUsed) || errors.Is(err, ErrAuthRequestExpired) || errors.Is(err, ErrNotFound) {
+		s.clearStateCookie(w, state) // spent, whatever happens next
+	}
 	switch {
 	case errors.Is(err, ErrAuthRequestUsed):
 		return websession.Account{}, newErr(apperr.Invalid, ReasonAuthRequestUsed,
@@ -247,9 +287,18 @@ func (s *Service) FinishLogin(ctx context.Context, w http.ResponseWriter, r *htt
 	case err != nil:
 		return websession.Account{}, apperr.Wrap(err, apperr.Internal, "")
 	}
-	// The state cookie is left to expire on its own: a reload of this
-	// callback then says "already used" rather than "another browser".
-
+	// Every answer, an error too, must come from the issuer the request
+	// went to (RFC 9207): otherwise it is forged or mixed up.
+	iss := q.Get("iss")
+	if iss == "" {
+		return websession.Account{}, newErr(apperr.Invalid, ReasonCallbackInvalid,
+			"This sign-in link is incomplete. Please start signing in again.", errors.New("callback without iss"))
+	}
+	if iss != info.AuthServerURL {
+		return websession.Account{}, newErr(apperr.Invalid, ReasonIssuerMismatch,
+			"This sign-in answer came from a different server than the one you signed in with. Please start again.",
+			fmt.Errorf("callback iss %q, expected %q", iss, info.AuthServerURL))
+	}
 	if code := q.Get("error"); code != "" {
 		cbErr := &atoauth.AuthRequestCallbackError{ErrorCode: code, ErrorDescription: q.Get("error_description")}
 		if code == "access_denied" {
@@ -259,15 +308,10 @@ func (s *Service) FinishLogin(ctx context.Context, w http.ResponseWriter, r *htt
 		return websession.Account{}, newErr(apperr.Unavailable, ReasonAuthServer,
 			"Your account's sign-in server could not complete the sign-in. Please try again.", cbErr)
 	}
-	iss, code := q.Get("iss"), q.Get("code")
-	if iss == "" || code == "" {
+	code := q.Get("code")
+	if code == "" {
 		return websession.Account{}, newErr(apperr.Invalid, ReasonCallbackInvalid,
 			"This sign-in link is incomplete. Please start signing in again.", nil)
-	}
-	if iss != info.AuthServerURL {
-		return websession.Account{}, newErr(apperr.Invalid, ReasonIssuerMismatch,
-			"This sign-in answer came from a different server than the one you signed in with. Please start again.",
-			fmt.Errorf("callback iss %q, expected %q", iss, info.AuthServerURL))
 	}
 
 	tok, err := s.app.SendInitialTokenRequest(ctx, code, *info)

@@ -3,11 +3,13 @@ package oauth
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
@@ -403,4 +405,121 @@ func TestProductionPolicyRefusesLocalDiscovery(t *testing.T) {
 	if n := h.ct.count(); n != 0 {
 		t.Fatalf("%d requests made", n)
 	}
+}
+
+// TestErrorCallbackChecksIssuer: an error answer is an authorization
+// response too (RFC 9207): it must carry the issuer the request went to.
+func TestErrorCallbackChecksIssuer(t *testing.T) {
+	for _, tt := range []struct {
+		name, iss, wantReason string
+	}{
+		{"from another issuer", "https://evil.example", ReasonIssuerMismatch},
+		{"without an issuer", "", ReasonCallbackInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			u, cookies, err := h.start(h.handle.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := url.Values{"state": {h.fake.approve(u, h.did).Get("state")}, "error": {"access_denied"}}
+			if tt.iss != "" {
+				q.Set("iss", tt.iss)
+			}
+			_, err = h.callback(q, cookies)
+			if apperr.ReasonOf(err) != tt.wantReason || apperr.CodeOf(err) != apperr.Invalid {
+				t.Fatalf("error callback %s = %v (reason %q), want %s", tt.name, err, apperr.ReasonOf(err), tt.wantReason)
+			}
+		})
+	}
+}
+
+// TestCallbackClearsStateCookie: the per-login cookie is deleted by the
+// callback's answer, whether the sign-in succeeded or was refused.
+func TestCallbackClearsStateCookie(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		tamper func(q url.Values)
+	}{
+		{"success", func(url.Values) {}},
+		{"denied", func(q url.Values) { q.Del("code"); q.Set("error", "access_denied") }},
+		{"iss mismatch", func(q url.Values) { q.Set("iss", "https://evil.example") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			u, cookies, err := h.start(h.handle.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cookies) != 1 || cookies[0].MaxAge <= 0 {
+				t.Fatalf("StartLogin cookies %v, want one state cookie", cookies)
+			}
+			q := h.fake.approve(u, h.did)
+			tt.tamper(q)
+			req := httptest.NewRequest("GET", testPublicURL+CallbackPath+"?"+q.Encode(), nil)
+			req.AddCookie(cookies[0])
+			rec := httptest.NewRecorder()
+			h.svc.FinishLogin(context.Background(), rec, req)
+			var cleared bool
+			for _, c := range rec.Result().Cookies() {
+				if c.Name == cookies[0].Name && c.MaxAge < 0 && c.Value == "" && c.Path == cookies[0].Path {
+					cleared = true
+				}
+			}
+			if !cleared {
+				t.Fatalf("callback (%s) left the state cookie %s in the browser; Set-Cookie: %v",
+					tt.name, cookies[0].Name, rec.Result().Header["Set-Cookie"])
+			}
+		})
+	}
+}
+
+// TestProductionRefusesAddressesAtOnce: in production a DID or server URL
+// naming an IP address or a numeric host name, or an account whose PDS is
+// one, is refused at once, permanently (Invalid, not "try again"), with the
+// message any private address gets, and with no lookup or request.
+func TestProductionRefusesAddressesAtOnce(t *testing.T) {
+	production := func(h *harness) {
+		h.svc.policy = policy{sandbox: false}
+		h.svc.cfg.Sandbox = false
+	}
+	h := newHarness(t)
+	production(h)
+	_, _, err := h.start("https://10.0.0.1")
+	want := apperr.MessageOf(err)
+	if apperr.CodeOf(err) != apperr.Invalid || want == "" {
+		t.Fatalf("https://10.0.0.1 = %v", err)
+	}
+	for _, id := range []string{
+		"https://0x7f000001", "https://2130706433", "https://127.1", "https://0177.0.0.1", "https://0x7f000001.",
+		"did:web:127.0.0.1", "did:web:0x7f000001", "did:web:2130706433", "did:web:10.0.0.1", "did:web:localhost",
+		"did:web:%5B%3A%3A1%5D", "did:web:example.com%3A8443",
+	} {
+		t.Run(strings.ReplaceAll(id, "%", "_"), func(t *testing.T) {
+			h := newHarness(t)
+			production(h)
+			_, _, err := h.start(id)
+			if apperr.CodeOf(err) != apperr.Invalid || apperr.MessageOf(err) != want {
+				t.Errorf("StartLogin(%s) = %v (code %v, status %d), want Invalid: %q", id, err, apperr.CodeOf(err), apperr.Status(apperr.CodeOf(err)), want)
+			}
+			if n, l := h.ct.count(), h.dir.count(); n != 0 || l != 0 {
+				t.Errorf("StartLogin(%s): %d requests, %d identity lookups", id, n, l)
+			}
+		})
+	}
+	t.Run("account whose PDS is a numeric host", func(t *testing.T) {
+		h := newHarness(t)
+		production(h)
+		handle := syntax.Handle("numeric.example.com")
+		ident := h.fake.identityFor(h.did, handle)
+		ident.Services["atproto_pds"] = identity.ServiceEndpoint{Type: "AtprotoPersonalDataServer", URL: "https://2130706433"}
+		h.mock.Insert(ident)
+		_, _, err := h.start(handle.String())
+		if apperr.CodeOf(err) != apperr.Invalid || apperr.MessageOf(err) != want {
+			t.Errorf("PDS https://2130706433 = %v (code %v), want Invalid: %q", err, apperr.CodeOf(err), want)
+		}
+		if n := h.ct.count(); n != 0 {
+			t.Errorf("%d requests", n)
+		}
+	})
 }

@@ -107,15 +107,20 @@ type Service struct {
 	clientConfig *atoauth.ClientConfig
 	app          *atoauth.ClientApp
 	store        *Store
+	sessionSaves sessionUpdater // s.store; a failing one in tests
 	httpClient   *http.Client
 	dir          identity.Directory
 	log          *slog.Logger
 	now          func() time.Time
 	stateKey     []byte
 	gcEvery      time.Duration
+	saveRetryMin time.Duration // first wait before saving unsaved tokens again
 
-	mu   sync.Mutex
-	live map[sessionKey]*liveSession
+	mu      sync.Mutex
+	live    map[sessionKey]*liveSession
+	closed  bool           // Close was called
+	closing chan struct{}  // closed by Close
+	bg      sync.WaitGroup // token save retries
 }
 
 // New validates cfg and returns a Service storing its state in db (opened
@@ -196,13 +201,16 @@ func New(cfg Config, db *sql.DB) (*Service, error) {
 		policy:       policy{sandbox: cfg.Sandbox},
 		clientConfig: &cc,
 		store:        store,
+		sessionSaves: store,
 		httpClient:   httpClient,
 		dir:          cfg.Directory,
 		log:          cfg.Logger,
 		now:          cfg.Now,
 		stateKey:     mac.Sum(nil),
 		gcEvery:      5 * time.Minute,
+		saveRetryMin: time.Second,
 		live:         make(map[sessionKey]*liveSession),
+		closing:      make(chan struct{}),
 	}
 	s.app = &atoauth.ClientApp{
 		Client:   httpClient,

@@ -138,32 +138,50 @@ func (s *Service) resume(ctx context.Context, key sessionKey) (*atoauth.ClientSe
 		Timeout:       s.httpClient.Timeout,
 		CheckRedirect: s.httpClient.CheckRedirect,
 	}
-	sess.PersistSessionCallback = func(ctx context.Context, d *atoauth.ClientSessionData) {
-		if tr.dead.Load() {
-			return
-		}
-		// Rotated tokens must be stored even if the request that caused
-		// the refresh was cancelled: the old refresh token is now spent.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
-		defer cancel()
-		switch err := s.store.UpdateSession(pctx, *d); {
-		case errors.Is(err, ErrNotFound):
-			// Logged out or collected meanwhile: the in-memory copy must not
-			// outlive its row and keep refreshing until a restart.
-			s.expire(pctx, tr, errors.New("session row gone while saving refreshed tokens"))
-		case err != nil:
-			s.log.Error("oauth: saving refreshed session", "did", d.AccountDID, "session_id", d.SessionID, "err", err)
-		}
-	}
+	tr.saver = &tokenSaver{svc: s, tr: tr}
+	sess.PersistSessionCallback = tr.saver.persist
 	return sess, tr, nil
 }
 
+// evict forgets a live session so the next use resumes it from the store,
+// except while it holds rotated tokens the store lacks and has not ended:
+// resuming then would send a spent refresh token. (dead is checked first:
+// expire calls this with the saver's lock held.)
 func (s *Service) evict(key sessionKey, ls *liveSession) {
+	if ls.tr != nil && !ls.tr.dead.Load() && ls.tr.saver.unsaved() {
+		s.log.Warn("oauth: keeping a live session whose rotated tokens are not saved yet", "did", key.did, "session_id", key.id)
+		return
+	}
 	s.mu.Lock()
 	if s.live[key] == ls {
 		delete(s.live, key)
 	}
 	s.mu.Unlock()
+}
+
+// SessionActive reports whether the session (did, sessionID) still exists:
+// live in this process and not ended, or stored and unexpired. It makes no
+// network call, so a session revoked at the auth server counts as active
+// until a request finds out (which ends it). It returns the store's error
+// when it can't tell.
+func (s *Service) SessionActive(ctx context.Context, did syntax.DID, sessionID string) (bool, error) {
+	s.mu.Lock()
+	ls := s.live[sessionKey{did, sessionID}]
+	s.mu.Unlock()
+	if ls != nil {
+		select {
+		case <-ls.ready:
+			if ls.err == nil {
+				return !ls.tr.dead.Load(), nil
+			}
+		default:
+		}
+	}
+	ok, err := s.store.sessionExists(ctx, did, sessionID)
+	if err != nil {
+		return false, apperr.Wrap(err, apperr.Internal, "")
+	}
+	return ok, nil
 }
 
 // APIClient returns an XRPC client for acct's PDS that signs requests with
@@ -213,10 +231,11 @@ func (s *Service) Logout(ctx context.Context, did syntax.DID, sessionID string) 
 func (s *Service) expire(ctx context.Context, tr *sessionTransport, cause error) {
 	tr.dead.Store(true)
 	s.mu.Lock()
-	if ls := s.live[tr.key]; ls != nil && ls.tr == tr {
-		delete(s.live, tr.key)
-	}
+	ls := s.live[tr.key]
 	s.mu.Unlock()
+	if ls != nil && ls.tr == tr {
+		s.evict(tr.key, ls)
+	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), persistTimeout)
 	defer cancel()
 	if err := s.store.DeleteSession(dctx, tr.key.did, tr.key.id); err != nil {
@@ -235,6 +254,7 @@ type sessionTransport struct {
 	svc           *Service
 	key           sessionKey
 	sess          *atoauth.ClientSession
+	saver         *tokenSaver
 	tokenEndpoint string
 
 	refreshMu sync.Mutex // held across a whole refresh
@@ -270,7 +290,7 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		used = cur
 	}
-	resp, err := t.base.RoundTrip(req)
+	resp, err := t.send(req)
 	if err != nil || !isExpiredTokenAnswer(resp) {
 		return resp, err
 	}
@@ -289,7 +309,7 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		if err != nil {
 			return nil, err
 		}
-		resp, err = t.base.RoundTrip(r2)
+		resp, err = t.send(r2)
 		if err != nil {
 			return nil, err
 		}
@@ -310,6 +330,22 @@ func (t *sessionTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, errSessionExpired(cause)
 	}
 	return resp, nil
+}
+
+// send sends a signed resource request. A 401 use_dpop_nonce that carries
+// no DPoP-Nonce to retry with is the PDS misbehaving, not an ended
+// session: it becomes an Unavailable error, so nobody is sent to sign in
+// again and the session is kept.
+func (t *sessionTransport) send(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized ||
+		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) || resp.Header.Get("DPoP-Nonce") != "" {
+		return resp, err
+	}
+	drain(resp)
+	return nil, newErr(apperr.Unavailable, ReasonPDSFault,
+		"Your account's server is not answering properly right now. Please try again in a moment.",
+		errors.New("PDS answered use_dpop_nonce without a DPoP-Nonce header"))
 }
 
 // refresh returns a current access token newer than used, refreshing only

@@ -10,6 +10,7 @@ import (
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chatproxy"
 )
 
 func getSession(ctx context.Context, h *harness, sessID string) error {
@@ -232,5 +233,68 @@ func TestSessionErrorUnwrapsThroughHTTPClient(t *testing.T) {
 	var ae *apperr.Error
 	if !errors.As(err, &ae) || ae.Reason != ReasonSessionExpired {
 		t.Fatalf("errors.As: %v", err)
+	}
+}
+
+// TestNonceChallengeWithoutNonceIsAnUpstreamFault: a PDS answering 401
+// use_dpop_nonce without a DPoP-Nonce header is misbehaving; the session is
+// intact, so the person is told to try again, not to sign in again.
+func TestNonceChallengeWithoutNonceIsAnUpstreamFault(t *testing.T) {
+	h := newHarness(t)
+	acct := h.login()
+	ctx := context.Background()
+	api, err := h.svc.APIClient(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fake.set(func(f *fakeAS) { f.nonceNoHeader = true })
+	_, err = chatproxy.New(api, "did:web:chat.test#bsky_chat").ListConvos(ctx, chatproxy.ListConvosParams{})
+	if apperr.CodeOf(err) != apperr.Unavailable {
+		t.Fatalf("nonce challenge without a nonce = %v (code %v, reason %q), want Unavailable",
+			err, apperr.CodeOf(err), apperr.ReasonOf(err))
+	}
+	h.fake.set(func(f *fakeAS) { f.nonceNoHeader = false })
+	if err := getSession(ctx, h, acct.SessionID); err != nil {
+		t.Fatalf("session not intact afterwards: %v", err)
+	}
+}
+
+func TestSessionActive(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	active := func(id string) bool {
+		t.Helper()
+		ok, err := h.svc.SessionActive(ctx, h.did, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	stored := h.login()
+	if !active(stored.SessionID) {
+		t.Fatal("a stored session is not active")
+	}
+	if err := getSession(ctx, h, stored.SessionID); err != nil { // now live too
+		t.Fatal(err)
+	}
+	if !active(stored.SessionID) {
+		t.Fatal("a live session is not active")
+	}
+	if active("no-such-session") {
+		t.Fatal("an unknown session is active")
+	}
+	// Ended by the auth server: the refresh is refused.
+	h.fake.expireAccess(0)
+	h.fake.killRefresh()
+	getSession(ctx, h, stored.SessionID)
+	if active(stored.SessionID) {
+		t.Fatal("a session the auth server ended is still active")
+	}
+	other := h.login()
+	if err := h.svc.Logout(ctx, h.did, other.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if active(other.SessionID) {
+		t.Fatal("a signed-out session is still active")
 	}
 }

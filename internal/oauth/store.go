@@ -157,6 +157,21 @@ func (s *Store) GetSession(ctx context.Context, did syntax.DID, sessionID string
 	return &d, nil
 }
 
+// sessionExists reports whether (did, sessionID) is stored and unexpired.
+// It returns the database error on failure.
+func (s *Store) sessionExists(ctx context.Context, did syntax.DID, sessionID string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM oauth_sessions
+		WHERE account_did = ? AND session_id = ? AND expires_at > ?`, did.String(), sessionID, s.now().UnixMilli()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("oauth store: session exists: %w", err)
+	}
+	return true, nil
+}
+
 type sealedSession struct {
 	access, refresh, key []byte
 }

@@ -14,12 +14,15 @@
 //   - limits.go: [CheckLength] enforces chat's 1000 grapheme / 10000 byte
 //     limits with a human message.
 //
-// Bidirectional text: Segment.Text is never altered (so a message is shown as
-// it was written), and the views put every piece of untrusted text (message
-// text, names, previews) inside an isolating element (<bdi> or dir="auto"),
-// so an unterminated right-to-left override (U+202A–U+202E, U+2066–U+2069)
-// cannot reorder anything outside it. For link, mention and tag segments the
-// views show [Segment.Display], which additionally removes the bidi control
-// characters, so a link's visible text cannot be disguised; and a link whose
-// URL contains any control or bidi character is refused by [SafeHref].
+// Bidirectional text: Segment.Text is never altered (the segments still
+// concatenate to the text as written), but pages show text from other
+// people through [StripBidi] ([Segment.Display] for message segments): the
+// embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069)
+// and the invisible marks (U+200E, U+200F, U+061C) are removed, so
+// "invoice_<U+202E>fdp.exe" reads as written, not as "invoice_exe.pdf".
+// Visible right-to-left letters still lay out by the Unicode bidi
+// algorithm, and the views keep every such text in an isolating element
+// (<bdi> or dir="auto") so it cannot reorder what is around it. A link
+// whose URL contains any control or bidi character is refused by
+// [SafeHref].
 package richtext

@@ -67,15 +67,10 @@ func (s Segment) IsLink() bool {
 	return true
 }
 
-// Display returns the text to show for the segment: the text unchanged for
-// Plain segments, and for links, mentions and tags the text without bidi
-// control characters, so right-to-left overrides cannot disguise a link.
-func (s Segment) Display() string {
-	if s.Kind == Plain {
-		return s.Text
-	}
-	return StripBidi(s.Text)
-}
+// Display returns the text to show for the segment: its text without bidi
+// control characters (StripBidi), so an override cannot make the text, or
+// a link, read differently from what was written.
+func (s Segment) Display() string { return StripBidi(s.Text) }
 
 // Links configures where mentions and tags point.
 type Links struct {
@@ -295,7 +290,10 @@ func unsafeRune(r rune) bool {
 }
 
 // StripBidi returns s without bidi control characters (see isBidiControl).
-// It returns s itself when there are none.
+// It returns s itself when there are none. It is the one rule for text from
+// other people that pages show (message text, link text, previews, names,
+// project and change-request text): invisible characters never decide the
+// order in which the visible ones are read.
 func StripBidi(s string) string {
 	if strings.IndexFunc(s, isBidiControl) < 0 {
 		return s

@@ -138,10 +138,10 @@ func join(segs []Segment) string {
 	return b.String()
 }
 
-func TestSegmentDisplayStripsBidiOnlyFromLinks(t *testing.T) {
+func TestSegmentDisplayStripsBidiFromEverySegment(t *testing.T) {
 	rlo := "\u202Etxt.exe\u202C"
-	if got := (Segment{Text: rlo}).Display(); got != rlo {
-		t.Fatalf("plain Display = %q, want unchanged", got)
+	if got := (Segment{Text: "invoice_\u202Efdp.exe"}).Display(); got != "invoice_fdp.exe" {
+		t.Fatalf("plain Display = %q, want bidi controls removed", got)
 	}
 	if got := (Segment{Text: rlo, Kind: Link, Href: "https://x.example"}).Display(); got != "txt.exe" {
 		t.Fatalf("link Display = %q, want bidi controls removed", got)

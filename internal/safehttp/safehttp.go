@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -32,6 +34,9 @@ type Options struct {
 	Timeout               time.Duration // whole request incl. body; default 30s
 	MaxBodyBytes          int64         // response body cap; default 4 MiB
 	MaxRedirects          int           // default 5
+
+	// Resolver looks host names up; nil is net.DefaultResolver.
+	Resolver *net.Resolver
 }
 
 // ErrBlocked is wrapped by every error this package returns for a refused
@@ -77,7 +82,7 @@ func NewClient(o Options) *http.Client {
 	if o.MaxRedirects <= 0 {
 		o.MaxRedirects = 5
 	}
-	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second, Resolver: o.Resolver}
 	if !o.AllowPrivate {
 		dialer.Control = guardControl
 	}
@@ -96,7 +101,7 @@ func NewClient(o Options) *http.Client {
 	max := o.MaxRedirects
 	return &http.Client{
 		Timeout:   o.Timeout,
-		Transport: &Transport{Base: tr, AllowHTTP: o.AllowHTTP, MaxBodyBytes: o.MaxBodyBytes},
+		Transport: &Transport{Base: tr, AllowHTTP: o.AllowHTTP, AllowPrivate: o.AllowPrivate, MaxBodyBytes: o.MaxBodyBytes},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= max {
 				return fmt.Errorf("safehttp: stopped after %d redirects", max)
@@ -112,11 +117,13 @@ func NewClient(o Options) *http.Client {
 type Transport struct {
 	Base         http.RoundTripper
 	AllowHTTP    bool
+	AllowPrivate bool // skip CheckURLHost (sandbox only)
 	MaxBodyBytes int64
 }
 
-// RoundTrip refuses non-https URLs (unless AllowHTTP) with a *BlockedError
-// before any connection is made, and caps the response body.
+// RoundTrip refuses non-https URLs (unless AllowHTTP) and hosts
+// CheckURLHost refuses (unless AllowPrivate) with a *BlockedError before
+// any lookup or connection is made, and caps the response body.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch req.URL.Scheme {
 	case "https":
@@ -128,6 +135,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		closeBody(req)
 		return nil, &BlockedError{Target: redact(req), Reason: "unsupported URL scheme"}
+	}
+	if !t.AllowPrivate {
+		if err := CheckURLHost(req.URL.Hostname()); err != nil {
+			closeBody(req)
+			return nil, err
+		}
 	}
 	resp, err := t.Base.RoundTrip(req)
 	if err != nil {
@@ -250,14 +263,87 @@ func BlockedReason(addr netip.Addr) string {
 	return ""
 }
 
-// CheckURLHost reports, without any network access, whether a URL's host is
-// an IP literal that the guard would refuse. Hostnames are checked at dial
-// time. It returns a *BlockedError or nil.
+// CheckURLHost reports, without any network access, whether a URL's host
+// is refused before it is looked up: an IP literal the guard would refuse,
+// or a numeric host name, one whose last label is a number ("127.1",
+// "0x7f000001", "2130706433", "0177.0.0.1"), which browsers and inet_aton
+// read as an IPv4 address whatever DNS says. Numeric names are refused in
+// every form (also those naming a public address: nobody's server is
+// reached that way), so they never reach DNS. Other host names are checked
+// at dial time. It returns a *BlockedError or nil.
 func CheckURLHost(host string) error {
 	if a, err := netip.ParseAddr(host); err == nil {
-		if r := BlockedReason(a); r != "" {
+		r := BlockedReason(a)
+		if u := BlockedReason(a.Unmap()); a.Is4In6() && u != "" {
+			r = u // say what it maps to, as the dial-time guard would
+		}
+		if r != "" {
 			return &BlockedError{Target: host, Reason: r}
 		}
+		return nil
 	}
-	return nil
+	if !endsInNumber(host) {
+		return nil
+	}
+	if a, ok := parseInetAton(strings.TrimSuffix(host, ".")); ok {
+		if r := BlockedReason(a); r != "" {
+			return &BlockedError{Target: host, Reason: r + " (written as a number)"}
+		}
+	}
+	return &BlockedError{Target: host, Reason: "numeric host name (an IPv4 address in a non-standard form)"}
+}
+
+// endsInNumber is the WHATWG URL host parser's test for an IPv4 host: the
+// last label (ignoring one trailing dot) is decimal digits or 0x and hex
+// digits.
+func endsInNumber(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	last := host[strings.LastIndex(host, ".")+1:]
+	if last == "" {
+		return false
+	}
+	if h, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
+		return strings.Trim(h, "0123456789abcdef") == ""
+	}
+	return strings.Trim(last, "0123456789") == ""
+}
+
+// parseInetAton parses 1 to 4 dot-separated numbers (decimal, 0x hex or
+// 0-prefixed octal) as inet_aton does: the last one fills the remaining
+// bytes. It reports false when s is not such an address.
+func parseInetAton(s string) (netip.Addr, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var v uint64
+	for i, p := range parts {
+		base, digits := 10, p
+		switch lp := strings.ToLower(p); {
+		case strings.HasPrefix(lp, "0x"):
+			base, digits = 16, lp[2:]
+			if digits == "" {
+				digits = "0"
+			}
+		case len(p) > 1 && p[0] == '0':
+			base, digits = 8, p[1:]
+		}
+		n, err := strconv.ParseUint(digits, base, 32)
+		if err != nil || digits == "" {
+			return netip.Addr{}, false
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+			v = v<<8 | n
+			continue
+		}
+		rest := uint(4 - i) // bytes the last part fills
+		if n >= 1<<(8*rest) {
+			return netip.Addr{}, false
+		}
+		v = v<<(8*rest) | n
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }

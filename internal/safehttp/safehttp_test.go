@@ -194,3 +194,54 @@ func TestRedirectToInternalIsRefused(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// countingResolver is a pure-Go resolver whose every DNS query is counted
+// and fails.
+func countingResolver() (*net.Resolver, *atomic.Int64) {
+	n := &atomic.Int64{}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		n.Add(1)
+		return nil, errors.New("no DNS in this test")
+	}}, n
+}
+
+// TestNumericHostNamesRefusedBeforeAnyLookup: host names a browser or libc
+// reads as an IPv4 address (inet_aton forms) are refused as such at once,
+// with no DNS query and no connection.
+func TestNumericHostNamesRefusedBeforeAnyLookup(t *testing.T) {
+	addr, accepted := countingListener(t)
+	_, port, _ := net.SplitHostPort(addr)
+	res, lookups := countingResolver()
+	c := NewClient(Options{Resolver: res})
+	for _, host := range []string{
+		"0x7f000001", "2130706433", "127.1", "0177.0.0.1", "0x7f.0.0.1", "017700000001", "127.0.1",
+		"0x7f000001.", "10.1", "0xa9fea9fe", "3232235777", "0x7F000001", "08.8.8.8", "1.2.3.4.5", "0x",
+	} {
+		u := "https://" + host + ":" + port + "/"
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+		resp, err := c.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("GET %s succeeded", u)
+		}
+		if !errors.Is(err, ErrBlocked) {
+			t.Errorf("GET %s: %v, want ErrBlocked", u, err)
+		}
+		if err := CheckURLHost(host); !errors.Is(err, ErrBlocked) {
+			t.Errorf("CheckURLHost(%q) = %v, want ErrBlocked", host, err)
+		}
+	}
+	if n := lookups.Load(); n != 0 {
+		t.Errorf("%d DNS queries for numeric host names", n)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("%d connections", n)
+	}
+	for _, host := range []string{"bsky.social", "8.8.8.8", "2606:4700:4700::1111", "1password.com", "x.0x1.com", "123.example"} {
+		if err := CheckURLHost(host); err != nil {
+			t.Errorf("CheckURLHost(%q) = %v, want nil", host, err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ package websession
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -196,14 +197,27 @@ func (s *Store) Accounts(r *http.Request) []Account {
 }
 
 // Load is Current, Accounts and Touch with one decoding of the cookie, for
-// middleware that needs all three on every request. It returns the active
-// account (false when none), every signed-in account (active first), and an
+// middleware that needs all three on every request. Accounts for which
+// keep (if not nil) returns false are signed out of this browser first, as
+// Remove does, in the same cookie write. It returns the active account
+// (false when none), every signed-in account (active first), and an
 // *apperr.Error Internal only when the refreshed cookie cannot be written;
 // the accounts are returned either way.
-func (s *Store) Load(w http.ResponseWriter, r *http.Request) (Account, bool, []Account, error) {
+func (s *Store) Load(w http.ResponseWriter, r *http.Request, keep func(Account) bool) (Account, bool, []Account, error) {
 	st, changed := s.load(r)
+	if keep != nil {
+		for _, e := range slices.Clone(st.Accounts) {
+			if !keep(e.account()) {
+				st.remove(e.DID)
+				changed = true
+			}
+		}
+	}
 	cur, ok := st.current()
 	if !ok {
+		if changed {
+			return Account{}, false, nil, s.save(w, r, st)
+		}
 		return Account{}, false, nil, nil
 	}
 	return cur, true, st.accounts(), s.touch(w, r, st, changed)
@@ -279,16 +293,22 @@ func (s *Store) Switch(w http.ResponseWriter, r *http.Request, did syntax.DID) e
 // It returns *apperr.Error Internal only when the cookie cannot be written.
 func (s *Store) Remove(w http.ResponseWriter, r *http.Request, did syntax.DID) error {
 	st, _ := s.load(r)
-	if i := st.find(did.String()); i >= 0 {
-		st.Accounts = append(st.Accounts[:i], st.Accounts[i+1:]...)
+	st.remove(did.String())
+	return s.save(w, r, st)
+}
+
+// remove drops did; if it was active, the first remaining account becomes
+// active.
+func (st *state) remove(did string) {
+	if i := st.find(did); i >= 0 {
+		st.Accounts = slices.Delete(st.Accounts, i, i+1)
 	}
-	if st.Active == did.String() {
+	if st.Active == did {
 		st.Active = ""
 		if len(st.Accounts) > 0 {
 			st.Active = st.Accounts[0].DID
 		}
 	}
-	return s.save(w, r, st)
 }
 
 // Touch records that the active account was seen now, rewriting the cookie

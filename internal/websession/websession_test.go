@@ -234,7 +234,7 @@ func TestLoadIsCurrentAccountsAndTouchInOne(t *testing.T) {
 		)
 		b.do(func(w http.ResponseWriter, r *http.Request) error {
 			var err error
-			cur, ok, accs, err = b.store.Load(w, r)
+			cur, ok, accs, err = b.store.Load(w, r, nil)
 			return err
 		})
 		return cur, ok, accs

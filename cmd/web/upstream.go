@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/bluesky-social/indigo/atproto/identity"
+
+	"github.com/skydm/skydm/internal/atid"
+	"github.com/skydm/skydm/internal/safehttp"
+	"github.com/skydm/skydm/internal/sandbox"
+)
+
+// upstream is how skydm reaches the atproto network: in production through
+// safehttp (timeouts, size caps, SSRF guard) and the public resolvers; with
+// -sandbox through the local network named in the sandbox state file.
+type upstream struct {
+	dir          identity.Directory
+	httpClient   *http.Client
+	imageOrigins []string         // where avatars may be loaded from (CSP img-src)
+	chatService  string           // the chat service ref in effect
+	sandbox      *sandbox.Network // nil in production
+}
+
+// newUpstream builds the upstream of cfg. It returns an error naming
+// -sandbox-state when the sandbox state file cannot be read.
+func newUpstream(cfg config) (upstream, error) {
+	if !cfg.Sandbox {
+		client := safehttp.NewClient(safehttp.Options{})
+		return upstream{
+			dir:          atid.NewProduction(client),
+			httpClient:   client,
+			imageOrigins: []string{productionImageOrigin},
+			chatService:  cfg.ChatService,
+		}, nil
+	}
+	sb, err := sandbox.Load(cfg.SandboxState)
+	if err != nil {
+		return upstream{}, fmt.Errorf("-sandbox-state: %w", err)
+	}
+	pds, err := url.Parse(sb.PDSURL)
+	if err != nil || pds.Host == "" {
+		return upstream{}, fmt.Errorf("-sandbox-state: PDS URL %q: %v", sb.PDSURL, err)
+	}
+	client := safehttp.NewClient(safehttp.Options{AllowPrivate: true, AllowHTTP: true})
+	up := upstream{
+		dir:          atid.NewSandbox(sb.PLCURL, sb.PDSURL, client),
+		httpClient:   client,
+		imageOrigins: []string{pds.Scheme + "://" + pds.Host}, // avatars are the PDS's getBlob
+		chatService:  cfg.ChatService,
+		sandbox:      sb,
+	}
+	if up.chatService == "" {
+		up.chatService = sb.ChatServiceRef
+	}
+	return up, nil
+}
