@@ -11,6 +11,11 @@
 //     transport errors, timeouts, auth refresh failures) become an
 //     *apperr.Error with a Code, a Reason from the Reason* constants and a
 //     human Message; the upstream error is kept as Err and never shown.
+//   - which.go: whether an unavailable call failed at the account's PDS
+//     ("your server <host> is not answering") or at the chat service behind
+//     it ("Bluesky's chat service is not answering").
+//   - gate.go: [Gate], per account until when its PDS or chat service said
+//     to wait; calls before then fail at once without a request.
 //   - ratelimit.go: how response headers reach the error mapping. indigo's
 //     atclient.APIError carries no headers, so [New] wraps the HTTP client's
 //     transport; each call puts a fresh holder in its context and the
