@@ -44,6 +44,7 @@ type fakeAS struct {
 
 	parCount, codeRedemptions, refreshCount, revokeCount, xrpcCount int
 	refreshDelay                                                    time.Duration
+	refreshHold                                                     chan struct{} // non-nil: refresh answers wait until it is closed
 	revokeFail                                                      bool
 	tokenUnavailable                                                bool
 
@@ -264,10 +265,13 @@ func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 			"scope": ti.scope, "sub": sub, "expires_in": 3600})
 	case "refresh_token":
 		f.refreshCount++
-		delay := f.refreshDelay
+		delay, hold := f.refreshDelay, f.refreshHold
 		f.mu.Unlock()
 		if delay > 0 {
 			time.Sleep(delay) // simulated network latency, not synchronisation
+		}
+		if hold != nil {
+			<-hold
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()

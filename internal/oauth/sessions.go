@@ -350,8 +350,33 @@ func (t *sessionTransport) send(req *http.Request) (*http.Response, error) {
 
 // refresh returns a current access token newer than used, refreshing only
 // if no other request did so since used was read. An invalid_grant answer
-// ends the session (deleted, evicted, SessionExpired).
+// ends the session (deleted, evicted, SessionExpired). The refresh itself
+// runs detached from ctx (losing the auth server's answer would lose the
+// rotated refresh token), but the caller waits for it only until ctx is
+// done: a page keeps its one deadline and answers Unavailable (try again)
+// while the refresh finishes on its own and stores the new tokens.
 func (t *sessionTransport) refresh(ctx context.Context, used string) (string, error) {
+	type result struct {
+		tok string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := t.refreshOnce(context.WithoutCancel(ctx), used)
+		done <- result{tok, err}
+	}()
+	select {
+	case r := <-done:
+		return r.tok, r.err
+	case <-ctx.Done():
+		return "", newErr(apperr.Unavailable, ReasonRefreshFailed,
+			"Your account's server is slow to renew your sign-in. Please try again in a moment.", ctx.Err())
+	}
+}
+
+// refreshOnce is refresh under the session's refresh lock, bounded by
+// refreshTimeout.
+func (t *sessionTransport) refreshOnce(ctx context.Context, used string) (string, error) {
 	t.refreshMu.Lock()
 	defer t.refreshMu.Unlock()
 	if t.dead.Load() {
@@ -360,9 +385,9 @@ func (t *sessionTransport) refresh(ctx context.Context, used string) (string, er
 	if cur, _ := t.sess.GetHostAccessData(); cur != used {
 		return cur, nil
 	}
-	// Finish the refresh even if the caller goes away: once the auth
-	// server rotates the refresh token, losing its answer kills the session.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	// ctx is detached from the caller (refresh): once the auth server
+	// rotates the refresh token, losing its answer kills the session.
+	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
 	t.setTokenErr("")
 	t.refreshes.Add(1)

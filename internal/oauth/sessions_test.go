@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 
@@ -296,5 +297,46 @@ func TestSessionActive(t *testing.T) {
 	}
 	if active(other.SessionID) {
 		t.Fatal("a signed-out session is still active")
+	}
+}
+
+// TestSlowRefreshDoesNotHoldTheRequestPastItsDeadline: a request whose
+// token must be refreshed answers when its own deadline passes, with a
+// try-again error, while the refresh goes on without it; once the auth
+// server answers, the rotated tokens are the session's and the next
+// request needs no refresh of its own.
+func TestSlowRefreshDoesNotHoldTheRequestPastItsDeadline(t *testing.T) {
+	h := newHarness(t)
+	acct := h.login()
+	if err := getSession(context.Background(), h, acct.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	h.fake.set(func(f *fakeAS) { f.refreshHold = hold })
+	h.fake.expireAccess(0)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := getSession(ctx, h, acct.SessionID)
+	cancel()
+	// The auth server has not answered yet (hold is open): the request
+	// came back on its own deadline.
+	if apperr.CodeOf(err) != apperr.Unavailable {
+		t.Fatalf("request during a slow refresh = %v, want Unavailable", err)
+	}
+	if _, _, refreshes, _ := h.fake.counts(); refreshes != 1 {
+		t.Fatalf("%d refresh grants sent, want 1 (in flight)", refreshes)
+	}
+	close(hold)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := getSession(context.Background(), h, acct.SessionID); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after the refresh finished: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	if _, _, refreshes, _ := h.fake.counts(); refreshes != 1 {
+		t.Fatalf("%d refresh grants, want exactly 1 (the detached one)", refreshes)
 	}
 }
