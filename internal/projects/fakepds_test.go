@@ -14,8 +14,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
-// fakePDS answers com.atproto.repo.createRecord and deleteRecord for any
-// repo, keeping records in memory.
+// fakePDS answers com.atproto.repo.createRecord, putRecord, getRecord and
+// deleteRecord for any repo, keeping records in memory.
 type fakePDS struct {
 	srv *httptest.Server
 
@@ -24,6 +24,7 @@ type fakePDS struct {
 	records map[string]map[string]any // uri → record
 	creates int
 	deletes int
+	gets    int
 	fail    []int // statuses for the next createRecord calls
 }
 
@@ -31,7 +32,9 @@ func newFakePDS(t testing.TB) *fakePDS {
 	p := &fakePDS{tids: syntax.NewTIDClock(0), records: map[string]map[string]any{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", p.create)
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.putRecord", p.create)
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.deleteRecord", p.delete)
+	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", p.get)
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
 	return p
@@ -73,6 +76,7 @@ func (p *fakePDS) create(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Repo       string         `json:"repo"`
 		Collection string         `json:"collection"`
+		Rkey       string         `json:"rkey"`
 		Record     map[string]any `json:"record"`
 	}
 	raw := json.NewDecoder(r.Body)
@@ -98,13 +102,14 @@ func (p *fakePDS) create(w http.ResponseWriter, r *http.Request) {
 		xrpcError(w, 400, "InvalidRecord", "record $type does not match collection")
 		return
 	}
-	rkey := p.tids.Next().String()
+	rkey := in.Rkey // putRecord
+	if rkey == "" {
+		rkey = p.tids.Next().String()
+	}
 	uri := "at://" + in.Repo + "/" + in.Collection + "/" + rkey
-	b, _ := json.Marshal(in.Record)
-	sum := sha256.Sum256(b)
-	cid := "bafyrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:52]
 	p.records[uri] = in.Record
 	p.mu.Unlock()
+	cid := cidOf(in.Record)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]string{"uri": uri, "cid": cid})
 }
@@ -123,4 +128,32 @@ func (p *fakePDS) delete(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Write([]byte("{}"))
+}
+
+func cidOf(rec map[string]any) string {
+	b, _ := json.Marshal(rec)
+	sum := sha256.Sum256(b)
+	return "bafyrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:52]
+}
+
+func (p *fakePDS) get(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	uri := "at://" + q.Get("repo") + "/" + q.Get("collection") + "/" + q.Get("rkey")
+	p.mu.Lock()
+	p.gets++
+	rec, ok := p.records[uri]
+	p.mu.Unlock()
+	if !ok {
+		xrpcError(w, 400, "RecordNotFound", "Could not locate record: "+uri)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"uri": uri, "cid": cidOf(rec), "value": rec})
+}
+
+// put stores rec at uri as if a write had reached the repository.
+func (p *fakePDS) put(uri syntax.ATURI, rec map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.records[uri.String()] = rec
 }
