@@ -558,15 +558,22 @@ func (s *Server) changeRequestVM(c projects.ChangeRequest, viewer syntax.DID, na
 		OwnerName:     nameOf(names, c.OwnerDID),
 		Created:       c.CreatedAt,
 	}
+	// Whether and why the owner was told is the requester's and the
+	// owner's business: nobody else (signed out included) sees it.
+	if viewer == "" || (viewer != c.RequesterDID && viewer != c.OwnerDID) {
+		return vm
+	}
+	vm.DeliveryVisible = true
 	for _, n := range c.Notifications {
 		vm.Deliveries = append(vm.Deliveries, deliveryVM(n, viewer, names))
 	}
 	return vm
 }
 
-// deliveryVM is what viewer may see of one DM's delivery: the reason for
-// everyone, the fix addressed to whoever can act on it, the conversation
-// link for its members, and Retry for the requester and the owner.
+// deliveryVM is what viewer (the requester or the owner: changeRequestVM
+// shows deliveries to nobody else) may see of one DM's delivery: the
+// reason, the fix addressed to whoever can act on it, the conversation
+// link for its members, and Retry.
 func deliveryVM(n notify.Status, viewer syntax.DID, names map[syntax.DID]string) views.DeliveryVM {
 	d := views.DeliveryVM{
 		ID:            n.ID,
