@@ -17,7 +17,7 @@ import (
 // fakePDS answers com.atproto.repo.createRecord, putRecord, getRecord and
 // deleteRecord for any repo, keeping records in memory.
 type fakePDS struct {
-	srv *httptest.Server
+	mux *http.ServeMux
 
 	mu      sync.Mutex
 	tids    *syntax.TIDClock
@@ -35,17 +35,28 @@ func newFakePDS(t testing.TB) *fakePDS {
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.putRecord", p.create)
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.deleteRecord", p.delete)
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", p.get)
-	p.srv = httptest.NewServer(mux)
-	t.Cleanup(p.srv.Close)
+	p.mux = mux
 	return p
 }
 
 // client returns an APIClient acting for nobody in particular (the fake
-// does not check auth); repo is given per call.
+// does not check auth); repo is given per call. Its requests are served in
+// process, without a socket, so that tests can run in a synctest bubble.
 func (p *fakePDS) client() *atclient.APIClient {
-	c := atclient.NewAPIClient(p.srv.URL)
-	c.Client = p.srv.Client()
+	c := atclient.NewAPIClient("http://fakepds.test")
+	c.Client = &http.Client{Transport: inProcess{p.mux}}
 	return c
+}
+
+// inProcess is an http.RoundTripper that serves requests with h.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	res := rec.Result()
+	res.Request = req
+	return res, nil
 }
 
 func (p *fakePDS) failNext(statuses ...int) {
