@@ -363,6 +363,10 @@ func TestCrashBetweenSendAndMarkDoesNotSendTwice(t *testing.T) {
 	}{
 		{"marker on the first page", 0},
 		{"marker on the second page", 150},
+		// A busy convo (hundreds of DMs during one lease, as when many
+		// change requests are filed to one owner): the search goes back to
+		// when the send started, not a fixed number of pages.
+		{"marker behind 450 newer messages", 450},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bubble(t, func(t *testing.T) {
