@@ -70,8 +70,12 @@ type ChangeRequestVM struct {
 	OwnerDID      string
 	OwnerName     string
 	Created       time.Time
+	// DeliveryVisible: the viewer is the requester or the owner, the only
+	// ones shown whether (and why not) the owner was told.
+	DeliveryVisible bool
 	// Deliveries are its DMs (one, to the owner, in practice; none when
-	// the owner filed it on their own project).
+	// the owner filed it on their own project); empty unless
+	// DeliveryVisible.
 	Deliveries []DeliveryVM
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -202,6 +203,35 @@ func TestBrowserChangeRequestReachesTheOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot(aliceCtx, "09-alice-mine")
+
+	// A signed-out visitor opens the same change request: the request, but
+	// not whether or why the owner was told (issue 8), at desktop width
+	// and at 390 px.
+	anonCtx, cancelAnon := context.WithTimeout(testenv.Browser(t, testenv.BrowserOptions{}), time.Minute)
+	defer cancelAnon()
+	for _, width := range []int64{1280, 390} {
+		if err := chromedp.Do(anonCtx,
+			chromedp.EmulateViewport(width, 844),
+			chromedp.Navigate(gatedURL),
+			chromedp.WaitVisible(chromedp.CSS(`h1[data-testid="cr-title"]`)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		n, err := chromedp.Run(anonCtx, chromedp.Evaluate[int](
+			`document.querySelectorAll('[data-testid="cr-notifications"], [data-testid^="delivery"]').length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("signed out at %d px: %d delivery elements on the page", width, n)
+		}
+		testenv.Screenshot(t, anonCtx, fmt.Sprintf("issue8-signed-out-%d", width))
+	}
+	if err := chromedp.Do(aliceCtx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(gatedURL),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="delivery-reason"]`))); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Screenshot(t, aliceCtx, "issue8-requester-390")
 
 	for who, w := range map[string]*testenv.LogWatch{"bob": bobLog, "alice": aliceLog} {
 		var ours []string

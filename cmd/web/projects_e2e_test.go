@@ -256,6 +256,33 @@ func TestE2EChangeRequestDMsTheOwner(t *testing.T) {
 		}
 		back, _ := row.Find(`[data-testid="delivery-retry-form"] input[name="back"]`).Attr("value")
 
+		// The delivery state and its reason are the requester's and the
+		// owner's business only: not a signed-out visitor's, not a third
+		// account's (bob), on the change request's page or the project's.
+		anon := newBrowserClient(t, base)
+		for _, who := range []struct {
+			name string
+			b    *browserClient
+			sees bool
+		}{{"signed out", anon, false}, {"bob (a third account)", bobB, false}, {"alice (requester)", aliceB, true}, {"carol (owner)", carolB, true}} {
+			for _, page := range []string{link, base + projectPath} {
+				res, doc := who.b.get(page)
+				if res.StatusCode != http.StatusOK {
+					t.Fatalf("%s: GET %s: %d", who.name, page, res.StatusCode)
+				}
+				html, _ := doc.Html()
+				shown := doc.Find(`[data-testid="delivery-state"], [data-testid="delivery"]`).Length() > 0
+				leaks := strings.Contains(html, wantReason) || strings.Contains(html, "Not delivered") ||
+					doc.Find(`[data-testid="delivery-reason"], [data-testid="delivery-retry-form"], [data-testid="delivery-none"]`).Length() > 0
+				switch {
+				case who.sees && !shown:
+					t.Errorf("%s sees no delivery state on %s", who.name, page)
+				case !who.sees && (shown || leaks):
+					t.Errorf("%s sees the delivery state or its reason on %s", who.name, page)
+				}
+			}
+		}
+
 		if err := sandbox.Follow(ctx, carolAPI, alice.DID); err != nil {
 			t.Fatal(err)
 		}

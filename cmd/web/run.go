@@ -107,6 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		BaseURL:     publicURL,
 		NotifierDID: cfg.NotifierDID,
 		OnEnqueue:   worker.Wake,
+		Sessions:    oauthRepos{authService},
 		Logger:      logger,
 	})
 	if err != nil {
@@ -128,6 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if err := worker.Resume(ctx, acct.DID); err != nil {
 				logger.ErrorContext(ctx, "resuming parked DMs after sign-in", "did", acct.DID.String(), "err", err)
 			}
+			projectService.WakeReconciler() // change requests cut off mid-filing may wait for this session
 		},
 	}
 	if !cfg.loopback() {
@@ -164,7 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := authService.Run(runCtx); err != nil {
@@ -176,6 +178,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			errc <- fmt.Errorf("outbox worker: %w", err)
 		}
 	})
+	// Change requests cut off mid-filing (a crash) are settled at start
+	// and then periodically.
+	wg.Go(func() { projectService.RunReconciler(runCtx) })
 	// The hub stops with runCtx, which is cancelled before srv.Shutdown:
 	// its SSE streams end then, so Shutdown does not wait for them.
 	wg.Go(func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/bluesky-social/indigo/atproto/atclient"
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
+	"github.com/skydm/skydm/internal/projects"
 )
 
 // sessionsByDID is what oauthSender needs of *oauth.Service.
@@ -45,4 +47,20 @@ func (s *oauthSender) Chat(ctx context.Context, did syntax.DID) (notify.Chat, er
 			Err:     errors.New("session lacks " + oauth.ScopeChat)}
 	}
 	return chatproxy.New(sess.APIClient(), s.chatService, s.opts...), nil
+}
+
+// oauthRepos is the change-request reconciler's projects.Sessions: an XRPC
+// client acting as an account through its newest stored OAuth session.
+type oauthRepos struct{ sessions sessionsByDID }
+
+var _ projects.Sessions = oauthRepos{}
+
+// APIClientForDID returns the SessionForDID error when did has no usable
+// session (the reconciler then waits for did to sign in again).
+func (r oauthRepos) APIClientForDID(ctx context.Context, did syntax.DID) (*atclient.APIClient, error) {
+	sess, err := r.sessions.SessionForDID(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	return sess.APIClient(), nil
 }

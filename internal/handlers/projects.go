@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atclient"
@@ -15,8 +14,6 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
-	"github.com/skydm/skydm/internal/chatproxy"
-	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/projects"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
@@ -459,154 +456,6 @@ func parseDIDAndRkey(d, k string) (syntax.DID, syntax.RecordKey, bool) {
 func (s *Server) viewerDID(r *http.Request) syntax.DID {
 	if cur := viewerFrom(r.Context()).current; cur != nil {
 		return cur.DID
-	}
-	return ""
-}
-
-// names resolves DIDs to handles for display, in parallel and bounded in
-// time; a DID whose handle is unknown or unverified maps to itself. The
-// signed-in accounts of this browser are known without a lookup.
-func (s *Server) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]string {
-	out := make(map[syntax.DID]string, len(dids))
-	v := viewerFrom(ctx)
-	for _, a := range v.accounts {
-		if a.Handle != "" && a.Handle != "handle.invalid" {
-			out[a.DID] = a.Handle
-		}
-	}
-	if v.current != nil && v.current.Handle != "" && v.current.Handle != "handle.invalid" {
-		out[v.current.DID] = v.current.Handle
-	}
-	var todo []syntax.DID
-	for _, d := range dids {
-		if _, ok := out[d]; !ok && d != "" {
-			out[d] = d.String() // placeholder until looked up
-			todo = append(todo, d)
-		}
-	}
-	dir := s.projects.Directory
-	if dir == nil || len(todo) == 0 {
-		return out
-	}
-	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, lookupParallel)
-	)
-	for _, d := range todo {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			ident, err := dir.LookupDID(ctx, d)
-			if err != nil || ident == nil || ident.Handle == "" || ident.Handle.IsInvalidHandle() {
-				return
-			}
-			mu.Lock()
-			out[d] = ident.Handle.String()
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return out
-}
-
-func changeRequestDIDs(list []projects.ChangeRequest) []syntax.DID {
-	var dids []syntax.DID
-	for _, c := range list {
-		dids = append(dids, c.RequesterDID, c.OwnerDID)
-		for _, n := range c.Notifications {
-			dids = append(dids, n.SenderDID, n.RecipientDID)
-		}
-	}
-	return dids
-}
-
-func nameOf(names map[syntax.DID]string, d syntax.DID) string {
-	if n, ok := names[d]; ok {
-		return n
-	}
-	return d.String()
-}
-
-func projectVM(p projects.Project, names map[syntax.DID]string) views.ProjectVM {
-	return views.ProjectVM{
-		Path:        p.Path(),
-		Name:        p.Name,
-		Description: p.Description,
-		OwnerDID:    p.OwnerDID.String(),
-		OwnerName:   nameOf(names, p.OwnerDID),
-		Created:     p.CreatedAt,
-	}
-}
-
-func (s *Server) changeRequestVM(c projects.ChangeRequest, viewer syntax.DID, names map[syntax.DID]string) views.ChangeRequestVM {
-	vm := views.ChangeRequestVM{
-		Path:          c.Path(),
-		Title:         c.Title,
-		Body:          c.Body,
-		ProjectPath:   projects.ProjectPath(c.OwnerDID, c.ProjectURI.RecordKey()),
-		ProjectName:   c.ProjectName,
-		RequesterDID:  c.RequesterDID.String(),
-		RequesterName: nameOf(names, c.RequesterDID),
-		OwnerDID:      c.OwnerDID.String(),
-		OwnerName:     nameOf(names, c.OwnerDID),
-		Created:       c.CreatedAt,
-	}
-	for _, n := range c.Notifications {
-		vm.Deliveries = append(vm.Deliveries, deliveryVM(n, viewer, names))
-	}
-	return vm
-}
-
-// deliveryVM is what viewer may see of one DM's delivery: the reason for
-// everyone, the fix addressed to whoever can act on it, the conversation
-// link for its members, and Retry for the requester and the owner.
-func deliveryVM(n notify.Status, viewer syntax.DID, names map[syntax.DID]string) views.DeliveryVM {
-	d := views.DeliveryVM{
-		ID:            n.ID,
-		State:         string(n.State),
-		Label:         n.State.Label(),
-		Reason:        n.Reason,
-		RecipientName: nameOf(names, n.RecipientDID),
-		SenderName:    nameOf(names, n.SenderDID),
-		Attempts:      n.Attempts,
-		SentAt:        n.SentAt,
-	}
-	if n.State == notify.StateQueued && n.Attempts > 0 {
-		d.NextAttempt = n.NextAttemptAt
-	}
-	isRequester := viewer != "" && viewer == n.RequesterDID
-	isRecipient := viewer != "" && viewer == n.RecipientDID
-	switch {
-	case isRequester:
-		d.Fix = n.Fix
-	case isRecipient:
-		d.Fix = ownerFix(n, d.SenderName)
-	}
-	if n.State == notify.StateSent && n.ConvoID != "" && (isRecipient || viewer == n.SenderDID) && viewer != "" {
-		d.ConvoPath = "/convos/" + url.PathEscape(n.ConvoID)
-	}
-	d.CanRetry = n.State.Retryable() && (isRequester || isRecipient)
-	return d
-}
-
-// ownerFix says, to the project's owner, what would let a refused DM
-// through (notify's Fix is addressed to the requester).
-func ownerFix(n notify.Status, sender string) string {
-	switch n.ReasonCode {
-	case chatproxy.ReasonNotFollowedBySender:
-		return "To receive it, follow " + sender + " (or allow DMs from everyone in your Bluesky chat settings), then press Retry."
-	case chatproxy.ReasonMessagesDisabled, "CannotChat":
-		return "To receive it, allow DMs from everyone in your Bluesky chat settings (or from accounts you follow, and follow " + sender + "), then press Retry."
-	case chatproxy.ReasonBlocked:
-		return "Only removing the block would let it through."
-	case chatproxy.ReasonSessionExpired, chatproxy.ReasonScopeMissing:
-		return "It will be sent when " + sender + " signs in to skydm again with DM access."
-	}
-	if n.State == notify.StateGivenUp {
-		return "Press Retry to try again."
 	}
 	return ""
 }

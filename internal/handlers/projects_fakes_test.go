@@ -26,8 +26,8 @@ import (
 	"github.com/skydm/skydm/internal/websession"
 )
 
-// projFakePDS answers com.atproto.repo.createRecord and deleteRecord for
-// any repo, counting the writes it received.
+// projFakePDS answers com.atproto.repo.createRecord, putRecord and
+// deleteRecord for any repo, counting the writes it received.
 type projFakePDS struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
@@ -38,10 +38,11 @@ type projFakePDS struct {
 func newProjFakePDS(t *testing.T) *projFakePDS {
 	p := &projFakePDS{tids: syntax.NewTIDClock(0)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", func(w http.ResponseWriter, r *http.Request) {
+	write := func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Repo       string         `json:"repo"`
 			Collection string         `json:"collection"`
+			Rkey       string         `json:"rkey"` // putRecord
 			Record     map[string]any `json:"record"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
@@ -50,14 +51,19 @@ func newProjFakePDS(t *testing.T) *projFakePDS {
 		}
 		p.mu.Lock()
 		p.creates++
-		rkey := p.tids.Next().String()
+		rkey := in.Rkey
+		if rkey == "" {
+			rkey = p.tids.Next().String()
+		}
 		p.mu.Unlock()
 		b, _ := json.Marshal(in.Record)
 		sum := sha256.Sum256(b)
 		cid := "bafyrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:52]
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"uri": "at://" + in.Repo + "/" + in.Collection + "/" + rkey, "cid": cid})
-	})
+	}
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", write)
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.putRecord", write)
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.deleteRecord", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{}"))

@@ -410,17 +410,19 @@ func TestFilingShowsTheDMStateToBothSidesAndRetryRequeues(t *testing.T) {
 		t.Errorf("second Retry: %d %q, want 303 %s", res.status, res.header.Get("Location"), crPath)
 	}
 
-	// Sent: members get the conversation link, others do not.
+	// Sent: the requester and the owner see it with the conversation link;
+	// a stranger sees no delivery state at all.
 	if _, err := a.db.Exec(`UPDATE outbox SET state = 'sent', convo_id = 'convo-1', sent_at = 1700000000000 WHERE id = ?`, st.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		who  *projApp
-		link string
-	}{{alice, "/convos/convo-1"}, {bob, "/convos/convo-1"}, {eve, ""}} {
+		who   *projApp
+		state string
+		link  string
+	}{{alice, "sent", "/convos/convo-1"}, {bob, "sent", "/convos/convo-1"}, {eve, "", ""}} {
 		doc := c.who.get(crPath).doc
-		if st, _ := testid(doc, "delivery").Attr("data-state"); st != "sent" {
-			t.Errorf("state %q, want sent", st)
+		if st, _ := testid(doc, "delivery").Attr("data-state"); st != c.state {
+			t.Errorf("state %q, want %q", st, c.state)
 		}
 		if href, _ := testid(doc, "delivery-convo").Attr("href"); href != c.link {
 			t.Errorf("conversation link %q, want %q", href, c.link)

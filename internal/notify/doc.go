@@ -19,9 +19,9 @@
 // Just before sendMessage the worker records send_started_at and the convo
 // id. Any later attempt of a row with send_started_at set — after a crash
 // between sending and marking sent, a lost response, a timeout, an expired
-// lease — first reads the convo's recent messages (getMessages, up to
-// MarkerPages pages of 100) and marks the row sent if a message from the
-// sender carries the marker. The marker is deliberately visible: it is short,
+// lease — first reads the convo's messages back to when that first send
+// began (getMessages, newest first, at most MarkerPages pages of 100) and
+// marks the row sent if a message from the sender carries the marker. The marker is deliberately visible: it is short,
 // honest about where the DM came from, and checkable by anyone.
 //
 // # Failures

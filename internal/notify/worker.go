@@ -85,8 +85,14 @@ type Config struct {
 	// Default 15m; negative disables.
 	ParkedRecheck time.Duration
 	// MarkerPages bounds the marker search before a retry: pages of 100
-	// messages of getMessages; default 3.
+	// messages of getMessages. The search stops earlier, at messages sent
+	// before the delivery's first send began (less MarkerClockSkew); this
+	// is only the hard cap for a convo busier than that. Default 50.
 	MarkerPages int
+	// MarkerClockSkew is how far the chat service's clock may be behind
+	// skydm's when the marker search decides a message is older than the
+	// delivery's first send; default 10m.
+	MarkerClockSkew time.Duration
 }
 
 // Worker delivers outbox rows. Create it with New; Run owns its goroutines.
@@ -145,7 +151,7 @@ func New(cfg Config) (*Worker, error) {
 	defInt(&cfg.Concurrency, 8)
 	defInt(&cfg.SenderConcurrency, 1)
 	defInt(&cfg.BreakerThreshold, 5)
-	defInt(&cfg.MarkerPages, 3)
+	defInt(&cfg.MarkerPages, 50)
 	def(&cfg.PollInterval, time.Second)
 	def(&cfg.LeaseDuration, 2*time.Minute)
 	def(&cfg.CallTimeout, 15*time.Second)
@@ -157,6 +163,7 @@ func New(cfg Config) (*Worker, error) {
 	def(&cfg.MaxAge, 24*time.Hour)
 	def(&cfg.BreakerCooldown, 2*time.Minute)
 	def(&cfg.ShutdownGrace, 10*time.Second)
+	def(&cfg.MarkerClockSkew, 10*time.Minute)
 	if cfg.ParkedRecheck == 0 {
 		cfg.ParkedRecheck = 15 * time.Minute
 	}
@@ -572,9 +579,13 @@ func (w *Worker) convoFor(ctx context.Context, c Chat, r row) (string, *result) 
 	return out.Id, nil
 }
 
-// findMarker looks through the convo's recent messages for one from the
-// sender carrying this delivery's marker.
+// findMarker looks through the convo's messages, newest first, for one
+// from the sender carrying this delivery's marker. It goes back to the
+// delivery's first send (messages are newest first: once a page reaches
+// messages sent before it, less MarkerClockSkew, no older page can hold
+// the DM), however many messages came after it, up to MarkerPages pages.
 func (w *Worker) findMarker(ctx context.Context, c Chat, r row) (id string, found bool, err error) {
+	floor := r.sendStartedAt.Add(-w.cfg.MarkerClockSkew)
 	cursor := ""
 	for page := 0; page < w.cfg.MarkerPages; page++ {
 		cctx, cancel := w.callCtx(ctx)
@@ -586,12 +597,16 @@ func (w *Worker) findMarker(ctx context.Context, c Chat, r row) (id string, foun
 		if out == nil {
 			return "", false, nil
 		}
+		older := false
 		for _, m := range out.Messages {
 			if m.Message != nil && m.SenderDID() == r.sender.String() && strings.Contains(m.Message.Text, r.msg.Marker) {
 				return m.Message.Id, true, nil
 			}
+			if at, err := time.Parse(time.RFC3339Nano, m.SentAt); err == nil && at.Before(floor) {
+				older = true
+			}
 		}
-		if out.Cursor == "" || len(out.Messages) == 0 {
+		if older || out.Cursor == "" || len(out.Messages) == 0 {
 			return "", false, nil
 		}
 		cursor = out.Cursor

@@ -32,7 +32,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := f.svc.store.insertChangeRequest(ctx, c, d); err != nil {
+		if err := f.svc.store.insertChangeRequest(ctx, c, d); err != nil {
 			b.Fatal(err)
 		}
 		durations = append(durations, time.Since(t0))

@@ -6,9 +6,14 @@
 //     dev.skydm.changeRequest, lexicons in lexicons/dev/skydm/), and input
 //     validation that mirrors the lexicons (a test checks both agree).
 //   - service.go: [Service] writes records through the signed-in user's
-//     *atclient.APIClient (com.atproto.repo.createRecord) and indexes
-//     them; filing a change request also enqueues its DM to the project's
-//     owner (package notify) in the same SQLite transaction.
+//     *atclient.APIClient (createRecord for projects; putRecord with a
+//     record key chosen up front for change requests) and indexes them;
+//     filing a change request also enqueues its DM to the project's owner
+//     (package notify) in the same SQLite transaction.
+//   - intents.go: crash-safe filing. The intent (rkey + record) is
+//     recorded before the repository write; [Service.RunReconciler]
+//     settles intents a crash left unfinished against the repository:
+//     indexed with their DM exactly once, or dropped when absent.
 //   - store.go: [Store], the index and the queries the pages need.
 //
 // Pages link to /projects/{owner DID}/{rkey} and

@@ -14,16 +14,17 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
-// fakePDS answers com.atproto.repo.createRecord and deleteRecord for any
-// repo, keeping records in memory.
+// fakePDS answers com.atproto.repo.createRecord, putRecord, getRecord and
+// deleteRecord for any repo, keeping records in memory.
 type fakePDS struct {
-	srv *httptest.Server
+	mux *http.ServeMux
 
 	mu      sync.Mutex
 	tids    *syntax.TIDClock
 	records map[string]map[string]any // uri → record
 	creates int
 	deletes int
+	gets    int
 	fail    []int // statuses for the next createRecord calls
 }
 
@@ -31,18 +32,31 @@ func newFakePDS(t testing.TB) *fakePDS {
 	p := &fakePDS{tids: syntax.NewTIDClock(0), records: map[string]map[string]any{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", p.create)
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.putRecord", p.create)
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.deleteRecord", p.delete)
-	p.srv = httptest.NewServer(mux)
-	t.Cleanup(p.srv.Close)
+	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", p.get)
+	p.mux = mux
 	return p
 }
 
 // client returns an APIClient acting for nobody in particular (the fake
-// does not check auth); repo is given per call.
+// does not check auth); repo is given per call. Its requests are served in
+// process, without a socket, so that tests can run in a synctest bubble.
 func (p *fakePDS) client() *atclient.APIClient {
-	c := atclient.NewAPIClient(p.srv.URL)
-	c.Client = p.srv.Client()
+	c := atclient.NewAPIClient("http://fakepds.test")
+	c.Client = &http.Client{Transport: inProcess{p.mux}}
 	return c
+}
+
+// inProcess is an http.RoundTripper that serves requests with h.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	res := rec.Result()
+	res.Request = req
+	return res, nil
 }
 
 func (p *fakePDS) failNext(statuses ...int) {
@@ -73,6 +87,7 @@ func (p *fakePDS) create(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Repo       string         `json:"repo"`
 		Collection string         `json:"collection"`
+		Rkey       string         `json:"rkey"`
 		Record     map[string]any `json:"record"`
 	}
 	raw := json.NewDecoder(r.Body)
@@ -98,13 +113,14 @@ func (p *fakePDS) create(w http.ResponseWriter, r *http.Request) {
 		xrpcError(w, 400, "InvalidRecord", "record $type does not match collection")
 		return
 	}
-	rkey := p.tids.Next().String()
+	rkey := in.Rkey // putRecord
+	if rkey == "" {
+		rkey = p.tids.Next().String()
+	}
 	uri := "at://" + in.Repo + "/" + in.Collection + "/" + rkey
-	b, _ := json.Marshal(in.Record)
-	sum := sha256.Sum256(b)
-	cid := "bafyrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:52]
 	p.records[uri] = in.Record
 	p.mu.Unlock()
+	cid := cidOf(in.Record)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]string{"uri": uri, "cid": cid})
 }
@@ -123,4 +139,32 @@ func (p *fakePDS) delete(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Write([]byte("{}"))
+}
+
+func cidOf(rec map[string]any) string {
+	b, _ := json.Marshal(rec)
+	sum := sha256.Sum256(b)
+	return "bafyrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:52]
+}
+
+func (p *fakePDS) get(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	uri := "at://" + q.Get("repo") + "/" + q.Get("collection") + "/" + q.Get("rkey")
+	p.mu.Lock()
+	p.gets++
+	rec, ok := p.records[uri]
+	p.mu.Unlock()
+	if !ok {
+		xrpcError(w, 400, "RecordNotFound", "Could not locate record: "+uri)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"uri": uri, "cid": cidOf(rec), "value": rec})
+}
+
+// put stores rec at uri as if a write had reached the repository.
+func (p *fakePDS) put(uri syntax.ATURI, rec map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.records[uri.String()] = rec
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
@@ -41,8 +43,18 @@ type Config struct {
 	OnEnqueue func()
 	// WriteTimeout bounds each call to the user's PDS; default 20s.
 	WriteTimeout time.Duration
-	Now          func() time.Time // nil → time.Now
-	Logger       *slog.Logger     // nil → discard
+	// Sessions lets the reconciler check a cut-off filing against the
+	// requester's repository (intents.go). Optional: without it pending
+	// intents are kept, never checked.
+	Sessions Sessions
+	// ReconcileInterval is how often pending intents are checked; default 1m.
+	ReconcileInterval time.Duration
+	// SettleTime is how long after its last write an intent whose record
+	// is absent is kept (a write of a dead process may still be landing)
+	// before it is dropped; default 2×WriteTimeout.
+	SettleTime time.Duration
+	Now        func() time.Time // nil → time.Now
+	Logger     *slog.Logger     // nil → discard
 }
 
 // Service creates projects and files change requests: it writes the
@@ -54,6 +66,11 @@ type Service struct {
 	base  string
 	now   func() time.Time
 	log   *slog.Logger
+	tids  *syntax.TIDClock // record keys of change requests, chosen before the write
+	wake  chan struct{}    // WakeReconciler
+
+	imu      sync.Mutex
+	inflight map[string]int // intents of filings under way in this process
 }
 
 // NewService returns a Service. It returns an error when DB or BaseURL is
@@ -78,6 +95,12 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 20 * time.Second
 	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = time.Minute
+	}
+	if cfg.SettleTime <= 0 {
+		cfg.SettleTime = 2 * cfg.WriteTimeout
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -86,12 +109,15 @@ func NewService(cfg Config) (*Service, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Service{
-		cfg:   cfg,
-		cols:  cols,
-		store: NewStore(cfg.DB),
-		base:  strings.TrimRight(cfg.BaseURL, "/"),
-		now:   cfg.Now,
-		log:   log.With("component", "projects"),
+		cfg:      cfg,
+		cols:     cols,
+		store:    NewStore(cfg.DB),
+		base:     strings.TrimRight(cfg.BaseURL, "/"),
+		now:      cfg.Now,
+		log:      log.With("component", "projects"),
+		tids:     syntax.NewTIDClock(uint(mrand.IntN(1024))), // a TID's clock id is 10 bits
+		wake:     make(chan struct{}, 1),
+		inflight: map[string]int{},
 	}, nil
 }
 
@@ -110,32 +136,42 @@ func (s *Service) ChangeRequestURL(requester syntax.DID, rkey syntax.RecordKey) 
 // createRecord writes rec to repo through the user's session and returns
 // its URI and CID.
 func (s *Service) createRecord(ctx context.Context, api *atclient.APIClient, repo syntax.DID, col syntax.NSID, rec any) (syntax.ATURI, string, error) {
+	return s.writeRecord(ctx, api, "com.atproto.repo.createRecord", repo, col, map[string]any{
+		"repo": repo.String(), "collection": col.String(), "record": rec,
+	})
+}
+
+// putRecord writes rec at repo/col/rkey (idempotent: writing it again
+// leaves the same record) and returns its URI and CID.
+func (s *Service) putRecord(ctx context.Context, api *atclient.APIClient, repo syntax.DID, col syntax.NSID, rkey syntax.RecordKey, rec any) (syntax.ATURI, string, error) {
+	return s.writeRecord(ctx, api, "com.atproto.repo.putRecord", repo, col, map[string]any{
+		"repo": repo.String(), "collection": col.String(), "rkey": rkey.String(), "record": rec,
+	})
+}
+
+func (s *Service) writeRecord(ctx context.Context, api *atclient.APIClient, method syntax.NSID, repo syntax.DID, col syntax.NSID, body map[string]any) (syntax.ATURI, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
 	var out comatproto.RepoCreateRecord_Output
-	err := api.Post(ctx, syntax.NSID("com.atproto.repo.createRecord"), map[string]any{
-		"repo":       repo.String(),
-		"collection": col.String(),
-		"record":     rec,
-	}, &out)
-	if err != nil {
+	if err := api.Post(ctx, method, body, &out); err != nil {
 		return "", "", writeError(err)
 	}
 	uri, err := syntax.ParseATURI(out.Uri)
 	if err != nil || out.Cid == "" {
-		return "", "", apperr.Wrap(fmt.Errorf("createRecord returned uri %q cid %q: %v", out.Uri, out.Cid, err),
+		return "", "", apperr.Wrap(fmt.Errorf("%s returned uri %q cid %q: %v", method, out.Uri, out.Cid, err),
 			apperr.Internal, "")
 	}
 	if did, err := uri.Authority().AsDID(); err != nil || did != repo || uri.Collection() != col {
-		return "", "", apperr.Wrap(fmt.Errorf("createRecord returned %s for repo %s collection %s", uri, repo, col),
+		return "", "", apperr.Wrap(fmt.Errorf("%s returned %s for repo %s collection %s", method, uri, repo, col),
 			apperr.Internal, "")
 	}
 	return uri, out.Cid, nil
 }
 
-// deleteRecord undoes createRecord when indexing failed, so that the
-// repository holds nothing skydm does not know about. Best effort.
-func (s *Service) deleteRecord(ctx context.Context, api *atclient.APIClient, uri syntax.ATURI) {
+// deleteRecord undoes a write when indexing failed, so that the repository
+// holds nothing skydm does not know about. Best effort: it reports whether
+// the PDS confirmed the deletion.
+func (s *Service) deleteRecord(ctx context.Context, api *atclient.APIClient, uri syntax.ATURI) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
 	err := api.Post(ctx, syntax.NSID("com.atproto.repo.deleteRecord"), map[string]any{
@@ -145,7 +181,9 @@ func (s *Service) deleteRecord(ctx context.Context, api *atclient.APIClient, uri
 	}, nil)
 	if err != nil {
 		s.log.Error("could not delete a record after indexing it failed", "uri", uri, "err", err)
+		return false
 	}
+	return true
 }
 
 // writeError maps a failed repository write to an *apperr.Error.
@@ -225,16 +263,18 @@ func (s *Service) CreateProject(ctx context.Context, api *atclient.APIClient, ow
 }
 
 // FileChangeRequest validates in, checks that projectURI names an indexed
-// project, writes a change request record to requesterDID's repository
-// through api (the requester's session), then indexes it and enqueues the
-// DM to the project's owner in one SQLite transaction (idempotency key:
-// change request URI × recipient). No DM is queued when the sender would
-// be the owner (filing on your own project without a notifier). It returns
-// an *apperr.Error: Unauthorized when requesterDID is empty, Invalid for
-// bad input or a malformed project URI, NotFound when there is no such
-// project (nothing is written in either case), the PDS failures of
-// CreateProject, and Internal when indexing fails (the record is then
-// deleted again).
+// project, and files the change request crash-safely (intents.go): it
+// records the intent with a record key chosen here, writes the record to
+// requesterDID's repository with putRecord through api (the requester's
+// session), then indexes it and enqueues the DM to the project's owner in
+// one SQLite transaction (idempotency key: change request URI × recipient).
+// No DM is queued when the sender would be the owner (filing on your own
+// project without a notifier). It returns an *apperr.Error: Unauthorized
+// when requesterDID is empty, Invalid for bad input or a malformed project
+// URI, NotFound when there is no such project (nothing is written in
+// either case), the PDS failures of CreateProject, and Internal when
+// indexing fails (the record is then deleted again, or, if even that
+// fails, settled by the reconciler).
 func (s *Service) FileChangeRequest(ctx context.Context, api *atclient.APIClient, requesterDID syntax.DID, projectURI string, in ChangeRequestInput) (ChangeRequest, error) {
 	if requesterDID == "" || api == nil {
 		return ChangeRequest{}, apperr.New(apperr.Unauthorized, "Sign in to file a change request.")
@@ -252,33 +292,34 @@ func (s *Service) FileChangeRequest(ctx context.Context, api *atclient.APIClient
 		return ChangeRequest{}, err
 	}
 	created := s.now().UTC().Truncate(time.Millisecond)
-	rec := ChangeRequestRecord{
-		Type:      s.cols.ChangeRequest.String(),
-		Title:     in.Title,
-		Body:      in.Body,
-		Project:   &comatproto.RepoStrongRef{Uri: project.URI.String(), Cid: project.CID},
-		CreatedAt: datetime(created),
+	in1 := intent{
+		requester:  requesterDID,
+		rkey:       syntax.RecordKey(s.tids.Next().String()),
+		collection: s.cols.ChangeRequest,
+		projectURI: project.URI,
+		record: ChangeRequestRecord{
+			Type:      s.cols.ChangeRequest.String(),
+			Title:     in.Title,
+			Body:      in.Body,
+			Project:   &comatproto.RepoStrongRef{Uri: project.URI.String(), Cid: project.CID},
+			CreatedAt: datetime(created),
+		},
+		requesterHandle: in.RequesterHandle,
 	}
-	uri, cid, err := s.createRecord(ctx, api, requesterDID, s.cols.ChangeRequest, rec)
-	if err != nil {
-		return ChangeRequest{}, err
-	}
-	c := ChangeRequest{
-		URI: uri, CID: cid, RequesterDID: requesterDID, Rkey: uri.RecordKey(),
-		ProjectURI: project.URI, ProjectCID: project.CID, ProjectName: project.Name, OwnerDID: project.OwnerDID,
-		Title: in.Title, Body: in.Body, CreatedAt: created, IndexedAt: s.now().UTC(), State: "open",
-	}
-	d, err := s.delivery(c, in.RequesterHandle)
-	if err != nil {
-		s.deleteRecord(ctx, api, uri)
-		return ChangeRequest{}, err
-	}
-	if _, err := s.store.insertChangeRequest(ctx, c, d); err != nil {
-		s.deleteRecord(ctx, api, uri)
+	s.begin(in1)
+	defer s.end(in1)
+	if err := s.store.insertIntent(ctx, in1, s.now()); err != nil {
 		return ChangeRequest{}, apperr.Wrap(err, apperr.Internal, "")
 	}
-	if d != nil && s.cfg.OnEnqueue != nil {
-		s.cfg.OnEnqueue()
+	_, cid, err := s.putRecord(ctx, api, requesterDID, in1.collection, in1.rkey, in1.record)
+	if err != nil {
+		s.abandon(ctx, api, in1, err)
+		return ChangeRequest{}, err
+	}
+	c, _, err := s.finish(ctx, in1, cid)
+	if err != nil {
+		s.abandon(ctx, api, in1, err)
+		return ChangeRequest{}, err
 	}
 	st, err := notify.StatusesFor(ctx, s.cfg.DB, []syntax.ATURI{c.URI})
 	if err != nil {
@@ -286,6 +327,24 @@ func (s *Service) FileChangeRequest(ctx context.Context, api *atclient.APIClient
 	}
 	c.Notifications = st[c.URI]
 	return c, nil
+}
+
+// abandon undoes a filing that failed after its intent was recorded: a PDS
+// that refused the write (4xx) wrote nothing, so the intent is dropped;
+// otherwise (the write may have happened, or indexing failed) the record is
+// deleted, and the intent dropped once the PDS confirms it. When neither
+// is certain the intent stays pending and the reconciler settles it.
+func (s *Service) abandon(ctx context.Context, api *atclient.APIClient, in intent, err error) {
+	var apiErr *atclient.APIError
+	refused := errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500
+	if !refused && !s.deleteRecord(ctx, api, in.uri()) {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.store.dropIntent(dctx, in); err != nil {
+		s.log.Error("dropping an abandoned change request intent failed; the reconciler will", "uri", in.uri(), "err", err)
+	}
 }
 
 // delivery builds the DM for c, or nil when the sender would be the owner.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -365,28 +366,23 @@ func TestListsPageNewestFirst(t *testing.T) {
 
 // Two hundred change requests filed at once by ten users, delivered by a
 // running worker: 200 rows, 200 DMs, no duplicates, and no error — in
-// particular no SQLITE_BUSY — reaches anyone.
+// particular no SQLITE_BUSY — reaches anyone. It runs in a synctest bubble
+// (the fake PDS is served in process): the worker's clock, its call
+// timeouts and the deadline below are bubble time, which moves only while
+// everything in the bubble is blocked, so a loaded machine slows it down
+// but cannot make it fail.
 func TestTwoHundredConcurrentFilingsAllDeliveredOnce(t *testing.T) {
+	synctest.Test(t, twoHundredConcurrentFilings)
+}
+
+func twoHundredConcurrentFilings(t *testing.T) {
 	sdb := openDB(t)
 	chat := notifytest.NewServer(nil)
-	w, err := notify.New(notify.Config{DB: sdb, Sender: chat.Sender(), PollInterval: 5 * time.Millisecond, Concurrency: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := NewService(Config{DB: sdb, BaseURL: "https://skydm.example", OnEnqueue: w.Wake})
+	svc, err := NewService(Config{DB: sdb, BaseURL: "https://skydm.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{db: sdb, pds: newFakePDS(t), svc: svc}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
 
 	users := make([]syntax.DID, 10)
 	projects := make([]Project, 10)
@@ -426,6 +422,20 @@ func TestTwoHundredConcurrentFilingsAllDeliveredOnce(t *testing.T) {
 	if len(filed) != 200 || f.rows(t, "change_requests") != 200 || f.rows(t, "outbox") != 200 {
 		t.Fatalf("filed %d, rows %d, outbox %d; want 200", len(filed), f.rows(t, "change_requests"), f.rows(t, "outbox"))
 	}
+
+	w, err := notify.New(notify.Config{DB: sdb, Sender: chat.Sender(), PollInterval: 5 * time.Millisecond, Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()

@@ -363,28 +363,29 @@ func (s *Store) insertProject(ctx context.Context, p Project) error {
 }
 
 // insertChangeRequest indexes a change request and, when d is not nil,
-// enqueues its DM, in one transaction. It returns the outbox row id (0
-// without d).
-func (s *Store) insertChangeRequest(ctx context.Context, c ChangeRequest, d *notify.Delivery) (int64, error) {
-	var id int64
+// enqueues its DM, in one transaction (the benchmarks' shortcut; filing
+// goes through finishIntent).
+func (s *Store) insertChangeRequest(ctx context.Context, c ChangeRequest, d *notify.Delivery) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	err := withTx(ctx, s.db, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO change_requests (uri, cid, requester_did, rkey, project_uri,
-			project_cid, owner_did, title, body, created_at, indexed_at, state)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')`,
-			c.URI.String(), c.CID, c.RequesterDID.String(), c.Rkey.String(), c.ProjectURI.String(),
-			c.ProjectCID, c.OwnerDID.String(), c.Title, c.Body, c.CreatedAt.UnixMilli(), c.IndexedAt.UnixMilli()); err != nil {
-			return err
-		}
-		if d == nil {
-			return nil
-		}
-		var err error
-		id, err = notify.Enqueue(ctx, tx, *d, c.IndexedAt)
+	return withTx(ctx, s.db, func(tx *sql.Tx) error { return insertChangeRequestTx(ctx, tx, c, d) })
+}
+
+// insertChangeRequestTx indexes a change request and, when d is not nil,
+// enqueues its DM, inside tx.
+func insertChangeRequestTx(ctx context.Context, tx *sql.Tx, c ChangeRequest, d *notify.Delivery) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO change_requests (uri, cid, requester_did, rkey, project_uri,
+		project_cid, owner_did, title, body, created_at, indexed_at, state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')`,
+		c.URI.String(), c.CID, c.RequesterDID.String(), c.Rkey.String(), c.ProjectURI.String(),
+		c.ProjectCID, c.OwnerDID.String(), c.Title, c.Body, c.CreatedAt.UnixMilli(), c.IndexedAt.UnixMilli()); err != nil {
 		return err
-	})
-	return id, err
+	}
+	if d == nil {
+		return nil
+	}
+	_, err := notify.Enqueue(ctx, tx, *d, c.IndexedAt)
+	return err
 }
 
 // withTx runs fn in one transaction (BEGIN IMMEDIATE with internal/db's
