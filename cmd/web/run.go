@@ -215,7 +215,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		srv.Close()
 	}
 	wg.Wait()
-	h.WaitBackground()
 	// Last: nothing refreshes tokens any more; store any the database refused.
 	_ = authService.Close(shutCtx) // it logs the sessions it could not save
 	logger.Info("stopped")

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bluesky-social/indigo/api/chat"
@@ -121,7 +120,8 @@ const (
 	convosPageSize = 50
 	// countsPageSize bounds the unread-counts call (one listConvos page).
 	countsPageSize = 100
-	// backgroundTimeout bounds work done after a response.
+	// backgroundTimeout bounds a shared fetch that runs on after its
+	// first caller stopped waiting (revCache).
 	backgroundTimeout = 10 * time.Second
 	// maxDMFormBytes caps the DM forms: a message is at most 10,000
 	// bytes of UTF-8, which URL encoding can triple. The cap is twice
@@ -138,7 +138,7 @@ func (d *DMs) check() error {
 }
 
 // dmState is the DM pages' in-memory state: form tokens, cached counts and
-// inbox rows, names seen on pages, time zones and background work.
+// inbox rows, names seen on pages and time zones.
 type dmState struct {
 	cfg    DMs
 	now    func() time.Time
@@ -148,7 +148,6 @@ type dmState struct {
 	rows   *revCache[string, rowResult]    // inbox rows for live updates, by did + " " + convo
 	names  *nameCache
 	zones  *zoneCache
-	bg     sync.WaitGroup
 }
 
 func newDMState(cfg DMs) *dmState {
@@ -179,15 +178,6 @@ func newDMState(cfg DMs) *dmState {
 		rows:   newRevCache[string, rowResult](time.Minute, cfg.Now, 10000),
 		names:  newNameCache(),
 		zones:  newZoneCache(),
-	}
-}
-
-// WaitBackground waits until the work DM requests started after their
-// response has finished; each piece is
-// bounded by a 10 s timeout. It returns at once when there is none.
-func (s *Server) WaitBackground() {
-	if s.dm != nil {
-		s.dm.bg.Wait()
 	}
 }
 
@@ -389,15 +379,6 @@ var errNoConvo = &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonCo
 // invalidate forgets what is cached about did's unread counts (after an
 // action that changes them).
 func (d *dmState) invalidate(did syntax.DID) { d.counts.forget(did) }
-
-// background runs f after the response, bounded by backgroundTimeout.
-func (d *dmState) background(f func(ctx context.Context)) {
-	d.bg.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
-		defer cancel()
-		f(ctx)
-	})
-}
 
 // safeRetry returns path when it is a same-site path ("/…", not "//…").
 func safeRetry(path string) string {

@@ -432,7 +432,6 @@ func newDMApp(t *testing.T, opts ...func(*DMs)) *dmApp {
 		o(dms)
 	}
 	a := newTestApp(t, func(c *Config) { c.DMs = dms })
-	t.Cleanup(a.server.WaitBackground)
 	a.signIn(dmAlice, "alice.test", true)
 	return &dmApp{testApp: a, chat: fc}
 }

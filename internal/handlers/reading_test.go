@@ -28,7 +28,6 @@ func TestOpeningAConversationDoesNotMarkItRead(t *testing.T) {
 		if res := a.do(req); res.status != http.StatusOK {
 			t.Fatalf("GET with %v: %d", h, res.status)
 		}
-		a.server.WaitBackground()
 		if n := a.chat.count("UpdateRead"); n != 0 {
 			t.Fatalf("GET /convos/c1 with %v made %d updateRead calls, want 0", h, n)
 		}
