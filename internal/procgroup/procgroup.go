@@ -14,8 +14,9 @@ const killWait = 5 * time.Second
 
 // Stop sends SIGTERM to the process group led by pid, then SIGKILL if exited
 // (closed once the leader has been reaped) is still open after grace. When
-// the leader is gone, the rest of its group is killed too, so nothing it
-// spawned lingers. It returns an error only when the leader is still there
+// the leader is gone, the rest of its group is killed too, and Stop waits
+// (up to killWait) until the group is empty, so nothing it spawned lingers
+// when it returns. It returns an error only when the leader is still there
 // killWait after SIGKILL.
 func Stop(pid int, exited <-chan struct{}, grace time.Duration) error {
 	_ = syscall.Kill(-pid, syscall.SIGTERM) // the group id is the leader's pid
@@ -23,17 +24,25 @@ func Stop(pid int, exited <-chan struct{}, grace time.Duration) error {
 	defer t.Stop()
 	select {
 	case <-exited:
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		return nil
 	case <-t.C:
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		t2 := time.NewTimer(killWait)
+		defer t2.Stop()
+		select {
+		case <-exited:
+		case <-t2.C:
+			return fmt.Errorf("process %d still running after SIGKILL", pid)
+		}
 	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	t2 := time.NewTimer(killWait)
-	defer t2.Stop()
-	select {
-	case <-exited:
-		return nil
-	case <-t2.C:
-		return fmt.Errorf("process %d still running after SIGKILL", pid)
+	waitGroupGone(pid, time.Now().Add(killWait))
+	return nil
+}
+
+// waitGroupGone polls until no process is left in group pgid (members the
+// leader left behind are reaped by init, not by us), or until deadline.
+func waitGroupGone(pgid int, deadline time.Time) {
+	for syscall.Kill(-pgid, 0) != syscall.ESRCH && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 }
