@@ -504,7 +504,7 @@ func (w *Worker) attempt(ctx context.Context, r row) result {
 	if !r.sendStartedAt.IsZero() && r.convoID != "" {
 		id, found, err := w.findMarker(ctx, c, r)
 		switch {
-		case err != nil && apperr.ReasonOf(err) != reasonConvoNotFound:
+		case err != nil && apperr.ReasonOf(err) != chatproxy.ReasonConvoNotFound:
 			return failed(err)
 		case found:
 			return result{sent: true, messageID: id, convoID: r.convoID}
@@ -551,7 +551,7 @@ func (w *Worker) convoFor(ctx context.Context, c Chat, r row) (string, *result) 
 	avail, err := c.GetConvoAvailability(cctx, members)
 	cancel()
 	switch {
-	case err != nil && apperr.ReasonOf(err) == reasonNotImplemented:
+	case err != nil && apperr.ReasonOf(err) == chatproxy.ReasonNotImplemented:
 		avail = nil // a chat service without the method: getConvoForMembers decides
 	case err != nil:
 		res := failed(err)
@@ -570,7 +570,7 @@ func (w *Worker) convoFor(ctx context.Context, c Chat, r row) (string, *result) 
 	if avail != nil && !avail.CanChat {
 		// getConvoForMembers usually names the refusal; when it does not,
 		// the availability answer still stands.
-		return "", &result{fail: &failure{kind: permanent, code: reasonCannotChat}}
+		return "", &result{fail: &failure{kind: permanent, code: ReasonCannotChat}}
 	}
 	if out == nil || out.Id == "" {
 		res := failed(apperr.New(apperr.Unavailable, "getConvoForMembers returned no convo"))
@@ -690,13 +690,13 @@ func (w *Worker) recordFailure(ctx context.Context, log *slog.Logger, r row, f f
 		return
 	}
 
-	if f.code == reasonRateLimited && f.retryAt.IsZero() {
+	if f.code == chatproxy.ReasonRateLimited && f.retryAt.IsZero() {
 		f.retryAt = now.Add(w.cfg.RateLimitWait)
 	}
 	opened, holdUntil := w.noteTransient(r.sender, now, f)
 	deadline := r.queuedAt.Add(w.cfg.MaxAge)
 	if !now.Before(deadline) {
-		reason, fix := explain(failure{kind: permanent, code: reasonGivenUp}, n, w.cfg.MaxAge)
+		reason, fix := explain(failure{kind: permanent, code: ReasonGivenUp}, n, w.cfg.MaxAge)
 		if err := w.finish(ctx, r.id, StateGivenUp, now, f.code, reason, fix); err != nil {
 			log.Error("recording give-up failed", "err", err)
 			return
@@ -779,7 +779,7 @@ func (w *Worker) noteTransient(sender syntax.DID, now time.Time, f failure) (ope
 		opened = true
 		b.until = now.Add(w.cfg.BreakerCooldown)
 	}
-	if f.code == reasonRateLimited && !f.retryAt.IsZero() {
+	if f.code == chatproxy.ReasonRateLimited && !f.retryAt.IsZero() {
 		ra := f.retryAt
 		if limit := now.Add(w.cfg.MaxRetryAfter); ra.After(limit) {
 			ra = limit
