@@ -68,7 +68,8 @@ type Chat interface {
 
 var _ Chat = (*chatproxy.Client)(nil)
 
-// Config configures a Worker. Zero values take the defaults noted.
+// Config configures a Worker. Zero values take the defaults noted (the
+// Default* constants).
 type Config struct {
 	DB        *sql.DB            // required; the database with the outbox table
 	Sender    Sender             // required
