@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluesky-social/indigo/api/chat"
@@ -111,6 +112,29 @@ type Config struct {
 	// skydm's when the marker search decides a message is older than the
 	// delivery's first send; default 10m.
 	MarkerClockSkew time.Duration
+}
+
+// Worker delivers outbox rows. Create it with New; Run owns its goroutines.
+// Resume and Retry may be called from any goroutine, whether or not Run is
+// running.
+type Worker struct {
+	cfg      Config
+	store    *store
+	policy   policy
+	breakers breakers
+	log      *slog.Logger
+	now      func() time.Time
+	wake     chan struct{}
+	run      atomic.Bool
+
+	// Test seams. afterSend, when set, is called right after sendMessage
+	// returns; true simulates the process dying before the row is marked
+	// (nothing more is written by this worker, not even at shutdown).
+	// cycles counts lease queries, so tests can wait for the worker to
+	// have looked for due rows without sleeping.
+	afterSend func(id int64) bool
+	crashed   atomic.Bool
+	cycles    atomic.Int64
 }
 
 // New returns a Worker. It returns an error when DB or Sender is missing or

@@ -65,11 +65,12 @@
 //     history in, "retry at", "park", "not delivered" or "give up" out.
 //   - breaker.go: the per-sender circuit breakers the policy updates.
 //   - worker.go: the loop — lease due rows, make the chat calls, write the
-//     policy's decision.
-//   - resume.go: what brings rows back: [Worker.Resume], the parked
-//     recheck, [Worker.Retry].
-//   - config.go: [Config], its Default* values, and the [Sender] and [Chat]
-//     the worker is given.
+//     policy's decision; resume a sender's parked rows after a success, and
+//     recheck parked rows now and then.
+//   - resume.go: [Worker.Resume] (after a sign-in) and [Worker.Retry] (the
+//     UI's button).
+//   - config.go: [Config] and its Default* values, the [Sender] and [Chat]
+//     the worker is given, and [New].
 //   - message.go: the DM's text, link facet and delivery marker.
 //
 // # Who sends

@@ -10,20 +10,9 @@ import (
 	"github.com/skydm/skydm/internal/apperr"
 )
 
-// What brings a row back to the queue besides a transient failure: the
-// sender signing in (Resume, or a successful send), the periodic recheck of
-// parked rows, and the UI's Retry.
-
-// senderSucceeded closes the sender's breaker and resumes rows parked for
-// its sign-in: a successful send proves the session works again.
-func (w *Worker) senderSucceeded(ctx context.Context, sender syntax.DID) {
-	w.breakers.reset(sender)
-	if n, err := w.store.resume(ctx, sender, w.now()); err != nil {
-		w.log.Error("resuming parked rows failed", "sender", sender, "err", err)
-	} else if n > 0 {
-		w.Wake()
-	}
-}
+// What callers outside the loop use to bring a row back to the queue: the
+// login handler's Resume and the UI's Retry. (The loop's own ways — a
+// successful send, the parked recheck — are in worker.go.)
 
 // Resume requeues, due now, every row parked because senderDID's session
 // had expired or lacked the chat scope. The login handler calls it after a
@@ -34,21 +23,6 @@ func (w *Worker) Resume(ctx context.Context, senderDID syntax.DID) error {
 	n, err := w.store.resume(ctx, senderDID, w.now())
 	if err != nil {
 		return fmt.Errorf("notify: resume %s: %w", senderDID, err)
-	}
-	if n > 0 {
-		w.Wake()
-	}
-	return nil
-}
-
-// recheckParked requeues the oldest parked row of each sender that has
-// been parked for ParkedRecheck: if the sender signed in meanwhile, it is
-// sent and the sender's other parked rows follow (senderSucceeded).
-func (w *Worker) recheckParked(ctx context.Context) error {
-	now := w.now()
-	n, err := w.store.recheckParked(ctx, now, now.Add(-w.cfg.ParkedRecheck))
-	if err != nil {
-		return err
 	}
 	if n > 0 {
 		w.Wake()

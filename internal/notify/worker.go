@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -17,29 +16,6 @@ import (
 // The loop that leases and delivers: Run leases due rows from the store,
 // deliver makes one attempt's chat calls, and recordFailure writes what the
 // retry policy decides.
-
-// Worker delivers outbox rows. Create it with New; Run owns its goroutines.
-// Resume and Retry may be called from any goroutine, whether or not Run is
-// running.
-type Worker struct {
-	cfg      Config
-	store    *store
-	policy   policy
-	breakers breakers
-	log      *slog.Logger
-	now      func() time.Time
-	wake     chan struct{}
-	run      atomic.Bool
-
-	// Test seams. afterSend, when set, is called right after sendMessage
-	// returns; true simulates the process dying before the row is marked
-	// (nothing more is written by this worker, not even at shutdown).
-	// cycles counts lease queries, so tests can wait for the worker to
-	// have looked for due rows without sleeping.
-	afterSend func(id int64) bool
-	crashed   atomic.Bool
-	cycles    atomic.Int64
-}
 
 // Wake tells a running worker that rows may be due now (after an enqueue).
 // It never blocks.
@@ -375,6 +351,32 @@ func (w *Worker) recordFailure(ctx context.Context, log *slog.Logger, r row, f f
 		}
 	}
 	log.Info("dm attempt failed; will retry", "reason", f.code, "next_attempt_at", d.next, "breaker_opened", d.opened, "err", f.err)
+}
+
+// senderSucceeded closes the sender's breaker and resumes rows parked for
+// its sign-in: a successful send proves the session works again.
+func (w *Worker) senderSucceeded(ctx context.Context, sender syntax.DID) {
+	w.breakers.reset(sender)
+	if n, err := w.store.resume(ctx, sender, w.now()); err != nil {
+		w.log.Error("resuming parked rows failed", "sender", sender, "err", err)
+	} else if n > 0 {
+		w.Wake()
+	}
+}
+
+// recheckParked requeues the oldest parked row of each sender that has
+// been parked for ParkedRecheck: if the sender signed in meanwhile, it is
+// sent and the sender's other parked rows follow (senderSucceeded).
+func (w *Worker) recheckParked(ctx context.Context) error {
+	now := w.now()
+	n, err := w.store.recheckParked(ctx, now, now.Add(-w.cfg.ParkedRecheck))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.Wake()
+	}
+	return nil
 }
 
 // names resolves the handles used in human reasons. Lookups are bounded;
