@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/views"
 )
 
@@ -21,10 +22,10 @@ func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx
 	}
 	id, ok := convoIDFromPath(r)
 	if !ok {
-		s.Error(w, r, errNoConvo)
+		s.kit.Error(w, r, errNoConvo)
 		return
 	}
-	ctx, cancel := s.stepCtx(r, reloadReserve) // a failure shows the conversation again
+	ctx, cancel := s.stepCtx(r, kit.ReloadReserve) // a failure shows the conversation again
 	defer cancel()
 	err := do(ctx, c, id)
 	s.dm.invalidate(acct.DID)
@@ -32,11 +33,11 @@ func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx
 		s.convoFailed(w, r, acct, c, id, err, "", "")
 		return
 	}
-	if wantsJSON(r) {
+	if kit.WantsJSON(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	redirect(w, r, target(id))
+	kit.Redirect(w, r, target(id))
 }
 
 // convoNotice is the target of an action on a whole conversation: its page
@@ -132,13 +133,13 @@ func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 	id, ok := convoIDFromPath(r)
 	mid := r.PathValue("mid")
 	if !ok || !validID(mid) {
-		s.Error(w, r, errNoConvo)
+		s.kit.Error(w, r, errNoConvo)
 		return
 	}
 	var err error
 	if err = parseDMForm(w, r); err == nil {
 		value := strings.TrimSpace(r.PostForm.Get("value"))
-		ctx, cancel := s.stepCtx(r, reloadReserve)
+		ctx, cancel := s.stepCtx(r, kit.ReloadReserve)
 		defer cancel()
 		if add {
 			_, err = c.AddReaction(ctx, id, mid, value)
@@ -151,7 +152,7 @@ func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 		return
 	}
 	s.dm.invalidate(acct.DID)
-	redirect(w, r, messageURL(views.ConvoURL(id), mid))
+	kit.Redirect(w, r, messageURL(views.ConvoURL(id), mid))
 }
 
 // dmReadAll is POST /convos/read-all: marks every accepted conversation
@@ -166,10 +167,10 @@ func (s *Server) dmReadAll(w http.ResponseWriter, r *http.Request) {
 	_, err := c.UpdateAllRead(ctx, views.StatusAccepted)
 	s.dm.invalidate(acct.DID)
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
-	redirect(w, r, noticeURL("/", "allread"))
+	kit.Redirect(w, r, noticeURL("/", "allread"))
 }
 
 // After an action the page reloads (PRG) and focus would start over at the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
 )
@@ -28,7 +29,7 @@ func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
 	}
 	id, ok := convoIDFromPath(r)
 	if !ok {
-		s.Error(w, r, errNoConvo)
+		s.kit.Error(w, r, errNoConvo)
 		return
 	}
 	q := r.URL.Query()
@@ -40,7 +41,7 @@ func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	vm, convo, err := s.loadConvo(ctx, r, acct, c, id, cursor)
 	if err != nil {
-		s.dmError(w, r, err)
+		s.kit.Error(w, r, err, kit.Retry())
 		return
 	}
 	vm.Notice = dmNotice(q.Get("notice"))
@@ -76,7 +77,7 @@ func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession
 	vm := views.ConvoVM{
 		Assets: s.dmAssets(), ID: id, Members: otherMembers(convo, viewer, names),
 		Status: convoStatus(convo), Muted: convo.Muted, Unread: int(convo.UnreadCount), EarlierCursor: msgs.Cursor, Earlier: cursor != "",
-		FormToken: s.dm.tokens.issue(viewer, id), ViewerDID: viewer, Now: s.dm.now(), Loc: s.loc(r),
+		FormToken: s.dm.tokens.issue(viewer, id), ViewerDID: viewer, Now: s.kit.Now(), Loc: s.kit.Loc(r),
 	}
 	for did, n := range names {
 		s.dm.names.put(did, n)
@@ -94,7 +95,7 @@ func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession
 // conversation, which the page marks read once it is seen (dm.js).
 func (s *Server) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
 	unread := 0
-	if cur := viewerFrom(r.Context()).current; cur != nil {
+	if cur := kit.Current(r.Context()); cur != nil {
 		if n, ok := s.dm.counts.peek(cur.DID); ok {
 			unread = n.UnreadTotal
 			if convo != nil && !convo.Muted && convoStatus(convo) == views.StatusAccepted {
@@ -102,7 +103,7 @@ func (s *Server) renderConvo(w http.ResponseWriter, r *http.Request, status int,
 			}
 		}
 	}
-	s.render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle("", vm.Members), unread), vm))
+	s.kit.Render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle("", vm.Members), unread), vm))
 }
 
 // minReload is the least time worth trying to load a conversation again
@@ -117,37 +118,34 @@ var errNoTimeToReload = apperr.New(apperr.Unavailable, "")
 // convoFailed shows err on the conversation page (status from its code),
 // with draft kept in the composer and the message whose actions failed
 // (selected) open, when err is a refusal or upstream failure that can be
-// shown there; otherwise it goes to the error page. When the conversation
-// cannot be loaded again, the page shows only the composer with the draft.
-func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id string, err error, draft, selected string) {
-	if !inlineError(err) {
-		s.Error(w, r, err)
-		return
-	}
-	s.logUpstream(r, "conversation action", err)
-	var vm views.ConvoVM
-	var convo *chat.ConvoDefs_ConvoView
-	var loadErr error = errNoTimeToReload
-	if timeLeft(r.Context()) >= answerReserve+minReload {
-		ctx, cancel := s.upstreamCtx(r)
-		vm, convo, loadErr = s.loadConvo(ctx, r, acct, c, id, "")
-		cancel()
-	}
-	if loadErr != nil {
-		if !inlineError(loadErr) {
-			s.Error(w, r, loadErr)
-			return
+// shown there (kit.OnForm); otherwise the error path's page (or opts'
+// answer). When the conversation cannot be loaded again, the page shows
+// only the composer with the draft.
+func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id string, err error, draft, selected string, opts ...kit.ErrorOption) {
+	opts = append(opts, kit.Form(func(status int, msg string) {
+		var vm views.ConvoVM
+		var convo *chat.ConvoDefs_ConvoView
+		var loadErr error = errNoTimeToReload
+		if kit.TimeLeft(r.Context()) >= kit.AnswerReserve+minReload {
+			ctx, cancel := s.upstreamCtx(r)
+			vm, convo, loadErr = s.loadConvo(ctx, r, acct, c, id, "")
+			cancel()
 		}
-		vm = views.ConvoVM{Assets: s.dmAssets(), ID: id, FormToken: s.dm.tokens.issue(acct.DID.String(), id),
-			ViewerDID: acct.DID.String(), Now: s.dm.now(), Loc: s.loc(r),
-			Notice: "The conversation could not be loaded just now."}
-		if draft != "" {
-			vm.Notice = "The conversation could not be loaded just now; your message is kept below."
+		if loadErr != nil {
+			if !kit.OnForm(loadErr) {
+				s.kit.Error(w, r, loadErr)
+				return
+			}
+			vm = views.ConvoVM{Assets: s.dmAssets(), ID: id, FormToken: s.dm.tokens.issue(acct.DID.String(), id),
+				ViewerDID: acct.DID.String(), Now: s.kit.Now(), Loc: s.kit.Loc(r),
+				Notice: "The conversation could not be loaded just now."}
+			if draft != "" {
+				vm.Notice = "The conversation could not be loaded just now; your message is kept below."
+			}
+			convo = nil
 		}
-		convo = nil
-	}
-	vm.Draft, vm.Selected = draft, selected
-	vm.Error = humanError(err, s.dm.now(), vm.Loc)
-	setRetryAfter(w, err, s.dm.now())
-	s.renderConvo(w, r, statusOf(err), vm, convo)
+		vm.Draft, vm.Selected, vm.Error = draft, selected, msg
+		s.renderConvo(w, r, status, vm, convo)
+	}))
+	s.kit.Error(w, r, err, opts...)
 }

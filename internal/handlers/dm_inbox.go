@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"net/http"
 	"sync"
 
@@ -47,7 +48,7 @@ func (s *Server) countsOf(ctx context.Context, did syntax.DID, c Chat, minRev st
 // dmHome is GET /: the inbox for an account with DM access, else the start
 // page (signed out, or a notice to sign in again with DM access).
 func (s *Server) dmHome(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
+	cur := kit.Current(r.Context())
 	if s.dm == nil || cur == nil || !cur.HasChatScope {
 		s.home(w, r)
 		return
@@ -78,7 +79,7 @@ func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
 	q := r.URL.Query()
 	vm := views.InboxVM{
 		Assets: s.dmAssets(), Tab: tab, UnreadOnly: q.Get("unread") == "1",
-		Notice: dmNotice(q.Get("notice")), Now: s.dm.now(), Loc: s.loc(r),
+		Notice: dmNotice(q.Get("notice")), Now: s.kit.Now(), Loc: s.kit.Loc(r),
 	}
 	cursor := q.Get("cursor")
 	if len(cursor) > maxCursor {
@@ -100,11 +101,11 @@ func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
 	page, err := c.ListConvos(ctx, p)
 	wg.Wait()
 	if err != nil {
-		s.dmError(w, r, err)
+		s.kit.Error(w, r, err, kit.Retry())
 		return
 	}
 	if countsErr != nil {
-		s.log.WarnContext(r.Context(), "unread counts", "did", acct.DID.String(), "err", countsErr, "request_id", requestID(r.Context()))
+		s.kit.Log.WarnContext(r.Context(), "unread counts", "did", acct.DID.String(), "err", countsErr, "request_id", kit.RequestID(r.Context()))
 	}
 	vm.UnreadTotal, vm.RequestCount = counts.UnreadTotal, counts.Requests
 	vm.NextCursor = page.Cursor
@@ -116,5 +117,5 @@ func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
 	if tab == views.TabRequests {
 		title = "Message requests"
 	}
-	s.render(w, r, http.StatusOK, views.InboxPage(s.dmPage(r, title, counts.UnreadTotal), vm))
+	s.kit.Render(w, r, http.StatusOK, views.InboxPage(s.dmPage(r, title, counts.UnreadTotal), vm))
 }

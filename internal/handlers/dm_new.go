@@ -10,6 +10,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/views"
 )
 
@@ -24,12 +25,12 @@ func (s *Server) dmNewConvo(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderNewConvo(w http.ResponseWriter, r *http.Request, status int, vm views.NewConvoVM) {
 	vm.Assets = s.dmAssets()
 	unread := 0
-	if cur := viewerFrom(r.Context()).current; cur != nil {
+	if cur := kit.Current(r.Context()); cur != nil {
 		if n, ok := s.dm.counts.peek(cur.DID); ok {
 			unread = n.UnreadTotal
 		}
 	}
-	s.render(w, r, status, views.NewConvoPage(s.dmPage(r, "New message", unread), vm))
+	s.kit.Render(w, r, status, views.NewConvoPage(s.dmPage(r, "New message", unread), vm))
 }
 
 // dmNewConvoPost is POST /convos/new: resolves the handle (or DID), asks
@@ -45,19 +46,18 @@ func (s *Server) dmNewConvoPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := parseDMForm(w, r); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	typed := strings.TrimSpace(r.PostForm.Get("handle"))
 	vm := views.NewConvoVM{Handle: typed}
+	// The field names the account, so an unknown one (NotFound) is shown
+	// next to it.
 	fail := func(err error) {
-		if !inlineError(err) && apperr.CodeOf(err) != apperr.NotFound {
-			s.Error(w, r, err)
-			return
-		}
-		s.logUpstream(r, "new conversation", err)
-		vm.Error = humanError(err, s.dm.now(), s.loc(r))
-		s.renderNewConvo(w, r, statusOf(err), vm)
+		s.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+			vm.Error = msg
+			s.renderNewConvo(w, r, status, vm)
+		}, apperr.NotFound))
 	}
 	ctx, cancel := s.upstreamCtx(r)
 	defer cancel()
@@ -79,19 +79,19 @@ func (s *Server) dmNewConvoPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if avail.Convo != nil && avail.Convo.Id != "" {
-		redirect(w, r, views.ConvoLatestURL(avail.Convo.Id))
+		kit.Redirect(w, r, views.ConvoLatestURL(avail.Convo.Id))
 		return
 	}
 	convo, err := c.GetConvoForMembers(ctx, members)
 	if err == nil && !avail.CanChat {
-		s.log.InfoContext(r.Context(), "getConvoForMembers succeeded although getConvoAvailability said no", "request_id", requestID(r.Context()))
+		s.kit.Log.InfoContext(r.Context(), "getConvoForMembers succeeded although getConvoAvailability said no", "request_id", kit.RequestID(r.Context()))
 	}
 	if err != nil {
 		fail(err)
 		return
 	}
 	s.dm.invalidate(acct.DID)
-	redirect(w, r, views.ConvoLatestURL(convo.Id))
+	kit.Redirect(w, r, views.ConvoLatestURL(convo.Id))
 }
 
 var errNoSuchHandle = apperr.New(apperr.NotFound, "We could not find that account. Check the handle and try again.")

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/views"
 )
 
@@ -23,7 +24,7 @@ func (s *Server) dmSettings(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	d, err := c.Declaration(ctx)
 	if err != nil {
-		s.dmError(w, r, err)
+		s.kit.Error(w, r, err, kit.Retry())
 		return
 	}
 	s.renderSettings(w, r, http.StatusOK, views.SettingsVM{AllowIncoming: d.AllowIncoming(), Notice: dmNotice(r.URL.Query().Get("notice"))})
@@ -32,12 +33,12 @@ func (s *Server) dmSettings(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, vm views.SettingsVM) {
 	vm.Assets = s.dmAssets()
 	unread := 0
-	if cur := viewerFrom(r.Context()).current; cur != nil {
+	if cur := kit.Current(r.Context()); cur != nil {
 		if n, ok := s.dm.counts.peek(cur.DID); ok {
 			unread = n.UnreadTotal
 		}
 	}
-	s.render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", unread), vm))
+	s.kit.Render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", unread), vm))
 }
 
 // dmSettingsPost is POST /settings/chat (allow_incoming: all, following or
@@ -50,7 +51,7 @@ func (s *Server) dmSettingsPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := parseDMForm(w, r); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	allow := r.PostForm.Get("allow_incoming")
@@ -73,15 +74,12 @@ func (s *Server) dmSettingsPost(w http.ResponseWriter, r *http.Request) {
 		err = c.SaveDeclaration(ctx, Declaration{Value: v, CID: d.CID})
 	}
 	if err != nil {
-		if !inlineError(err) {
-			s.Error(w, r, err)
-			return
-		}
-		s.logUpstream(r, "save chat declaration", err)
-		s.renderSettings(w, r, statusOf(err), views.SettingsVM{AllowIncoming: allow, Error: humanError(err, s.dm.now(), s.loc(r))})
+		s.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+			s.renderSettings(w, r, status, views.SettingsVM{AllowIncoming: allow, Error: msg})
+		}))
 		return
 	}
-	redirect(w, r, noticeURL("/settings/chat", "saved"))
+	kit.Redirect(w, r, noticeURL("/settings/chat", "saved"))
 }
 
 var errDeclarationChanged = apperr.New(apperr.Conflict, "Your chat settings were changed somewhere else at the same time. Check them and save again.")

@@ -21,7 +21,7 @@ import (
 // that opened it (?convo= for a conversation page) in the browser's time
 // zone. What each page gets is described on liveRenderer.
 func (s *Server) dmEvents(w http.ResponseWriter, r *http.Request) {
-	s.dm.cfg.Hub.Handler(s.liveUser, liveRenderer{s: s, loc: s.loc(r)}).ServeHTTP(w, r)
+	s.dm.cfg.Hub.Handler(s.liveUser, liveRenderer{s: s, loc: s.kit.Loc(r)}).ServeHTTP(w, r)
 }
 
 // liveUser is the account of an SSE request: the active one, when it may
@@ -157,7 +157,7 @@ func (lr liveRenderer) inbox(ctx context.Context, acct websession.Account, c Cha
 	out := liveConvo{ID: ev.ConvoID}
 	if !res.gone {
 		var ok bool
-		if out.HTML, ok = lr.html(ctx, views.ConvoRow(res.row, s.dm.now(), lr.loc)); !ok {
+		if out.HTML, ok = lr.html(ctx, views.ConvoRow(res.row, s.kit.Now(), lr.loc)); !ok {
 			return "", nil, false
 		}
 	}
@@ -170,7 +170,7 @@ func (lr liveRenderer) inbox(ctx context.Context, acct websession.Account, c Cha
 func (lr liveRenderer) html(ctx context.Context, c templ.Component) (string, bool) {
 	var buf bytes.Buffer
 	if err := c.Render(ctx, &buf); err != nil {
-		lr.s.log.ErrorContext(ctx, "render live update", "err", err)
+		lr.s.kit.Log.ErrorContext(ctx, "render live update", "err", err)
 		return "", false
 	}
 	return buf.String(), true

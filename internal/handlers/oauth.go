@@ -11,39 +11,20 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/views"
 )
 
 // maxFormBytes caps the body of every form post.
 const maxFormBytes = 16 << 10
 
-// parseForm reads a small url-encoded form body.
-func parseForm(w http.ResponseWriter, r *http.Request) error {
-	return readForm(w, r, maxFormBytes, "The form could not be read (it may be too long). Please try again.")
-}
-
-// readForm reads a url-encoded form body of at most limit bytes, reading
-// no further. A larger body is TooLarge (413), any other unreadable body
-// Invalid (400); both carry msg. Every form parser of the app is this one.
-func readForm(w http.ResponseWriter, r *http.Request, limit int64, msg string) error {
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	if err := r.ParseForm(); err != nil {
-		code := apperr.Invalid
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			code = apperr.TooLarge
-		}
-		return apperr.Wrap(err, code, msg)
-	}
-	return nil
-}
-
 // login starts the OAuth flow for the handle, DID or server in the form
 // field "identifier". On success it shows ContinuePage, which sends the
 // browser on to the authorization server; on failure it shows the sign-in
 // form again with the message next to the field and the input kept.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
-		s.Error(w, r, err)
+	if err := kit.ParseForm(w, r); err != nil {
+		s.kit.Error(w, r, err)
 		return
 	}
 	identifier := strings.TrimSpace(r.PostForm.Get("identifier"))
@@ -58,22 +39,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		if u, perr := url.Parse(authorizeURL); perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			err = apperr.Wrap(perr, apperr.Internal, "")
-			s.log.ErrorContext(r.Context(), "authorize URL is not an http(s) URL", "request_id", requestID(r.Context()))
+			s.kit.Log.ErrorContext(r.Context(), "authorize URL is not an http(s) URL", "request_id", kit.RequestID(r.Context()))
 		}
 	}
 	if err != nil {
-		code := apperr.CodeOf(err)
-		switch code {
-		case apperr.Internal:
-			s.log.ErrorContext(r.Context(), "start login", "err", err, "request_id", requestID(r.Context()))
-		case apperr.Unavailable:
-			s.log.WarnContext(r.Context(), "start login", "err", err, "request_id", requestID(r.Context()))
-		}
-		f.Error = apperr.MessageOf(err)
-		s.renderSignIn(w, r, apperr.Status(code), f)
+		// Every failure of the sign-in form is shown next to its field.
+		s.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+			f.Error = msg
+			s.renderSignIn(w, r, status, f)
+		}, apperr.NotFound, apperr.Internal, apperr.Unauthorized, apperr.Forbidden))
 		return
 	}
-	s.render(w, r, http.StatusOK, views.ContinuePage(s.page(r, "", ""), authorizeURL))
+	s.kit.Render(w, r, http.StatusOK, views.ContinuePage(s.kit.Page(r, "", ""), authorizeURL))
 }
 
 // callback finishes the OAuth flow, adds the account to this browser and
@@ -81,25 +58,25 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	acct, err := s.auth.FinishLogin(r.Context(), w, r)
 	if err != nil {
-		s.Error(w, r, tooSlow(r, err, hostOf(r.URL.Query().Get("iss"))))
+		s.kit.Error(w, r, tooSlow(r, err, hostOf(r.URL.Query().Get("iss"))))
 		return
 	}
 	var replaced string // the session this browser held for the same account
-	for _, a := range viewerFrom(r.Context()).accounts {
+	for _, a := range kit.ViewerFrom(r.Context()).Accounts {
 		if a.DID == acct.DID && a.SessionID != acct.SessionID {
 			replaced = a.SessionID
 		}
 	}
 	if err := s.sessions.Add(w, r, acct); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	if replaced != "" {
 		if err := s.auth.Logout(r.Context(), acct.DID, replaced); err != nil {
-			s.log.WarnContext(r.Context(), "revoking the replaced session failed", "err", err, "did", acct.DID.String(), "request_id", requestID(r.Context()))
+			s.kit.Log.WarnContext(r.Context(), "revoking the replaced session failed", "err", err, "did", acct.DID.String(), "request_id", kit.RequestID(r.Context()))
 		}
 	}
-	s.log.InfoContext(r.Context(), "signed in", "did", acct.DID.String(), "chat_scope", acct.HasChatScope, "request_id", requestID(r.Context()))
+	s.kit.Log.InfoContext(r.Context(), "signed in", "did", acct.DID.String(), "chat_scope", acct.HasChatScope, "request_id", kit.RequestID(r.Context()))
 	if s.onSignIn != nil {
 		s.onSignIn(r.Context(), acct)
 	}
@@ -144,21 +121,21 @@ func hostOf(raw string) string {
 // accountFromForm returns the signed-in account named by the form field
 // "did", or the active one when the field is empty.
 func accountFromForm(r *http.Request) (did syntax.DID, sessionID string, ok bool) {
-	v := viewerFrom(r.Context())
-	if v.current == nil {
+	v := kit.ViewerFrom(r.Context())
+	if v.Current == nil {
 		return "", "", false
 	}
 	raw := strings.TrimSpace(r.PostForm.Get("did"))
 	if raw == "" {
-		return v.current.DID, v.current.SessionID, true
+		return v.Current.DID, v.Current.SessionID, true
 	}
-	for _, a := range v.accounts {
+	for _, a := range v.Accounts {
 		if a.DID.String() == raw {
 			return a.DID, a.SessionID, true
 		}
 	}
-	if v.current.DID.String() == raw {
-		return v.current.DID, v.current.SessionID, true
+	if v.Current.DID.String() == raw {
+		return v.Current.DID, v.Current.SessionID, true
 	}
 	return "", "", false
 }
@@ -166,8 +143,8 @@ func accountFromForm(r *http.Request) (did syntax.DID, sessionID string, ok bool
 // logout signs one account (form field "did", default the active one) out:
 // its tokens are revoked and it is removed from this browser.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
-		s.Error(w, r, err)
+	if err := kit.ParseForm(w, r); err != nil {
+		s.kit.Error(w, r, err)
 		return
 	}
 	did, sessionID, ok := accountFromForm(r)
@@ -178,10 +155,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.auth.Logout(r.Context(), did, sessionID); err != nil {
 		// Still forget it here: a server that cannot be reached must not
 		// keep someone signed in on this browser.
-		s.log.WarnContext(r.Context(), "logout: revoking the session failed", "err", err, "did", did.String(), "request_id", requestID(r.Context()))
+		s.kit.Log.WarnContext(r.Context(), "logout: revoking the session failed", "err", err, "did", did.String(), "request_id", kit.RequestID(r.Context()))
 	}
 	if err := s.sessions.Remove(w, r, did); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -189,21 +166,21 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 // switchAccount makes another signed-in account (form field "did") active.
 func (s *Server) switchAccount(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
-		s.Error(w, r, err)
+	if err := kit.ParseForm(w, r); err != nil {
+		s.kit.Error(w, r, err)
 		return
 	}
-	if viewerFrom(r.Context()).current == nil {
+	if kit.Current(r.Context()) == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
 	}
 	did, _, ok := accountFromForm(r)
 	if !ok {
-		s.Error(w, r, apperr.New(apperr.NotFound, "That account is not signed in on this browser."))
+		s.kit.Error(w, r, apperr.New(apperr.NotFound, "That account is not signed in on this browser."))
 		return
 	}
 	if err := s.sessions.Switch(w, r, did); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -213,7 +190,7 @@ func (s *Server) switchAccount(w http.ResponseWriter, r *http.Request) {
 // for the loopback client, whose metadata lives in its client_id.
 func (s *Server) clientMetadata(w http.ResponseWriter, r *http.Request) {
 	if s.clientDocs == nil {
-		s.Error(w, r, apperr.New(apperr.NotFound, "There is no page at this address."))
+		s.kit.Error(w, r, apperr.New(apperr.NotFound, "There is no page at this address."))
 		return
 	}
 	s.writeJSON(w, r, s.clientDocs.ClientMetadata())
@@ -223,7 +200,7 @@ func (s *Server) clientMetadata(w http.ResponseWriter, r *http.Request) {
 // client.
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	if s.clientDocs == nil {
-		s.Error(w, r, apperr.New(apperr.NotFound, "There is no page at this address."))
+		s.kit.Error(w, r, apperr.New(apperr.NotFound, "There is no page at this address."))
 		return
 	}
 	s.writeJSON(w, r, s.clientDocs.JWKS())
@@ -232,7 +209,7 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		s.Error(w, r, apperr.Wrap(err, apperr.Internal, ""))
+		s.kit.Error(w, r, apperr.Wrap(err, apperr.Internal, ""))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -1,15 +1,11 @@
 package handlers
 
 import (
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"net/http"
 
-	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
 )
-
-func toView(a websession.Account, active bool) views.Account {
-	return views.Account{DID: a.DID.String(), Handle: a.Handle, HasChatScope: a.HasChatScope, Active: active}
-}
 
 // noChatScopeNotice is shown while the active account's session lacks
 // transition:chat.bsky.
@@ -17,10 +13,10 @@ const noChatScopeNotice = "This account did not grant skydm access to your DMs. 
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	var h views.Home
-	if cur := viewerFrom(r.Context()).current; cur != nil && !cur.HasChatScope {
+	if cur := kit.Current(r.Context()); cur != nil && !cur.HasChatScope {
 		h.Notice = noChatScopeNotice
 	}
-	s.render(w, r, http.StatusOK, views.HomePage(s.page(r, "", "home"), h))
+	s.kit.Render(w, r, http.StatusOK, views.HomePage(s.kit.Page(r, "", "home"), h))
 }
 
 // signInNotice returns the notice /signin?reason= shows: the query picks
@@ -42,18 +38,18 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, status int, f views.SignInForm) {
 	title := "Sign in"
-	if viewerFrom(r.Context()).current != nil {
+	if kit.Current(r.Context()) != nil {
 		title = "Add another account"
 	}
-	s.render(w, r, status, views.SignInPage(s.page(r, title, "signin"), f))
+	s.kit.Render(w, r, status, views.SignInPage(s.kit.Page(r, title, "signin"), f))
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request) {
-	if viewerFrom(r.Context()).current == nil {
+	if kit.Current(r.Context()) == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, views.AccountPage(s.page(r, "Accounts", "accounts")))
+	s.kit.Render(w, r, http.StatusOK, views.AccountPage(s.kit.Page(r, "Accounts", "accounts")))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +57,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.health != nil {
 		if err := s.health(r.Context()); err != nil {
-			s.log.ErrorContext(r.Context(), "health check failed", "err", err, "request_id", requestID(r.Context()))
+			s.kit.Log.ErrorContext(r.Context(), "health check failed", "err", err, "request_id", kit.RequestID(r.Context()))
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("unavailable\n"))
 			return

@@ -14,6 +14,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/projects"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
@@ -70,7 +71,7 @@ const maxLongFormBytes = 128 << 10
 
 // parseLongForm reads a url-encoded form of at most maxLongFormBytes.
 func parseLongForm(w http.ResponseWriter, r *http.Request) error {
-	return readForm(w, r, maxLongFormBytes, "The form could not be read (it may be too long). Please shorten it and try again.")
+	return kit.ReadForm(w, r, maxLongFormBytes, "The form could not be read (it may be too long). Please shorten it and try again.")
 }
 
 // Page sizes.
@@ -96,12 +97,12 @@ func (s *Server) renderProjects(w http.ResponseWriter, r *http.Request, status i
 	store := s.projects.Service.Store()
 	v := views.ProjectsView{Form: form}
 	var mine []projects.Project
-	if cur := viewerFrom(ctx).current; cur != nil {
+	if cur := kit.Current(ctx); cur != nil {
 		var next string
 		var err error
 		mine, next, err = store.ListProjects(ctx, cur.DID, projects.ListOptions{Limit: listPageSize, Cursor: r.URL.Query().Get("cursor")})
 		if err != nil {
-			s.Error(w, r, err)
+			s.kit.Error(w, r, err)
 			return
 		}
 		if next != "" {
@@ -110,7 +111,7 @@ func (s *Server) renderProjects(w http.ResponseWriter, r *http.Request, status i
 	}
 	recent, _, err := store.ListProjects(ctx, "", projects.ListOptions{Limit: recentProjects})
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	var dids []syntax.DID
@@ -124,17 +125,17 @@ func (s *Server) renderProjects(w http.ResponseWriter, r *http.Request, status i
 	for _, p := range recent {
 		v.Recent = append(v.Recent, projectVM(p, names))
 	}
-	s.render(w, r, status, views.ProjectsPage(s.page(r, "Projects", "projects"), v))
+	s.kit.Render(w, r, status, views.ProjectsPage(s.kit.Page(r, "Projects", "projects"), v))
 }
 
 func (s *Server) projectCreate(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
+	cur := kit.Current(r.Context())
 	if cur == nil {
-		s.Error(w, r, errSignInToWrite)
+		s.kit.Error(w, r, errSignInToWrite)
 		return
 	}
 	if err := parseLongForm(w, r); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	form := views.ProjectForm{Name: r.PostForm.Get("name"), Description: r.PostForm.Get("description")}
@@ -147,7 +148,7 @@ func (s *Server) projectCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	api, err := s.projects.Clients.APIClient(r.Context(), *cur)
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	p, err := s.projects.Service.CreateProject(r.Context(), api, cur.DID, in)
@@ -155,48 +156,26 @@ func (s *Server) projectCreate(w http.ResponseWriter, r *http.Request) {
 		s.projectFormError(w, r, &form, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "project created", "uri", p.URI.String(), "request_id", requestID(r.Context()))
+	s.kit.Log.InfoContext(r.Context(), "project created", "uri", p.URI.String(), "request_id", kit.RequestID(r.Context()))
 	http.Redirect(w, r, p.Path(), http.StatusSeeOther)
 }
 
 // projectFormError shows the projects page again with the message next to
-// its field (or above the form) and the input kept. Sign-in problems and
-// internal failures take the one error path instead.
+// its field (or above the form) and the input kept. A PDS that refused
+// the write (Forbidden) is shown there too: worth another try without
+// retyping. Sign-in problems and internal failures take the error page.
 func (s *Server) projectFormError(w http.ResponseWriter, r *http.Request, form *views.ProjectForm, err error) {
-	if !formError(err) {
-		s.Error(w, r, err)
-		return
-	}
-	s.logFormError(r, err)
-	msg := apperr.MessageOf(err)
-	switch apperr.ReasonOf(err) {
-	case projects.ReasonInvalidName:
-		form.NameError = msg
-	case projects.ReasonInvalidDescription:
-		form.DescriptionError = msg
-	default:
-		form.Error = msg
-	}
-	s.renderProjects(w, r, apperr.Status(apperr.CodeOf(err)), *form)
-}
-
-// formError reports whether err belongs on the form, shown above it with
-// the input kept, rather than on the error page: bad input, and a PDS that
-// failed, refused the write or asked to slow down (worth another try
-// without retyping). An ended session and internal failures take the one
-// error path.
-func formError(err error) bool {
-	switch apperr.CodeOf(err) {
-	case apperr.Invalid, apperr.Unavailable, apperr.RateLimited, apperr.Forbidden:
-		return true
-	}
-	return false
-}
-
-func (s *Server) logFormError(r *http.Request, err error) {
-	if c := apperr.CodeOf(err); c == apperr.Unavailable || c == apperr.Forbidden {
-		s.log.WarnContext(r.Context(), "form not saved", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
-	}
+	s.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+		switch apperr.ReasonOf(err) {
+		case projects.ReasonInvalidName:
+			form.NameError = msg
+		case projects.ReasonInvalidDescription:
+			form.DescriptionError = msg
+		default:
+			form.Error = msg
+		}
+		s.renderProjects(w, r, status, *form)
+	}, apperr.Forbidden))
 }
 
 // projectFromPath loads the project named by {owner}/{rkey}; it returns
@@ -216,7 +195,7 @@ func (s *Server) projectFromPath(r *http.Request) (projects.Project, error) {
 func (s *Server) projectShow(w http.ResponseWriter, r *http.Request) {
 	p, err := s.projectFromPath(r)
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	s.renderProject(w, r, http.StatusOK, p, views.ChangeRequestForm{})
@@ -227,7 +206,7 @@ func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status in
 	list, next, err := s.projects.Service.Store().ProjectChangeRequests(ctx, p.URI,
 		projects.ListOptions{Limit: listPageSize, Cursor: r.URL.Query().Get("cursor")})
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	viewer := s.viewerDID(r)
@@ -245,7 +224,7 @@ func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status in
 	if next != "" {
 		v.Next = p.Path() + "?cursor=" + url.QueryEscape(next)
 	}
-	s.render(w, r, status, views.ProjectPage(s.page(r, p.Name, "projects"), v))
+	s.kit.Render(w, r, status, views.ProjectPage(s.kit.Page(r, p.Name, "projects"), v))
 }
 
 // toProject sends a GET of the form's address (a bookmarked or reopened
@@ -253,25 +232,25 @@ func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status in
 func (s *Server) toProject(w http.ResponseWriter, r *http.Request) {
 	owner, rkey, ok := didAndRkey(r, 2)
 	if !ok {
-		s.Error(w, r, errNoProject)
+		s.kit.Error(w, r, errNoProject)
 		return
 	}
 	http.Redirect(w, r, projects.ProjectPath(owner, rkey), http.StatusSeeOther)
 }
 
 func (s *Server) changeRequestFile(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
+	cur := kit.Current(r.Context())
 	if cur == nil {
-		s.Error(w, r, errSignInToWrite)
+		s.kit.Error(w, r, errSignInToWrite)
 		return
 	}
 	if err := parseLongForm(w, r); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	p, err := s.projectFromPath(r)
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	form := views.ChangeRequestForm{Title: r.PostForm.Get("title"), Body: r.PostForm.Get("body")}
@@ -282,7 +261,7 @@ func (s *Server) changeRequestFile(w http.ResponseWriter, r *http.Request) {
 	}
 	api, err := s.projects.Clients.APIClient(r.Context(), *cur)
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	c, err := s.projects.Service.FileChangeRequest(r.Context(), api, cur.DID, p.URI.String(), in)
@@ -290,32 +269,28 @@ func (s *Server) changeRequestFile(w http.ResponseWriter, r *http.Request) {
 		s.changeRequestFormError(w, r, p, &form, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "change request filed", "uri", c.URI.String(), "project", p.URI.String(), "request_id", requestID(r.Context()))
+	s.kit.Log.InfoContext(r.Context(), "change request filed", "uri", c.URI.String(), "project", p.URI.String(), "request_id", kit.RequestID(r.Context()))
 	http.Redirect(w, r, c.Path(), http.StatusSeeOther)
 }
 
-func (s *Server) changeRequestFormError(w http.ResponseWriter, r *http.Request, p projects.Project, form *views.ChangeRequestForm, err error) {
-	if !formError(err) {
-		s.Error(w, r, err)
-		return
-	}
-	s.logFormError(r, err)
-	msg := apperr.MessageOf(err)
-	switch apperr.ReasonOf(err) {
-	case projects.ReasonInvalidTitle:
-		form.TitleError = msg
-	case projects.ReasonInvalidBody:
-		form.BodyError = msg
-	default:
-		form.Error = msg
-	}
-	s.renderProject(w, r, apperr.Status(apperr.CodeOf(err)), p, *form)
+func (s *Server) changeRequestFormError(w http.ResponseWriter, r *http.Request, pr projects.Project, form *views.ChangeRequestForm, err error) {
+	s.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+		switch apperr.ReasonOf(err) {
+		case projects.ReasonInvalidTitle:
+			form.TitleError = msg
+		case projects.ReasonInvalidBody:
+			form.BodyError = msg
+		default:
+			form.Error = msg
+		}
+		s.renderProject(w, r, status, pr, *form)
+	}, apperr.Forbidden))
 }
 
 func (s *Server) changeRequestShow(w http.ResponseWriter, r *http.Request) {
 	requester, rkey, ok := didAndRkey(r, 2)
 	if !ok {
-		s.Error(w, r, errNoChangeRequest)
+		s.kit.Error(w, r, errNoChangeRequest)
 		return
 	}
 	ctx := r.Context()
@@ -324,7 +299,7 @@ func (s *Server) changeRequestShow(w http.ResponseWriter, r *http.Request) {
 		err = errNoChangeRequest
 	}
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	viewer := s.viewerDID(r)
@@ -334,11 +309,11 @@ func (s *Server) changeRequestShow(w http.ResponseWriter, r *http.Request) {
 		IsRequester: viewer != "" && viewer == c.RequesterDID,
 		IsOwner:     viewer != "" && viewer == c.OwnerDID,
 	}
-	s.render(w, r, http.StatusOK, views.ChangeRequestPage(s.page(r, c.Title, "change-requests"), v))
+	s.kit.Render(w, r, http.StatusOK, views.ChangeRequestPage(s.kit.Page(r, c.Title, "change-requests"), v))
 }
 
 func (s *Server) changeRequestsList(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
+	cur := kit.Current(r.Context())
 	if cur == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
@@ -362,7 +337,7 @@ func (s *Server) changeRequestsList(w http.ResponseWriter, r *http.Request) {
 		list, next, err = store.IncomingChangeRequests(ctx, cur.DID, opt)
 	}
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	names := s.names(ctx, changeRequestDIDs(list)...)
@@ -373,40 +348,40 @@ func (s *Server) changeRequestsList(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		v.Next = "/change-requests?tab=" + tab + "&cursor=" + url.QueryEscape(next)
 	}
-	s.render(w, r, http.StatusOK, views.ChangeRequestsPage(s.page(r, "Change requests", "change-requests"), v))
+	s.kit.Render(w, r, http.StatusOK, views.ChangeRequestsPage(s.kit.Page(r, "Change requests", "change-requests"), v))
 }
 
 func (s *Server) outboxRetry(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
+	cur := kit.Current(r.Context())
 	if cur == nil {
-		s.Error(w, r, errSignInToWrite)
+		s.kit.Error(w, r, errSignInToWrite)
 		return
 	}
 	if err := parseLongForm(w, r); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		s.Error(w, r, apperr.New(apperr.NotFound, "We could not find that notification."))
+		s.kit.Error(w, r, apperr.New(apperr.NotFound, "We could not find that notification."))
 		return
 	}
 	// The cookie alone is not enough: the OAuth session behind it must still
 	// exist (not signed out elsewhere, not revoked), as for every write.
 	if _, err := s.projects.Clients.APIClient(r.Context(), *cur); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	back := safeBack(r.PostForm.Get("back"))
 	err = s.projects.Outbox.Retry(r.Context(), id, cur.DID)
 	switch {
 	case err == nil:
-		s.log.InfoContext(r.Context(), "notification retry", "outbox_id", id, "request_id", requestID(r.Context()))
+		s.kit.Log.InfoContext(r.Context(), "notification retry", "outbox_id", id, "request_id", kit.RequestID(r.Context()))
 	case apperr.CodeOf(err) == apperr.Conflict:
 		// Already sent or already waiting (a second click): the page
 		// shows which.
 	default:
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
@@ -454,7 +429,7 @@ func parseDIDAndRkey(d, k string) (syntax.DID, syntax.RecordKey, bool) {
 }
 
 func (s *Server) viewerDID(r *http.Request) syntax.DID {
-	if cur := viewerFrom(r.Context()).current; cur != nil {
+	if cur := kit.Current(r.Context()); cur != nil {
 		return cur.DID
 	}
 	return ""

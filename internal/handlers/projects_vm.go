@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"context"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"net/url"
 	"sync"
 
@@ -21,14 +22,14 @@ import (
 // signed-in accounts of this browser are known without a lookup.
 func (s *Server) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]string {
 	out := make(map[syntax.DID]string, len(dids))
-	v := viewerFrom(ctx)
-	for _, a := range v.accounts {
+	v := kit.ViewerFrom(ctx)
+	for _, a := range v.Accounts {
 		if a.Handle != "" && a.Handle != "handle.invalid" {
 			out[a.DID] = a.Handle
 		}
 	}
-	if v.current != nil && v.current.Handle != "" && v.current.Handle != "handle.invalid" {
-		out[v.current.DID] = v.current.Handle
+	if v.Current != nil && v.Current.Handle != "" && v.Current.Handle != "handle.invalid" {
+		out[v.Current.DID] = v.Current.Handle
 	}
 	var todo []syntax.DID
 	for _, d := range dids {

@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
+	"github.com/skydm/skydm/internal/websession"
 )
 
 // routes returns every route of the app behind its middleware.
@@ -26,10 +29,10 @@ import (
 func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	page := func(h http.Handler) http.Handler { // chain for everything that renders HTML
-		return withDeadline(s.deadlines.page, s.loadSession(h))
+		return kit.WithDeadline(s.deadlines.page, s.kit.LoadSession(s.sessions, s.sessionActive, h))
 	}
 	signIn := func(h http.Handler) http.Handler { // the sign-in steps that talk to the person's servers
-		return withDeadline(s.deadlines.signIn, s.loadSession(h))
+		return kit.WithDeadline(s.deadlines.signIn, s.kit.LoadSession(s.sessions, s.sessionActive, h))
 	}
 
 	mux.Handle("GET /{$}", page(http.HandlerFunc(s.dmHome))) // the inbox, or the start page (dm_inbox.go)
@@ -87,21 +90,26 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
 
-	return s.logRequests(s.secureHeaders(s.recoverPanic(cop.Handler(mux)))), nil
+	return s.kit.LogRequests(kit.SecureHeaders(s.csp, s.hsts, s.kit.RecoverPanic(cop.Handler(mux)))), nil
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	s.Error(w, r, apperr.New(apperr.NotFound, "There is no page at this address."))
+	s.kit.Error(w, r, apperr.New(apperr.NotFound, "There is no page at this address."))
 }
 
 func (s *Server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
-	s.log.WarnContext(r.Context(), "cross-origin request refused",
+	s.kit.Log.WarnContext(r.Context(), "cross-origin request refused",
 		"method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"),
-		"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "request_id", requestID(r.Context()))
-	s.Error(w, r, apperr.New(apperr.Forbidden, "This form was sent from another site, so it was refused. Please try again from skydm itself."))
+		"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "request_id", kit.RequestID(r.Context()))
+	s.kit.Error(w, r, apperr.New(apperr.Forbidden, "This form was sent from another site, so it was refused. Please try again from skydm itself."))
 }
 
 func mustOrigin(raw string) string {
 	o, _ := origin(raw) // checked in New
 	return o
+}
+
+// sessionActive reports whether a's OAuth session still exists.
+func (s *Server) sessionActive(ctx context.Context, a websession.Account) (bool, error) {
+	return s.auth.SessionActive(ctx, a.DID, a.SessionID)
 }

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/static"
 )
@@ -103,9 +103,8 @@ type Server struct {
 	sessions   Sessions
 	clientDocs ClientDocs
 	health     func(ctx context.Context) error
-	log        *slog.Logger
-	assets     *assets
-	csp        cspPolicy
+	kit        *kit.Kit
+	csp        kit.CSP
 	hsts       bool
 	publicURL  string
 	handler    http.Handler
@@ -113,7 +112,6 @@ type Server struct {
 	onSignIn   func(ctx context.Context, acct websession.Account)
 	dm         *dmState
 	deadlines  struct{ page, signIn time.Duration }
-	bufs       sync.Pool // *bytes.Buffer for render
 }
 
 // New returns the app's handler with every route and middleware in place.
@@ -135,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 	if files == nil {
 		files = static.FS()
 	}
-	a, err := loadAssets(files)
+	a, err := kit.LoadAssets(files)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: static files: %w", err)
 	}
@@ -144,16 +142,19 @@ func New(cfg Config) (*Server, error) {
 		sessions:   cfg.Sessions,
 		clientDocs: cfg.ClientDocs,
 		health:     cfg.Health,
-		log:        cfg.Logger,
-		assets:     a,
-		csp:        newCSP(cfg.ImageOrigins),
+		csp:        kit.NewCSP(cfg.ImageOrigins),
 		hsts:       cfg.HSTS,
 		publicURL:  cfg.PublicURL,
 		projects:   cfg.Projects,
 		onSignIn:   cfg.OnSignIn,
 	}
-	s.deadlines.page = upTo(cfg.PageDeadline, pageDeadline)
-	s.deadlines.signIn = upTo(cfg.SignInDeadline, signInDeadline)
+	var now func() time.Time
+	if cfg.DMs != nil {
+		now = cfg.DMs.Now
+	}
+	s.kit = kit.New(cfg.Logger, a, now, cfg.DMs != nil)
+	s.deadlines.page = upTo(cfg.PageDeadline, kit.PageDeadline)
+	s.deadlines.signIn = upTo(cfg.SignInDeadline, kit.SignInDeadline)
 	if s.projects != nil {
 		if err := s.projects.check(); err != nil {
 			return nil, err

@@ -1,0 +1,50 @@
+package kit
+
+import (
+	"context"
+	"crypto/rand"
+
+	"github.com/skydm/skydm/internal/websession"
+)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	nonceKey
+	viewerKey
+)
+
+// RequestID returns the id LogRequests gave this request, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// Nonce returns this request's CSP nonce, or "".
+func Nonce(ctx context.Context) string {
+	n, _ := ctx.Value(nonceKey).(string)
+	return n
+}
+
+// Viewer is who is looking at a page: the active account (nil when
+// signed out) and every account signed in in this browser.
+type Viewer struct {
+	Current  *websession.Account
+	Accounts []websession.Account
+}
+
+// ViewerFrom returns the viewer LoadSession put into ctx (zero when none).
+func ViewerFrom(ctx context.Context) Viewer {
+	v, _ := ctx.Value(viewerKey).(Viewer)
+	return v
+}
+
+// Current returns the active account of the request, or nil.
+func Current(ctx context.Context) *websession.Account { return ViewerFrom(ctx).Current }
+
+func randomString(n int, enc func([]byte) string) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand since Go 1.24)
+	return enc(b)
+}
