@@ -50,7 +50,7 @@ func (s *Server) countsOf(ctx context.Context, did syntax.DID, c Chat, minRev st
 func (s *Server) dmHome(w http.ResponseWriter, r *http.Request) {
 	cur := kit.Current(r.Context())
 	if s.dm == nil || cur == nil || !cur.HasChatScope {
-		s.home(w, r)
+		s.signin.Home(w, r)
 		return
 	}
 	tab := views.TabAccepted

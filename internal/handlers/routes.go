@@ -36,15 +36,15 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 
 	mux.Handle("GET /{$}", page(http.HandlerFunc(s.dmHome))) // the inbox, or the start page (dm_inbox.go)
-	mux.Handle("GET /signin", page(http.HandlerFunc(s.signIn)))
-	mux.Handle("GET /account", page(http.HandlerFunc(s.account)))
-	mux.Handle("POST /account/switch", page(http.HandlerFunc(s.switchAccount)))
+	mux.Handle("GET /signin", page(http.HandlerFunc(s.signin.SignIn)))
+	mux.Handle("GET /account", page(http.HandlerFunc(s.signin.Account)))
+	mux.Handle("POST /account/switch", page(http.HandlerFunc(s.signin.SwitchAccount)))
 
-	mux.Handle("POST /oauth/login", signIn(http.HandlerFunc(s.login)))
-	mux.Handle("GET /oauth/callback", signIn(http.HandlerFunc(s.callback)))
-	mux.Handle("POST /oauth/logout", page(http.HandlerFunc(s.logout)))
-	mux.Handle("GET /oauth-client-metadata.json", http.HandlerFunc(s.clientMetadata))
-	mux.Handle("GET /oauth/jwks.json", http.HandlerFunc(s.jwks))
+	mux.Handle("POST /oauth/login", signIn(http.HandlerFunc(s.signin.Login)))
+	mux.Handle("GET /oauth/callback", signIn(http.HandlerFunc(s.signin.Callback)))
+	mux.Handle("POST /oauth/logout", page(http.HandlerFunc(s.signin.Logout)))
+	mux.Handle("GET /oauth-client-metadata.json", http.HandlerFunc(s.signin.ClientMetadata))
+	mux.Handle("GET /oauth/jwks.json", http.HandlerFunc(s.signin.JWKS))
 
 	if s.dm != nil { // DMs (dm_*.go)
 		mux.Handle("GET /requests", page(http.HandlerFunc(s.dmRequests))) // also /?tab=requests

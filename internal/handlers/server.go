@@ -10,51 +10,23 @@ import (
 	"net/url"
 	"time"
 
-	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
-	"github.com/bluesky-social/indigo/atproto/syntax"
-
 	"github.com/skydm/skydm/internal/handlers/kit"
+	"github.com/skydm/skydm/internal/handlers/signin"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/static"
 )
 
 // Auth is the part of the OAuth service the handlers use
-// (*oauth.Service implements it). Every error is an *apperr.Error with a
-// message fit for people.
-type Auth interface {
-	// StartLogin resolves identifier, starts an authorization request, binds
-	// it to this browser with a short-lived cookie and returns the URL of the
-	// authorization server's sign-in page.
-	StartLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, identifier string) (authorizeURL string, err error)
-	// FinishLogin completes the callback and returns the signed-in account.
-	FinishLogin(ctx context.Context, w http.ResponseWriter, r *http.Request) (websession.Account, error)
-	// Logout revokes the session's tokens and forgets the session.
-	Logout(ctx context.Context, did syntax.DID, sessionID string) error
-	// SessionActive reports whether the OAuth session still exists (it
-	// has not ended: signed out, revoked, expired or refused by the auth
-	// server), without asking the network. An error means it can't tell.
-	SessionActive(ctx context.Context, did syntax.DID, sessionID string) (bool, error)
-}
+// (*oauth.Service implements it); see signin.Auth.
+type Auth = signin.Auth
 
-// ClientDocs serves the confidential client's public documents
-// (*oauth.Service implements it).
-type ClientDocs interface {
-	ClientMetadata() atoauth.ClientMetadata
-	JWKS() atoauth.JWKS
-}
+// ClientDocs serves the confidential client's public documents; see
+// signin.ClientDocs.
+type ClientDocs = signin.ClientDocs
 
-// Sessions is the browser's set of signed-in accounts
-// (*websession.Store implements it).
-type Sessions interface {
-	Current(r *http.Request) (websession.Account, bool)
-	// Load is Current, every signed-in account and Touch (idle expiry)
-	// with one decoding of the cookie; accounts keep refuses are signed
-	// out of the browser first.
-	Load(w http.ResponseWriter, r *http.Request, keep func(websession.Account) bool) (websession.Account, bool, []websession.Account, error)
-	Add(w http.ResponseWriter, r *http.Request, acct websession.Account) error
-	Switch(w http.ResponseWriter, r *http.Request, did syntax.DID) error
-	Remove(w http.ResponseWriter, r *http.Request, did syntax.DID) error
-}
+// Sessions is the browser's set of signed-in accounts; see
+// signin.Sessions.
+type Sessions = signin.Sessions
 
 // Config is what New needs.
 type Config struct {
@@ -109,6 +81,7 @@ type Server struct {
 	publicURL  string
 	handler    http.Handler
 	projects   *Projects
+	signin     *signin.Pages
 	onSignIn   func(ctx context.Context, acct websession.Account)
 	dm         *dmState
 	deadlines  struct{ page, signIn time.Duration }
@@ -153,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		now = cfg.DMs.Now
 	}
 	s.kit = kit.New(cfg.Logger, a, now, cfg.DMs != nil)
+	s.signin = signin.New(s.kit, cfg.Auth, cfg.Sessions, cfg.ClientDocs, cfg.OnSignIn)
 	s.deadlines.page = upTo(cfg.PageDeadline, kit.PageDeadline)
 	s.deadlines.signIn = upTo(cfg.SignInDeadline, kit.SignInDeadline)
 	if s.projects != nil {
