@@ -68,15 +68,15 @@ func (s *Server) routes() (http.Handler, error) {
 		}
 	}
 
-	if s.projects != nil { // projects and change requests (projects.go)
-		mux.Handle("GET /projects", page(http.HandlerFunc(s.projectsList)))
-		mux.Handle("POST /projects", page(http.HandlerFunc(s.projectCreate))) // PRG to the project page
-		mux.Handle("GET /projects/{owner}/{rkey}", page(http.HandlerFunc(s.projectShow)))
-		mux.Handle("POST /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.changeRequestFile))) // PRG to the request
-		mux.Handle("GET /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.toProject)))
-		mux.Handle("GET /change-requests", page(http.HandlerFunc(s.changeRequestsList))) // tabs: incoming, mine
-		mux.Handle("GET /change-requests/{requester}/{rkey}", page(http.HandlerFunc(s.changeRequestShow)))
-		mux.Handle("POST /outbox/{id}/retry", page(http.HandlerFunc(s.outboxRetry))) // retry an undelivered DM
+	if s.projects != nil { // projects and change requests (package projectpages)
+		mux.Handle("GET /projects", page(http.HandlerFunc(s.projects.List)))
+		mux.Handle("POST /projects", page(http.HandlerFunc(s.projects.Create))) // PRG to the project page
+		mux.Handle("GET /projects/{owner}/{rkey}", page(http.HandlerFunc(s.projects.Show)))
+		mux.Handle("POST /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.projects.FileChangeRequest))) // PRG to the request
+		mux.Handle("GET /projects/{owner}/{rkey}/change-requests", page(http.HandlerFunc(s.projects.ToProject)))
+		mux.Handle("GET /change-requests", page(http.HandlerFunc(s.projects.ChangeRequests))) // tabs: incoming, mine
+		mux.Handle("GET /change-requests/{requester}/{rkey}", page(http.HandlerFunc(s.projects.ChangeRequest)))
+		mux.Handle("POST /outbox/{id}/retry", page(http.HandlerFunc(s.projects.OutboxRetry))) // retry an undelivered DM
 	}
 
 	mux.Handle("GET /static/", http.HandlerFunc(s.static))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skydm/skydm/internal/handlers/kit"
+	"github.com/skydm/skydm/internal/handlers/projectpages"
 	"github.com/skydm/skydm/internal/handlers/signin"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/static"
@@ -27,6 +28,14 @@ type ClientDocs = signin.ClientDocs
 // Sessions is the browser's set of signed-in accounts; see
 // signin.Sessions.
 type Sessions = signin.Sessions
+
+// Projects is what the project and change-request pages need; see
+// projectpages.Config.
+type Projects = projectpages.Config
+
+// APIClients gives the pages an XRPC client acting as a signed-in account
+// (*oauth.Service implements it); see kit.APIClients.
+type APIClients = kit.APIClients
 
 // Config is what New needs.
 type Config struct {
@@ -51,7 +60,7 @@ type Config struct {
 	// Static holds the files served under /static/; nil → the embedded ones.
 	Static fs.FS
 	// Projects, when set, serves the project and change-request pages
-	// (projects.go).
+	// (package projectpages).
 	Projects *Projects
 	// OnSignIn, when set, is called after an account signed in on this
 	// browser (e.g. to resume DMs parked until it signed in again).
@@ -80,7 +89,7 @@ type Server struct {
 	hsts       bool
 	publicURL  string
 	handler    http.Handler
-	projects   *Projects
+	projects   *projectpages.Pages
 	signin     *signin.Pages
 	onSignIn   func(ctx context.Context, acct websession.Account)
 	dm         *dmState
@@ -118,7 +127,6 @@ func New(cfg Config) (*Server, error) {
 		csp:        kit.NewCSP(cfg.ImageOrigins),
 		hsts:       cfg.HSTS,
 		publicURL:  cfg.PublicURL,
-		projects:   cfg.Projects,
 		onSignIn:   cfg.OnSignIn,
 	}
 	var now func() time.Time
@@ -129,8 +137,8 @@ func New(cfg Config) (*Server, error) {
 	s.signin = signin.New(s.kit, cfg.Auth, cfg.Sessions, cfg.ClientDocs, cfg.OnSignIn)
 	s.deadlines.page = upTo(cfg.PageDeadline, kit.PageDeadline)
 	s.deadlines.signIn = upTo(cfg.SignInDeadline, kit.SignInDeadline)
-	if s.projects != nil {
-		if err := s.projects.check(); err != nil {
+	if cfg.Projects != nil {
+		if s.projects, err = projectpages.New(s.kit, *cfg.Projects); err != nil {
 			return nil, err
 		}
 	}

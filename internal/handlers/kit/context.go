@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 
+	"github.com/bluesky-social/indigo/atproto/atclient"
+
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -47,4 +49,11 @@ func randomString(n int, enc func([]byte) string) string {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand since Go 1.24)
 	return enc(b)
+}
+
+// APIClients gives the pages an XRPC client acting as a signed-in account
+// (*oauth.Service implements it). Errors are *apperr.Error (Unauthorized
+// SessionExpired when the session is gone).
+type APIClients interface {
+	APIClient(ctx context.Context, acct websession.Account) (*atclient.APIClient, error)
 }

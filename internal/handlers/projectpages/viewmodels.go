@@ -1,4 +1,4 @@
-package handlers
+package projectpages
 
 // The project pages' view models: handles for DIDs, and what each viewer
 // may see of a change request and its DM.
@@ -20,7 +20,7 @@ import (
 // names resolves DIDs to handles for display, in parallel and bounded in
 // time; a DID whose handle is unknown or unverified maps to itself. The
 // signed-in accounts of this browser are known without a lookup.
-func (s *Server) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]string {
+func (pg *Pages) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]string {
 	out := make(map[syntax.DID]string, len(dids))
 	v := kit.ViewerFrom(ctx)
 	for _, a := range v.Accounts {
@@ -38,7 +38,7 @@ func (s *Server) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]s
 			todo = append(todo, d)
 		}
 	}
-	dir := s.projects.Directory
+	dir := pg.cfg.Directory
 	if dir == nil || len(todo) == 0 {
 		return out
 	}
@@ -95,7 +95,7 @@ func projectVM(p projects.Project, names map[syntax.DID]string) views.ProjectVM 
 	}
 }
 
-func (s *Server) changeRequestVM(c projects.ChangeRequest, viewer syntax.DID, names map[syntax.DID]string) views.ChangeRequestVM {
+func (pg *Pages) changeRequestVM(c projects.ChangeRequest, viewer syntax.DID, names map[syntax.DID]string) views.ChangeRequestVM {
 	vm := views.ChangeRequestVM{
 		Path:          c.Path(),
 		Title:         c.Title,
