@@ -35,7 +35,7 @@ func (s *Server) routes() (http.Handler, error) {
 		return kit.WithDeadline(s.deadlines.signIn, s.kit.LoadSession(s.sessions, s.sessionActive, h))
 	}
 
-	mux.Handle("GET /{$}", page(http.HandlerFunc(s.dmHome))) // the inbox, or the start page (dm_inbox.go)
+	mux.Handle("GET /{$}", page(http.HandlerFunc(s.home))) // the inbox, or the start page
 	mux.Handle("GET /signin", page(http.HandlerFunc(s.signin.SignIn)))
 	mux.Handle("GET /account", page(http.HandlerFunc(s.signin.Account)))
 	mux.Handle("POST /account/switch", page(http.HandlerFunc(s.signin.SwitchAccount)))
@@ -46,25 +46,25 @@ func (s *Server) routes() (http.Handler, error) {
 	mux.Handle("GET /oauth-client-metadata.json", http.HandlerFunc(s.signin.ClientMetadata))
 	mux.Handle("GET /oauth/jwks.json", http.HandlerFunc(s.signin.JWKS))
 
-	if s.dm != nil { // DMs (dm_*.go)
-		mux.Handle("GET /requests", page(http.HandlerFunc(s.dmRequests))) // also /?tab=requests
-		mux.Handle("GET /convos/new", page(http.HandlerFunc(s.dmNewConvo)))
-		mux.Handle("POST /convos/new", page(http.HandlerFunc(s.dmNewConvoPost))) // handle → availability → open, or why not
-		mux.Handle("POST /convos/read-all", page(http.HandlerFunc(s.dmReadAll)))
-		mux.Handle("GET /convos/{id}", page(http.HandlerFunc(s.dmConvo)))          // ?cursor= earlier, ?sel= message actions
-		mux.Handle("POST /convos/{id}/messages", page(http.HandlerFunc(s.dmSend))) // PRG; JSON for dm.js
-		mux.Handle("POST /convos/{id}/accept", page(http.HandlerFunc(s.dmAccept)))
-		mux.Handle("POST /convos/{id}/leave", page(http.HandlerFunc(s.dmLeave)))
-		mux.Handle("POST /convos/{id}/mute", page(http.HandlerFunc(s.dmMute)))
-		mux.Handle("POST /convos/{id}/unmute", page(http.HandlerFunc(s.dmUnmute)))
-		mux.Handle("POST /convos/{id}/read", page(http.HandlerFunc(s.dmRead)))
-		mux.Handle("POST /convos/{id}/messages/{mid}/delete", page(http.HandlerFunc(s.dmDeleteMessage))) // for me
-		mux.Handle("POST /convos/{id}/messages/{mid}/reactions", page(http.HandlerFunc(s.dmAddReaction)))
-		mux.Handle("POST /convos/{id}/messages/{mid}/reactions/remove", page(http.HandlerFunc(s.dmRemoveReaction)))
-		mux.Handle("GET /settings/chat", page(http.HandlerFunc(s.dmSettings))) // who may start a conversation with me
-		mux.Handle("POST /settings/chat", page(http.HandlerFunc(s.dmSettingsPost)))
-		if s.dm.cfg.Hub != nil {
-			mux.Handle("GET /events", http.HandlerFunc(s.dmEvents)) // live updates (SSE)
+	if s.dm != nil { // DMs (package dm)
+		mux.Handle("GET /requests", page(http.HandlerFunc(s.dm.Requests))) // also /?tab=requests
+		mux.Handle("GET /convos/new", page(http.HandlerFunc(s.dm.NewConvo)))
+		mux.Handle("POST /convos/new", page(http.HandlerFunc(s.dm.NewConvoPost))) // handle → availability → open, or why not
+		mux.Handle("POST /convos/read-all", page(http.HandlerFunc(s.dm.ReadAll)))
+		mux.Handle("GET /convos/{id}", page(http.HandlerFunc(s.dm.Convo)))          // ?cursor= earlier, ?sel= message actions
+		mux.Handle("POST /convos/{id}/messages", page(http.HandlerFunc(s.dm.Send))) // PRG; JSON for dm.js
+		mux.Handle("POST /convos/{id}/accept", page(http.HandlerFunc(s.dm.Accept)))
+		mux.Handle("POST /convos/{id}/leave", page(http.HandlerFunc(s.dm.Leave)))
+		mux.Handle("POST /convos/{id}/mute", page(http.HandlerFunc(s.dm.Mute)))
+		mux.Handle("POST /convos/{id}/unmute", page(http.HandlerFunc(s.dm.Unmute)))
+		mux.Handle("POST /convos/{id}/read", page(http.HandlerFunc(s.dm.Read)))
+		mux.Handle("POST /convos/{id}/messages/{mid}/delete", page(http.HandlerFunc(s.dm.DeleteMessage))) // for me
+		mux.Handle("POST /convos/{id}/messages/{mid}/reactions", page(http.HandlerFunc(s.dm.AddReaction)))
+		mux.Handle("POST /convos/{id}/messages/{mid}/reactions/remove", page(http.HandlerFunc(s.dm.RemoveReaction)))
+		mux.Handle("GET /settings/chat", page(http.HandlerFunc(s.dm.Settings))) // who may start a conversation with me
+		mux.Handle("POST /settings/chat", page(http.HandlerFunc(s.dm.SettingsPost)))
+		if s.dm.Live() {
+			mux.Handle("GET /events", http.HandlerFunc(s.dm.Events)) // live updates (SSE)
 		}
 	}
 
@@ -112,4 +112,14 @@ func mustOrigin(raw string) string {
 // sessionActive reports whether a's OAuth session still exists.
 func (s *Server) sessionActive(ctx context.Context, a websession.Account) (bool, error) {
 	return s.auth.SessionActive(ctx, a.DID, a.SessionID)
+}
+
+// home is GET /: the inbox for an account with DM access, else the start
+// page (signed out, or a notice to sign in again with DM access).
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if cur := kit.Current(r.Context()); s.dm != nil && cur != nil && cur.HasChatScope {
+		s.dm.Home(w, r)
+		return
+	}
+	s.signin.Home(w, r)
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/handlers/projectpages"
 	"github.com/skydm/skydm/internal/handlers/signin"
@@ -36,6 +38,15 @@ type Projects = projectpages.Config
 // APIClients gives the pages an XRPC client acting as a signed-in account
 // (*oauth.Service implements it); see kit.APIClients.
 type APIClients = kit.APIClients
+
+// DMs is what the DM pages need; see dm.Config.
+type DMs = dm.Config
+
+// NewChatClients returns the chatproxy-backed ChatClients of the DM pages;
+// see dm.NewChatClients.
+func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate, opts ...chatproxy.Option) dm.ChatClients {
+	return dm.NewChatClients(apis, serviceRef, gate, opts...)
+}
 
 // Config is what New needs.
 type Config struct {
@@ -66,7 +77,7 @@ type Config struct {
 	// browser (e.g. to resume DMs parked until it signed in again).
 	OnSignIn func(ctx context.Context, acct websession.Account)
 	// DMs, when set, serves the inbox, conversations and live updates
-	// (dm.go); without it / is the start page.
+	// (package dm); without it / is the start page.
 	DMs *DMs
 	// PageDeadline is the one deadline of every page and form, from the
 	// request to the answer; 0 or more than 10 s → 10 s. Tests shorten it.
@@ -92,7 +103,7 @@ type Server struct {
 	projects   *projectpages.Pages
 	signin     *signin.Pages
 	onSignIn   func(ctx context.Context, acct websession.Account)
-	dm         *dmState
+	dm         *dm.Pages
 	deadlines  struct{ page, signIn time.Duration }
 }
 
@@ -143,10 +154,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.DMs != nil {
-		if err := cfg.DMs.check(); err != nil {
+		if s.dm, err = dm.New(s.kit, *cfg.DMs, cfg.Sessions.Current); err != nil {
 			return nil, err
 		}
-		s.dm = newDMState(*cfg.DMs)
 	}
 	s.handler, err = s.routes()
 	if err != nil {

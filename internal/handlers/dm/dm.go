@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -20,22 +20,6 @@ import (
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
 )
-
-// The DM pages, by file:
-//
-//   - dm.go: DMs (configuration), Chat and ChatClients (what the pages
-//     consume), dmRoutes, and what every DM handler shares: the chat client
-//     of the request, the error path with "Try again", retry wording.
-//   - dm_inbox.go: the inbox and requests tabs, and the unread counts (one
-//     listConvos call, cached per account).
-//   - dm_convo.go: a conversation (getConvo and getMessages in parallel,
-//     updateRead after the response) and showing a refusal on it.
-//   - dm_send.go: sending (one-time form tokens, facets, JSON for dm.js).
-//   - dm_actions.go: accept, leave, mute, read, delete, reactions.
-//   - dm_new.go, dm_settings.go: starting a conversation; chat settings.
-//   - live.go: the Renderer of /events (internal/live) for dm.js.
-//   - dm_state.go: tokens and caches; dm_convert.go: chat views → view
-//     models; dm_clients.go: the chatproxy-backed ChatClients.
 
 // Chat is what the DM pages need of one account's chat client. The
 // *chatproxy.Client that NewChatClients wraps implements the chat.bsky.*
@@ -87,9 +71,9 @@ type ChatClients interface {
 	Chat(ctx context.Context, acct websession.Account) (Chat, error)
 }
 
-// DMs is what the DM pages need. When Config.DMs is nil their routes are
-// not served and / shows the start page.
-type DMs struct {
+// Config is what the DM pages need. When handlers.Config.DMs is nil
+// their routes are not served and / shows the start page.
+type Config struct {
 	Chats ChatClients // required
 	// Directory resolves handles to DIDs (new conversation, @mentions when
 	// sending). Required.
@@ -109,7 +93,7 @@ type DMs struct {
 	Now func() time.Time
 }
 
-// Defaults of DMs.
+// Defaults of Config.
 const (
 	defaultUpstreamTimeout = 10 * time.Second
 	defaultCountsTTL       = 10 * time.Second
@@ -130,17 +114,33 @@ const (
 	maxDMFormBytes = 64 << 10
 )
 
-func (d *DMs) check() error {
-	if d.Chats == nil || d.Directory == nil {
-		return errors.New("handlers: DMs needs Chats and Directory")
-	}
-	return nil
+// Pages are the DM handlers: the inbox, conversations, sending, the
+// actions, chat settings and live updates.
+type Pages struct {
+	kit     *kit.Kit
+	dm      *dmState
+	current func(r *http.Request) (websession.Account, bool)
 }
+
+// New returns the DM pages rendering with k; current is the browser's
+// active account as the live updates read it (the cookie alone, without
+// the page middleware). It returns an error when Chats or Directory is
+// missing.
+func New(k *kit.Kit, cfg Config, current func(r *http.Request) (websession.Account, bool)) (*Pages, error) {
+	if cfg.Chats == nil || cfg.Directory == nil {
+		return nil, errors.New("handlers: DMs needs Chats and Directory")
+	}
+	return &Pages{kit: k, dm: newDMState(cfg), current: current}, nil
+}
+
+// Live reports whether live updates (/events) are served: Config.Hub is
+// set.
+func (s *Pages) Live() bool { return s.dm.cfg.Hub != nil }
 
 // dmState is the DM pages' in-memory state: form tokens, cached counts and
 // inbox rows and names seen on pages.
 type dmState struct {
-	cfg    DMs
+	cfg    Config
 	now    func() time.Time
 	links  richtext.Links
 	tokens *formTokens
@@ -149,7 +149,7 @@ type dmState struct {
 	names  *nameCache
 }
 
-func newDMState(cfg DMs) *dmState {
+func newDMState(cfg Config) *dmState {
 	if cfg.UpstreamTimeout <= 0 {
 		cfg.UpstreamTimeout = defaultUpstreamTimeout
 	}
@@ -186,7 +186,7 @@ var errNoChatScope = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.Rea
 
 // dmClient returns the signed-in account and its chat client, or writes the
 // response (sign-in redirect, DM-access page, error page) and returns false.
-func (s *Server) dmClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, bool) {
+func (s *Pages) dmClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, bool) {
 	cur := kit.Current(r.Context())
 	if cur == nil {
 		if r.Method == http.MethodGet {
@@ -211,21 +211,21 @@ func (s *Server) dmClient(w http.ResponseWriter, r *http.Request) (websession.Ac
 // upstreamCtx is the context of the chat calls of a request that answers
 // right after them: the request's deadline less kit.AnswerReserve, and at most
 // UpstreamTimeout.
-func (s *Server) upstreamCtx(r *http.Request) (context.Context, context.CancelFunc) {
+func (s *Pages) upstreamCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return s.stepCtx(r, kit.AnswerReserve)
 }
 
 // stepCtx is the context of one step of r's chat calls that leaves reserve
 // of the request's deadline for the steps after it, and takes at most
 // UpstreamTimeout.
-func (s *Server) stepCtx(r *http.Request, reserve time.Duration) (context.Context, context.CancelFunc) {
+func (s *Pages) stepCtx(r *http.Request, reserve time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := kit.BeforeDeadline(r.Context(), r.Context(), reserve)
 	ctx, cancel2 := context.WithTimeout(ctx, s.dm.cfg.UpstreamTimeout)
 	return ctx, func() { cancel2(); cancel() }
 }
 
 // dmPage returns the layout data of a DM page with the unread total.
-func (s *Server) dmPage(r *http.Request, title string, unread int) views.Page {
+func (s *Pages) dmPage(r *http.Request, title string, unread int) views.Page {
 	p := s.kit.Page(r, title, "home")
 	if unread > 0 {
 		p.Title = "(" + strconv.Itoa(unread) + ") " + title
@@ -234,7 +234,7 @@ func (s *Server) dmPage(r *http.Request, title string, unread int) views.Page {
 	return p
 }
 
-func (s *Server) dmAssets() views.DMAssets {
+func (s *Pages) dmAssets() views.DMAssets {
 	var a views.DMAssets
 	if s.kit.Assets.Has("dm.css") {
 		a.CSS = s.kit.Assets.URL("dm.css")

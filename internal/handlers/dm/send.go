@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"bytes"
@@ -27,10 +27,10 @@ var (
 	errSending     = apperr.New(apperr.Conflict, "This message is already being sent.")
 )
 
-// sendReply is the JSON answer to a send from dm.js (Accept:
+// SendReply is the JSON answer to a send from dm.js (Accept:
 // application/json): the stored message's id and its rendered <li>, or an
 // error to show; always a fresh form token for the next message.
-type sendReply struct {
+type SendReply struct {
 	ID    string `json:"id,omitempty"`
 	HTML  string `json:"html,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -39,15 +39,15 @@ type sendReply struct {
 	Token string `json:"token"`
 }
 
-// dmSend is POST /convos/{id}/messages. It checks the length (the draft is
+// Send is POST /convos/{id}/messages. It checks the length (the draft is
 // kept with the reason), spends the form's one-time token (a second submit
 // of the same form does not send again), detects link and mention facets
 // (mentions resolved through the identity directory), sends, and redirects
 // back to the conversation (PRG). Replying to a request accepts it (the
-// chat service does). With Accept: application/json it answers sendReply
+// chat service does). With Accept: application/json it answers SendReply
 // instead. Refusals and upstream failures (429 with when to retry) are
 // shown next to the composer with the draft kept.
-func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -81,9 +81,9 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 		case !asJSON:
 			kit.Redirect(w, r, views.ConvoLatestURL(id))
 		case prev.state == tokenSent:
-			kit.WriteJSON(s.kit, w, http.StatusOK, sendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
+			kit.WriteJSON(s.kit, w, http.StatusOK, SendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
 		default:
-			kit.WriteJSON(s.kit, w, http.StatusConflict, sendReply{Error: apperr.MessageOf(errSending), Token: s.dm.tokens.issue(viewer, id)})
+			kit.WriteJSON(s.kit, w, http.StatusConflict, SendReply{Error: apperr.MessageOf(errSending), Token: s.dm.tokens.issue(viewer, id)})
 		}
 		return
 	}
@@ -115,7 +115,7 @@ func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
 	}
 	conv := msgConv{viewer: viewer, names: dmNames{viewer: acct.Handle}, links: s.dm.links, postBase: s.dm.cfg.PostBase}
 	var buf bytes.Buffer
-	reply := sendReply{ID: msg.Id, Token: s.dm.tokens.issue(viewer, id)}
+	reply := SendReply{ID: msg.Id, Token: s.dm.tokens.issue(viewer, id)}
 	if err := views.MessageItem(conv.message(msg), views.MsgContext{ConvoID: id, Loc: s.kit.Loc(r)}).Render(context.WithoutCancel(r.Context()), &buf); err == nil {
 		reply.HTML = buf.String()
 	} else {
@@ -141,7 +141,7 @@ const sentCheckSkew = 10 * time.Second
 // text, sent since the attempt started (sentCheckSkew of clock skew allowed),
 // and returns it, or nil. Without it, the person would be told to press
 // Send again and post the message twice.
-func (s *Server) sentAnyway(r *http.Request, c Chat, convoID, viewer, text string, started time.Time, err error) *chat.ConvoDefs_MessageView {
+func (s *Pages) sentAnyway(r *http.Request, c Chat, convoID, viewer, text string, started time.Time, err error) *chat.ConvoDefs_MessageView {
 	if apperr.CodeOf(err) != apperr.Unavailable {
 		return nil
 	}
@@ -167,15 +167,15 @@ func (s *Server) sentAnyway(r *http.Request, c Chat, convoID, viewer, text strin
 
 // sendFailed answers a send that did not happen: JSON with the message and
 // a fresh token for dm.js, or the conversation page with the draft kept.
-func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string, err error) {
+func (s *Pages) sendFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string, err error) {
 	s.convoFailed(w, r, acct, c, id, err, draft, "", kit.JSON(func(msg string) any {
-		return sendReply{Error: msg, Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)}
+		return SendReply{Error: msg, Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)}
 	}))
 }
 
 // resolveHandle resolves a mentioned handle to a DID through the identity
 // directory (which checks the handle both ways).
-func (s *Server) resolveHandle(ctx context.Context, handle string) (string, error) {
+func (s *Pages) resolveHandle(ctx context.Context, handle string) (string, error) {
 	h, err := syntax.ParseHandle(handle)
 	if err != nil {
 		return "", err

@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -14,15 +14,15 @@ import (
 	"github.com/skydm/skydm/views"
 )
 
-// dmNewConvo is GET /convos/new: the form asking whom to message.
-func (s *Server) dmNewConvo(w http.ResponseWriter, r *http.Request) {
+// NewConvo is GET /convos/new: the form asking whom to message.
+func (s *Pages) NewConvo(w http.ResponseWriter, r *http.Request) {
 	if _, _, ok := s.dmClient(w, r); !ok {
 		return
 	}
 	s.renderNewConvo(w, r, http.StatusOK, views.NewConvoVM{Handle: strings.TrimSpace(r.URL.Query().Get("handle"))})
 }
 
-func (s *Server) renderNewConvo(w http.ResponseWriter, r *http.Request, status int, vm views.NewConvoVM) {
+func (s *Pages) renderNewConvo(w http.ResponseWriter, r *http.Request, status int, vm views.NewConvoVM) {
 	vm.Assets = s.dmAssets()
 	unread := 0
 	if cur := kit.Current(r.Context()); cur != nil {
@@ -33,14 +33,14 @@ func (s *Server) renderNewConvo(w http.ResponseWriter, r *http.Request, status i
 	s.kit.Render(w, r, status, views.NewConvoPage(s.dmPage(r, "New message", unread), vm))
 }
 
-// dmNewConvoPost is POST /convos/new: resolves the handle (or DID), asks
+// NewConvoPost is POST /convos/new: resolves the handle (or DID), asks
 // the chat service whether the two can chat (getConvoAvailability), and
 // opens the existing conversation, creates one (getConvoForMembers: nothing
 // is sent until the person writes), or explains why not: the recipient
 // only accepts messages from people they follow, accepts none, or one has
 // blocked the other. The reason comes from getConvoForMembers, which
 // refuses without creating anything.
-func (s *Server) dmNewConvoPost(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) NewConvoPost(w http.ResponseWriter, r *http.Request) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -100,7 +100,7 @@ var errNoSuchHandle = apperr.New(apperr.NotFound, "We could not find that accoun
 // "alice.bsky.social" or a DID) to a DID and the name to use in messages.
 // Errors are *apperr.Error: Invalid for something that is not a handle,
 // NotFound for an unknown handle, Unavailable when resolution failed.
-func (s *Server) lookupRecipient(ctx context.Context, typed string) (syntax.DID, string, error) {
+func (s *Pages) lookupRecipient(ctx context.Context, typed string) (syntax.DID, string, error) {
 	in := strings.TrimPrefix(strings.TrimSpace(typed), "@")
 	if in == "" {
 		return "", "", apperr.New(apperr.Invalid, "Enter the handle of the person you want to message, like alice.bsky.social.")

@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"net/http"
@@ -12,10 +12,10 @@ import (
 // declaration.
 const declarationType = "chat.bsky.actor.declaration"
 
-// dmSettings is GET /settings/chat: who may start a conversation with the
+// Settings is GET /settings/chat: who may start a conversation with the
 // viewer, read from their chat.bsky.actor.declaration/self record (no
 // record: people they follow, Bluesky's default).
-func (s *Server) dmSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) Settings(w http.ResponseWriter, r *http.Request) {
 	_, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -30,7 +30,7 @@ func (s *Server) dmSettings(w http.ResponseWriter, r *http.Request) {
 	s.renderSettings(w, r, http.StatusOK, views.SettingsVM{AllowIncoming: d.AllowIncoming(), Notice: dmNotice(r.URL.Query().Get("notice"))})
 }
 
-func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, vm views.SettingsVM) {
+func (s *Pages) renderSettings(w http.ResponseWriter, r *http.Request, status int, vm views.SettingsVM) {
 	vm.Assets = s.dmAssets()
 	unread := 0
 	if cur := kit.Current(r.Context()); cur != nil {
@@ -41,11 +41,11 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	s.kit.Render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", unread), vm))
 }
 
-// dmSettingsPost is POST /settings/chat (allow_incoming: all, following or
+// SettingsPost is POST /settings/chat (allow_incoming: all, following or
 // none). It reads the declaration record first and writes it back with
 // only allowIncoming changed (other fields are kept), swapping the CID it
 // read, so a change made elsewhere meanwhile is not overwritten.
-func (s *Server) dmSettingsPost(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) SettingsPost(w http.ResponseWriter, r *http.Request) {
 	_, c, ok := s.dmClient(w, r)
 	if !ok {
 		return

@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -16,13 +16,13 @@ import (
 	"github.com/skydm/skydm/views"
 )
 
-// dmConvo is GET /convos/{id}: the conversation with getConvo and
+// Convo is GET /convos/{id}: the conversation with getConvo and
 // getMessages issued in parallel (two upstream calls). Like every GET it
 // changes nothing: a prefetch or a link from another site must not clear
 // the unread count. The page marks itself read with POST
 // /convos/{id}/read (dm.js, once the page is visible; or the Mark read
 // button). ?cursor= shows earlier messages, ?sel= opens a message's actions.
-func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) Convo(w http.ResponseWriter, r *http.Request) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -54,7 +54,7 @@ func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
 // loadConvo fetches a convo and one page of its messages in parallel and
 // returns the page's view model (with a fresh form token) and the convo.
 // Errors are the chat calls' *apperr.Error.
-func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession.Account, c Chat, id, cursor string) (views.ConvoVM, *chat.ConvoDefs_ConvoView, error) {
+func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.Account, c Chat, id, cursor string) (views.ConvoVM, *chat.ConvoDefs_ConvoView, error) {
 	var msgs *chatproxy.MessagePage
 	var msgsErr error
 	var wg sync.WaitGroup
@@ -93,7 +93,7 @@ func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession
 // renderConvo writes a conversation page. The unread total in the title and
 // nav is taken from the cache only (no upstream call), without this
 // conversation, which the page marks read once it is seen (dm.js).
-func (s *Server) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
+func (s *Pages) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
 	unread := 0
 	if cur := kit.Current(r.Context()); cur != nil {
 		if n, ok := s.dm.counts.peek(cur.DID); ok {
@@ -121,7 +121,7 @@ var errNoTimeToReload = apperr.New(apperr.Unavailable, "")
 // shown there (kit.OnForm); otherwise the error path's page (or opts'
 // answer). When the conversation cannot be loaded again, the page shows
 // only the composer with the draft.
-func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id string, err error, draft, selected string, opts ...kit.ErrorOption) {
+func (s *Pages) convoFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id string, err error, draft, selected string, opts ...kit.ErrorOption) {
 	opts = append(opts, kit.Form(func(status int, msg string) {
 		var vm views.ConvoVM
 		var convo *chat.ConvoDefs_ConvoView
