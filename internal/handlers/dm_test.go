@@ -663,3 +663,22 @@ func TestHostileContentRendersAsInertText(t *testing.T) {
 		t.Errorf("links in the hostile message: %d, href %q text %q", links.Length(), links.AttrOr("href", ""), text(links))
 	}
 }
+
+func TestFourPersonConversationIsTitledTheSameInTitleAndHeader(t *testing.T) {
+	a := newDMApp(t)
+	v := a.chat.addConvo("g1", profile(dmBob, "bob.test", "Bob"), "accepted", 2, 0)
+	a.chat.mu.Lock()
+	v.Members = append(v.Members, profile(dmCarol, "carol.test", "Carol"), profile("did:plc:dave", "dave.test", "Dave"), profile("did:plc:erin", "erin.test", "Erin"))
+	a.chat.mu.Unlock()
+	res := a.get("/convos/g1")
+	if res.status != http.StatusOK {
+		t.Fatalf("GET /convos/g1: %d", res.status)
+	}
+	const want = "Bob, Carol and 2 others"
+	if got := text(testid(res.doc, "convo-title")); got != want {
+		t.Errorf("header %q, want %q", got, want)
+	}
+	if got := text(res.doc.Find("title")); got != want+" · skydm" {
+		t.Errorf("<title> %q, want %q", got, want+" · skydm")
+	}
+}

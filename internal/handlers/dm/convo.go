@@ -103,7 +103,7 @@ func (s *Pages) renderConvo(w http.ResponseWriter, r *http.Request, status int, 
 			}
 		}
 	}
-	s.kit.Render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle("", vm.Members), unread), vm))
+	s.kit.Render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle(vm.Title, vm.Members), unread), vm))
 }
 
 // minReload is the least time worth trying to load a conversation again
