@@ -83,7 +83,9 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 		case prev.state == tokenSent:
 			kit.WriteJSON(s.kit, w, http.StatusOK, SendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
 		default:
-			kit.WriteJSON(s.kit, w, http.StatusConflict, SendReply{Error: apperr.MessageOf(errSending), Token: s.dm.tokens.issue(viewer, id)})
+			s.kit.Error(w, r, errSending, kit.JSON(func(msg string) any {
+				return SendReply{Error: msg, Token: s.dm.tokens.issue(viewer, id)}
+			}))
 		}
 		return
 	}

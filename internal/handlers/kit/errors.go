@@ -77,8 +77,8 @@ func (k *Kit) Error(w http.ResponseWriter, r *http.Request, err error, opts ...E
 	status := apperr.Status(code)
 	k.logFailure(r, err)
 	now := k.Now()
-	SetRetryAfter(w, err, now)
-	msg := HumanError(err, now, k.Loc(r))
+	setRetryAfter(w, err, now)
+	msg := humanError(err, now, k.Loc(r))
 	if a.json != nil && WantsJSON(r) {
 		WriteJSON(k, w, status, a.json(msg))
 		return
@@ -96,7 +96,7 @@ func (k *Kit) Error(w http.ResponseWriter, r *http.Request, err error, opts ...E
 		ev.RequestID = RequestID(r.Context())
 	}
 	if a.retry && r.Method == http.MethodGet && (code == apperr.Unavailable || code == apperr.RateLimited) {
-		ev.Retry = SafePath(r.URL.RequestURI())
+		ev.Retry = safePath(r.URL.RequestURI())
 	}
 	if cur := Current(r.Context()); cur != nil && code == apperr.Forbidden && apperr.ReasonOf(err) == ReasonScopeMissing {
 		ev.SignInAgain = cur.DID.String()
@@ -163,10 +163,10 @@ func (k *Kit) clientGone(r *http.Request) bool {
 	return true
 }
 
-// SetRetryAfter sets Retry-After (whole seconds, capped at
+// setRetryAfter sets Retry-After (whole seconds, capped at
 // apperr.MaxRetryWait) when err is RateLimited or Unavailable with a
 // RetryAt in the future. Every answer that sets the header uses it.
-func SetRetryAfter(w http.ResponseWriter, err error, now time.Time) {
+func setRetryAfter(w http.ResponseWriter, err error, now time.Time) {
 	e := apperr.As(err)
 	if e == nil || (e.Code != apperr.RateLimited && e.Code != apperr.Unavailable) {
 		return
@@ -181,11 +181,11 @@ func SetRetryAfter(w http.ResponseWriter, err error, now time.Time) {
 // ratelimit-reset from proxied errors.
 const unknownRetryWait = time.Minute
 
-// HumanError returns the message for err, with when to retry for rate
+// humanError returns the message for err, with when to retry for rate
 // limits, in the reader's time zone: "You can try again in 42 seconds (at
 // 15:04:05).", "… in about 3 minutes (at 15:07).", or about a minute when
 // the service did not say. The wait is capped at apperr.MaxRetryWait.
-func HumanError(err error, now time.Time, loc *time.Location) string {
+func humanError(err error, now time.Time, loc *time.Location) string {
 	msg := apperr.MessageOf(err)
 	e := apperr.As(err)
 	if e == nil || apperr.CodeOf(err) != apperr.RateLimited {
@@ -232,9 +232,9 @@ func errorTitle(code apperr.Code) string {
 	}
 }
 
-// SafePath returns path when it is a same-site path ("/…", not "//…"),
+// safePath returns path when it is a same-site path ("/…", not "//…"),
 // else "/".
-func SafePath(path string) string {
+func safePath(path string) string {
 	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.HasPrefix(path, "/\\") {
 		return "/"
 	}

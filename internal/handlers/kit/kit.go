@@ -97,18 +97,18 @@ func (k *Kit) Page(r *http.Request, title, nav string) views.Page {
 	if v.Current == nil {
 		return p
 	}
-	cur := AccountView(*v.Current, true)
+	cur := accountView(*v.Current, true)
 	p.Current = &cur
 	p.Accounts = append(p.Accounts, cur)
 	for _, a := range v.Accounts {
 		if a.DID != v.Current.DID {
-			p.Accounts = append(p.Accounts, AccountView(a, false))
+			p.Accounts = append(p.Accounts, accountView(a, false))
 		}
 	}
 	return p
 }
 
-// AccountView is the view model of a signed-in account.
-func AccountView(a websession.Account, active bool) views.Account {
+// accountView is the view model of a signed-in account.
+func accountView(a websession.Account, active bool) views.Account {
 	return views.Account{DID: a.DID.String(), Handle: a.Handle, HasChatScope: a.HasChatScope, Active: active}
 }
