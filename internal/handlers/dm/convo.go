@@ -94,14 +94,9 @@ func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.
 // nav is taken from the cache only (no upstream call), without this
 // conversation, which the page marks read once it is seen (dm.js).
 func (s *Pages) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
-	unread := 0
-	if cur := kit.Current(r.Context()); cur != nil {
-		if n, ok := s.dm.counts.peek(cur.DID); ok {
-			unread = n.UnreadTotal
-			if convo != nil && !convo.Muted && convoStatus(convo) == views.StatusAccepted {
-				unread = max(unread-int(convo.UnreadCount), 0)
-			}
-		}
+	unread := s.cachedUnread(r)
+	if convo != nil && !convo.Muted && convoStatus(convo) == views.StatusAccepted {
+		unread = max(unread-int(convo.UnreadCount), 0)
 	}
 	s.kit.Render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle(vm.Title, vm.Members), unread), vm))
 }

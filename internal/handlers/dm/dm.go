@@ -307,3 +307,14 @@ var errNoConvo = &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonCo
 // invalidate forgets what is cached about did's unread counts (after an
 // action that changes them).
 func (d *dmState) invalidate(did syntax.DID) { d.counts.forget(did) }
+
+// cachedUnread is the viewer's unread total from the cache only (no
+// upstream call; 0 when not cached).
+func (s *Pages) cachedUnread(r *http.Request) int {
+	if cur := kit.Current(r.Context()); cur != nil {
+		if n, ok := s.dm.counts.peek(cur.DID); ok {
+			return n.UnreadTotal
+		}
+	}
+	return 0
+}

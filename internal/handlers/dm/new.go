@@ -24,13 +24,7 @@ func (s *Pages) NewConvo(w http.ResponseWriter, r *http.Request) {
 
 func (s *Pages) renderNewConvo(w http.ResponseWriter, r *http.Request, status int, vm views.NewConvoVM) {
 	vm.Assets = s.dmAssets()
-	unread := 0
-	if cur := kit.Current(r.Context()); cur != nil {
-		if n, ok := s.dm.counts.peek(cur.DID); ok {
-			unread = n.UnreadTotal
-		}
-	}
-	s.kit.Render(w, r, status, views.NewConvoPage(s.dmPage(r, "New message", unread), vm))
+	s.kit.Render(w, r, status, views.NewConvoPage(s.dmPage(r, "New message", s.cachedUnread(r)), vm))
 }
 
 // NewConvoPost is POST /convos/new: resolves the handle (or DID), asks

@@ -32,13 +32,7 @@ func (s *Pages) Settings(w http.ResponseWriter, r *http.Request) {
 
 func (s *Pages) renderSettings(w http.ResponseWriter, r *http.Request, status int, vm views.SettingsVM) {
 	vm.Assets = s.dmAssets()
-	unread := 0
-	if cur := kit.Current(r.Context()); cur != nil {
-		if n, ok := s.dm.counts.peek(cur.DID); ok {
-			unread = n.UnreadTotal
-		}
-	}
-	s.kit.Render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", unread), vm))
+	s.kit.Render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", s.cachedUnread(r)), vm))
 }
 
 // SettingsPost is POST /settings/chat (allow_incoming: all, following or

@@ -16,6 +16,7 @@ import (
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/projects"
+	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
 )
 
@@ -73,6 +74,22 @@ func New(k *kit.Kit, cfg Config) (*Pages, error) {
 // can triple.
 const maxLongFormBytes = 128 << 10
 
+// writer returns the signed-in account of a form post with its form read
+// (parseLongForm), or answers (sign in first, a form that can't be read)
+// and returns false.
+func (pg *Pages) writer(w http.ResponseWriter, r *http.Request) (*websession.Account, bool) {
+	cur := kit.Current(r.Context())
+	if cur == nil {
+		pg.kit.Error(w, r, errSignInToWrite)
+		return nil, false
+	}
+	if err := parseLongForm(w, r); err != nil {
+		pg.kit.Error(w, r, err)
+		return nil, false
+	}
+	return cur, true
+}
+
 // parseLongForm reads a url-encoded form of at most maxLongFormBytes.
 func parseLongForm(w http.ResponseWriter, r *http.Request) error {
 	return kit.ReadForm(w, r, maxLongFormBytes, "The form could not be read (it may be too long). Please shorten it and try again.")
@@ -92,6 +109,8 @@ var (
 	errSignInToWrite   = apperr.New(apperr.Unauthorized, "Please sign in first.")
 )
 
+// List is GET /projects: the viewer's projects and the recent ones, with
+// the form to create one.
 func (pg *Pages) List(w http.ResponseWriter, r *http.Request) {
 	pg.renderProjects(w, r, http.StatusOK, views.ProjectForm{})
 }
@@ -132,14 +151,11 @@ func (pg *Pages) renderProjects(w http.ResponseWriter, r *http.Request, status i
 	pg.kit.Render(w, r, status, views.ProjectsPage(pg.kit.Page(r, "Projects", "projects"), v))
 }
 
+// Create is POST /projects: it writes the project record and redirects to
+// its page (PRG), or shows the form again with the message by its field.
 func (pg *Pages) Create(w http.ResponseWriter, r *http.Request) {
-	cur := kit.Current(r.Context())
-	if cur == nil {
-		pg.kit.Error(w, r, errSignInToWrite)
-		return
-	}
-	if err := parseLongForm(w, r); err != nil {
-		pg.kit.Error(w, r, err)
+	cur, ok := pg.writer(w, r)
+	if !ok {
 		return
 	}
 	form := views.ProjectForm{Name: r.PostForm.Get("name"), Description: r.PostForm.Get("description")}
@@ -170,14 +186,7 @@ func (pg *Pages) Create(w http.ResponseWriter, r *http.Request) {
 // retyping. Sign-in problems and internal failures take the error page.
 func (pg *Pages) projectFormError(w http.ResponseWriter, r *http.Request, form *views.ProjectForm, err error) {
 	pg.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
-		switch apperr.ReasonOf(err) {
-		case projects.ReasonInvalidName:
-			form.NameError = msg
-		case projects.ReasonInvalidDescription:
-			form.DescriptionError = msg
-		default:
-			form.Error = msg
-		}
+		*fieldOf(err, &form.Error, projects.ReasonInvalidName, &form.NameError, projects.ReasonInvalidDescription, &form.DescriptionError) = msg
 		pg.renderProjects(w, r, status, *form)
 	}, apperr.Forbidden))
 }
@@ -196,6 +205,8 @@ func (pg *Pages) projectFromPath(r *http.Request) (projects.Project, error) {
 	return p, err
 }
 
+// Show is GET /projects/{owner}/{rkey}: a project with its change
+// requests and the form to file one.
 func (pg *Pages) Show(w http.ResponseWriter, r *http.Request) {
 	p, err := pg.projectFromPath(r)
 	if err != nil {
@@ -242,14 +253,11 @@ func (pg *Pages) ToProject(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, projects.ProjectPath(owner, rkey), http.StatusSeeOther)
 }
 
+// FileChangeRequest is POST /projects/{owner}/{rkey}/change-requests: it
+// files the change request (and queues its DM) and redirects to it.
 func (pg *Pages) FileChangeRequest(w http.ResponseWriter, r *http.Request) {
-	cur := kit.Current(r.Context())
-	if cur == nil {
-		pg.kit.Error(w, r, errSignInToWrite)
-		return
-	}
-	if err := parseLongForm(w, r); err != nil {
-		pg.kit.Error(w, r, err)
+	cur, ok := pg.writer(w, r)
+	if !ok {
 		return
 	}
 	p, err := pg.projectFromPath(r)
@@ -279,18 +287,13 @@ func (pg *Pages) FileChangeRequest(w http.ResponseWriter, r *http.Request) {
 
 func (pg *Pages) changeRequestFormError(w http.ResponseWriter, r *http.Request, pr projects.Project, form *views.ChangeRequestForm, err error) {
 	pg.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
-		switch apperr.ReasonOf(err) {
-		case projects.ReasonInvalidTitle:
-			form.TitleError = msg
-		case projects.ReasonInvalidBody:
-			form.BodyError = msg
-		default:
-			form.Error = msg
-		}
+		*fieldOf(err, &form.Error, projects.ReasonInvalidTitle, &form.TitleError, projects.ReasonInvalidBody, &form.BodyError) = msg
 		pg.renderProject(w, r, status, pr, *form)
 	}, apperr.Forbidden))
 }
 
+// ChangeRequest is GET /change-requests/{requester}/{rkey}: one change
+// request with its DM delivery.
 func (pg *Pages) ChangeRequest(w http.ResponseWriter, r *http.Request) {
 	requester, rkey, ok := didAndRkey(r, 2)
 	if !ok {
@@ -316,6 +319,7 @@ func (pg *Pages) ChangeRequest(w http.ResponseWriter, r *http.Request) {
 	pg.kit.Render(w, r, http.StatusOK, views.ChangeRequestPage(pg.kit.Page(r, c.Title, "change-requests"), v))
 }
 
+// ChangeRequests is GET /change-requests: the incoming and mine tabs.
 func (pg *Pages) ChangeRequests(w http.ResponseWriter, r *http.Request) {
 	cur := kit.Current(r.Context())
 	if cur == nil {
@@ -355,14 +359,11 @@ func (pg *Pages) ChangeRequests(w http.ResponseWriter, r *http.Request) {
 	pg.kit.Render(w, r, http.StatusOK, views.ChangeRequestsPage(pg.kit.Page(r, "Change requests", "change-requests"), v))
 }
 
+// OutboxRetry is POST /outbox/{id}/retry: requeues an undelivered DM and
+// goes back to the page it was pressed on.
 func (pg *Pages) OutboxRetry(w http.ResponseWriter, r *http.Request) {
-	cur := kit.Current(r.Context())
-	if cur == nil {
-		pg.kit.Error(w, r, errSignInToWrite)
-		return
-	}
-	if err := parseLongForm(w, r); err != nil {
-		pg.kit.Error(w, r, err)
+	cur, ok := pg.writer(w, r)
+	if !ok {
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -437,4 +438,16 @@ func (pg *Pages) viewerDID(r *http.Request) syntax.DID {
 		return cur.DID
 	}
 	return ""
+}
+
+// fieldOf returns where a form shows err: the field whose reason err has
+// (reason1 → field1, reason2 → field2), else above the form (general).
+func fieldOf(err error, general *string, reason1 string, field1 *string, reason2 string, field2 *string) *string {
+	switch apperr.ReasonOf(err) {
+	case reason1:
+		return field1
+	case reason2:
+		return field2
+	}
+	return general
 }

@@ -75,6 +75,8 @@ func New(k *kit.Kit, auth Auth, sessions Sessions, clientDocs ClientDocs, onSign
 // transition:chat.bsky.
 const noChatScopeNotice = "This account did not grant skydm access to your DMs. Sign in again and allow “Chat” on your server's consent screen."
 
+// Home is the start page (GET / without DM access), with a notice when
+// the account granted no DM access.
 func (p *Pages) Home(w http.ResponseWriter, r *http.Request) {
 	var h views.Home
 	if cur := kit.Current(r.Context()); cur != nil && !cur.HasChatScope {
@@ -94,6 +96,8 @@ func signInNotice(reason string) string {
 	}
 }
 
+// SignIn is GET /signin: the sign-in form (?hint= fills it in, ?reason=
+// picks a notice).
 func (p *Pages) SignIn(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := views.SignInForm{Identifier: q.Get("hint"), Notice: signInNotice(q.Get("reason"))}
@@ -108,6 +112,7 @@ func (p *Pages) renderSignIn(w http.ResponseWriter, r *http.Request, status int,
 	p.kit.Render(w, r, status, views.SignInPage(p.kit.Page(r, title, "signin"), f))
 }
 
+// Account is GET /account: the accounts signed in on this browser.
 func (p *Pages) Account(w http.ResponseWriter, r *http.Request) {
 	if kit.Current(r.Context()) == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
