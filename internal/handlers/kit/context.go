@@ -13,7 +13,6 @@ type ctxKey int
 
 const (
 	requestIDKey ctxKey = iota
-	nonceKey
 	viewerKey
 )
 
@@ -21,12 +20,6 @@ const (
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id
-}
-
-// Nonce returns this request's CSP nonce, or "".
-func Nonce(ctx context.Context) string {
-	n, _ := ctx.Value(nonceKey).(string)
-	return n
 }
 
 // Viewer is who is looking at a page: the active account (nil when

@@ -122,7 +122,8 @@ func NewCSP(imageOrigins []string) CSP {
 func (c CSP) header(nonce string) string { return c.before + nonce + c.after }
 
 // SecureHeaders sets the security headers on every response and puts a
-// fresh CSP nonce into the request context (where templ finds it too).
+// fresh CSP nonce into the request context, where templ finds it
+// (templ.GetNonce).
 func SecureHeaders(csp CSP, hsts bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := randomString(18, base64.RawURLEncoding.EncodeToString)
@@ -137,9 +138,7 @@ func SecureHeaders(csp CSP, hsts bool, next http.Handler) http.Handler {
 		if hsts {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		ctx := context.WithValue(r.Context(), nonceKey, n)
-		ctx = templ.WithNonce(ctx, n)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(templ.WithNonce(r.Context(), n)))
 	})
 }
 
