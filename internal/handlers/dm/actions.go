@@ -30,7 +30,7 @@ func (s *Pages) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx 
 	err := do(ctx, c, id)
 	s.dm.invalidate(acct.DID)
 	if err != nil {
-		s.convoFailed(w, r, acct, c, id, err, "", "")
+		s.kit.Error(w, r, err, s.onConvo(w, r, acct, c, id, "", ""))
 		return
 	}
 	if kit.WantsJSON(r) {
@@ -148,7 +148,7 @@ func (s *Pages) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 		}
 	}
 	if err != nil {
-		s.convoFailed(w, r, acct, c, id, err, "", mid)
+		s.kit.Error(w, r, err, s.onConvo(w, r, acct, c, id, "", mid))
 		return
 	}
 	s.dm.invalidate(acct.DID)

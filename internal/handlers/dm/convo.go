@@ -102,7 +102,7 @@ func (s *Pages) renderConvo(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // minReload is the least time worth trying to load a conversation again
-// for convoFailed; with less left before the deadline, the answer is the
+// for onConvo; with less left before the deadline, the answer is the
 // composer with the draft.
 const minReload = 500 * time.Millisecond
 
@@ -110,14 +110,14 @@ const minReload = 500 * time.Millisecond
 // deadline is too near.
 var errNoTimeToReload = apperr.New(apperr.Unavailable, "")
 
-// convoFailed shows err on the conversation page (status from its code),
-// with draft kept in the composer and the message whose actions failed
-// (selected) open, when err is a refusal or upstream failure that can be
-// shown there (kit.OnForm); otherwise the error path's page (or opts'
-// answer). When the conversation cannot be loaded again, the page shows
-// only the composer with the draft.
-func (s *Pages) convoFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id string, err error, draft, selected string, opts ...kit.ErrorOption) {
-	opts = append(opts, kit.Form(func(status int, msg string) {
+// onConvo is the kit.Form option of a conversation: err is shown on the
+// conversation page (status from its code), with draft kept in the
+// composer and the message whose actions failed (selected) open, when it
+// is a refusal or upstream failure that can be shown there (kit.OnForm).
+// When the conversation cannot be loaded again, the page shows only the
+// composer with the draft.
+func (s *Pages) onConvo(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft, selected string) kit.ErrorOption {
+	return kit.Form(func(status int, msg string) {
 		var vm views.ConvoVM
 		var convo *chat.ConvoDefs_ConvoView
 		var loadErr error = errNoTimeToReload
@@ -141,6 +141,5 @@ func (s *Pages) convoFailed(w http.ResponseWriter, r *http.Request, acct websess
 		}
 		vm.Draft, vm.Selected, vm.Error = draft, selected, msg
 		s.renderConvo(w, r, status, vm, convo)
-	}))
-	s.kit.Error(w, r, err, opts...)
+	})
 }

@@ -47,29 +47,27 @@ func (s *Pages) NewConvoPost(w http.ResponseWriter, r *http.Request) {
 	vm := views.NewConvoVM{Handle: typed}
 	// The field names the account, so an unknown one (NotFound) is shown
 	// next to it.
-	fail := func(err error) {
-		s.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
-			vm.Error = msg
-			s.renderNewConvo(w, r, status, vm)
-		}, apperr.NotFound))
-	}
+	onForm := kit.Form(func(status int, msg string) {
+		vm.Error = msg
+		s.renderNewConvo(w, r, status, vm)
+	}, apperr.NotFound)
 	ctx, cancel := s.upstreamCtx(r)
 	defer cancel()
 
 	did, name, err := s.lookupRecipient(ctx, typed)
 	if err != nil {
-		fail(err)
+		s.kit.Error(w, r, err, onForm)
 		return
 	}
 	if did == acct.DID {
-		fail(apperr.New(apperr.Invalid, "That is you. Enter the handle of the person you want to message."))
+		s.kit.Error(w, r, apperr.New(apperr.Invalid, "That is you. Enter the handle of the person you want to message."), onForm)
 		return
 	}
 	members := []string{did.String()}
 	c = c.ForRecipient(name)
 	avail, err := c.GetConvoAvailability(ctx, members)
 	if err != nil {
-		fail(err)
+		s.kit.Error(w, r, err, onForm)
 		return
 	}
 	if avail.Convo != nil && avail.Convo.Id != "" {
@@ -81,7 +79,7 @@ func (s *Pages) NewConvoPost(w http.ResponseWriter, r *http.Request) {
 		s.kit.Log.InfoContext(r.Context(), "getConvoForMembers succeeded although getConvoAvailability said no", "request_id", kit.RequestID(r.Context()))
 	}
 	if err != nil {
-		fail(err)
+		s.kit.Error(w, r, err, onForm)
 		return
 	}
 	s.dm.invalidate(acct.DID)

@@ -60,19 +60,19 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 	asJSON := kit.WantsJSON(r)
 	viewer := acct.DID.String()
 	if err := parseDMForm(w, r); err != nil {
-		s.sendFailed(w, r, acct, c, id, "", err)
+		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, "")...)
 		return
 	}
 	// Browsers send a textarea's line breaks as CRLF; the limits and the
 	// facet offsets count the text as stored.
 	text := strings.ReplaceAll(r.PostForm.Get("text"), "\r\n", "\n")
 	if err := richtext.CheckLength(text); err != nil {
-		s.sendFailed(w, r, acct, c, id, text, err)
+		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
 	nonce, exp, ok := s.dm.tokens.verify(r.PostForm.Get("token"), viewer, id)
 	if !ok {
-		s.sendFailed(w, r, acct, c, id, text, errFormExpired)
+		s.kit.Error(w, r, errFormExpired, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
 	if prev, ok := s.dm.tokens.claim(nonce, exp); !ok {
@@ -106,7 +106,7 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.dm.tokens.finish(nonce, "")
-		s.sendFailed(w, r, acct, c, id, text, err)
+		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
 	s.dm.tokens.finish(nonce, msg.Id)
@@ -167,12 +167,13 @@ func (s *Pages) sentAnyway(r *http.Request, c Chat, convoID, viewer, text string
 	return nil
 }
 
-// sendFailed answers a send that did not happen: JSON with the message and
-// a fresh token for dm.js, or the conversation page with the draft kept.
-func (s *Pages) sendFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string, err error) {
-	s.convoFailed(w, r, acct, c, id, err, draft, "", kit.JSON(func(msg string) any {
+// onSend are the error options of a send that did not happen: the
+// conversation page with the draft kept, or for dm.js JSON with the
+// message, the draft and a fresh token.
+func (s *Pages) onSend(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string) []kit.ErrorOption {
+	return []kit.ErrorOption{s.onConvo(w, r, acct, c, id, draft, ""), kit.JSON(func(msg string) any {
 		return SendReply{Error: msg, Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)}
-	}))
+	})}
 }
 
 // resolveHandle resolves a mentioned handle to a DID through the identity

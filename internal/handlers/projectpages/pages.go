@@ -163,7 +163,7 @@ func (pg *Pages) Create(w http.ResponseWriter, r *http.Request) {
 	// Check the input before touching the session: bad input never
 	// reaches the PDS, and the form comes back at once.
 	if _, err := projects.ValidateProject(in); err != nil {
-		pg.projectFormError(w, r, &form, err)
+		pg.kit.Error(w, r, err, pg.onProjectForm(w, r, &form, err))
 		return
 	}
 	api, err := pg.cfg.Clients.APIClient(r.Context(), *cur)
@@ -173,22 +173,22 @@ func (pg *Pages) Create(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := pg.cfg.Service.CreateProject(r.Context(), api, cur.DID, in)
 	if err != nil {
-		pg.projectFormError(w, r, &form, err)
+		pg.kit.Error(w, r, err, pg.onProjectForm(w, r, &form, err))
 		return
 	}
 	pg.kit.Log.InfoContext(r.Context(), "project created", "uri", p.URI.String(), "request_id", kit.RequestID(r.Context()))
 	http.Redirect(w, r, p.Path(), http.StatusSeeOther)
 }
 
-// projectFormError shows the projects page again with the message next to
-// its field (or above the form) and the input kept. A PDS that refused
-// the write (Forbidden) is shown there too: worth another try without
-// retyping. Sign-in problems and internal failures take the error page.
-func (pg *Pages) projectFormError(w http.ResponseWriter, r *http.Request, form *views.ProjectForm, err error) {
-	pg.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+// onProjectForm is the kit.Form option of the project form: the projects
+// page again with err's message next to its field (or above the form) and
+// the input kept. A PDS that refused the write (Forbidden) is shown there
+// too: worth another try without retyping.
+func (pg *Pages) onProjectForm(w http.ResponseWriter, r *http.Request, form *views.ProjectForm, err error) kit.ErrorOption {
+	return kit.Form(func(status int, msg string) {
 		*fieldOf(err, &form.Error, projects.ReasonInvalidName, &form.NameError, projects.ReasonInvalidDescription, &form.DescriptionError) = msg
 		pg.renderProjects(w, r, status, *form)
-	}, apperr.Forbidden))
+	}, apperr.Forbidden)
 }
 
 // projectFromPath loads the project named by {owner}/{rkey}; it returns
@@ -268,7 +268,7 @@ func (pg *Pages) FileChangeRequest(w http.ResponseWriter, r *http.Request) {
 	form := views.ChangeRequestForm{Title: r.PostForm.Get("title"), Body: r.PostForm.Get("body")}
 	in := projects.ChangeRequestInput{Title: form.Title, Body: form.Body, RequesterHandle: cur.Handle}
 	if _, err := projects.ValidateChangeRequest(in); err != nil {
-		pg.changeRequestFormError(w, r, p, &form, err)
+		pg.kit.Error(w, r, err, pg.onChangeRequestForm(w, r, p, &form, err))
 		return
 	}
 	api, err := pg.cfg.Clients.APIClient(r.Context(), *cur)
@@ -278,18 +278,20 @@ func (pg *Pages) FileChangeRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := pg.cfg.Service.FileChangeRequest(r.Context(), api, cur.DID, p.URI.String(), in)
 	if err != nil {
-		pg.changeRequestFormError(w, r, p, &form, err)
+		pg.kit.Error(w, r, err, pg.onChangeRequestForm(w, r, p, &form, err))
 		return
 	}
 	pg.kit.Log.InfoContext(r.Context(), "change request filed", "uri", c.URI.String(), "project", p.URI.String(), "request_id", kit.RequestID(r.Context()))
 	http.Redirect(w, r, c.Path(), http.StatusSeeOther)
 }
 
-func (pg *Pages) changeRequestFormError(w http.ResponseWriter, r *http.Request, pr projects.Project, form *views.ChangeRequestForm, err error) {
-	pg.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+// onChangeRequestForm is the kit.Form option of the change-request form on
+// the project page pr, as onProjectForm.
+func (pg *Pages) onChangeRequestForm(w http.ResponseWriter, r *http.Request, pr projects.Project, form *views.ChangeRequestForm, err error) kit.ErrorOption {
+	return kit.Form(func(status int, msg string) {
 		*fieldOf(err, &form.Error, projects.ReasonInvalidTitle, &form.TitleError, projects.ReasonInvalidBody, &form.BodyError) = msg
 		pg.renderProject(w, r, status, pr, *form)
-	}, apperr.Forbidden))
+	}, apperr.Forbidden)
 }
 
 // ChangeRequest is GET /change-requests/{requester}/{rkey}: one change
