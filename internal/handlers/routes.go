@@ -10,18 +10,21 @@ import (
 	"github.com/skydm/skydm/internal/websession"
 )
 
-// routes returns every route of the app behind its middleware.
+// routes returns every route of the app behind its middleware. Each
+// handler lives in its feature room: s.signin (package signin), s.dm
+// (package dm), s.projects (package projectpages); every failure is
+// answered by kit.Error.
 //
-// Outermost first, for every request:
+// Outermost first, for every request (package kit):
 //
-//	logRequests    request id, one slog line per request (path only: never the query, which carries OAuth codes)
-//	secureHeaders  CSP with a fresh nonce, nosniff, referrer, COOP, permissions, HSTS in production
-//	recoverPanic   a panic becomes the 500 error page (with the nonce and headers above), logged with its stack
+//	LogRequests    request id, one slog line per request (path only: never the query, which carries OAuth codes)
+//	SecureHeaders  CSP with a fresh nonce, nosniff, referrer, COOP, permissions, HSTS in production
+//	RecoverPanic   a panic becomes the 500 error page (with the nonce and headers above), logged with its stack
 //	crossOrigin    http.CrossOriginProtection: a cross-site POST/PUT/DELETE/PATCH gets 403 before any handler runs
 //	mux            the routes below; pages (page) and sign-in (signIn) also run:
-//	  withDeadline   one deadline on the request context, from the request to the answer (pageDeadline,
-//	                 signInDeadline): every outbound call uses it; /events (SSE) and static files have none
-//	  loadSession    the signed-in accounts into the context
+//	  WithDeadline   one deadline on the request context, from the request to the answer (kit.PageDeadline,
+//	                 kit.SignInDeadline): every outbound call uses it; /events (SSE) and static files have none
+//	  LoadSession    the signed-in accounts into the context
 //
 // GET never changes state, except GET /oauth/callback, which is the OAuth
 // redirect from the user's server and is bound to this browser by the state

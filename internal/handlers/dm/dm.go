@@ -85,7 +85,7 @@ type Config struct {
 	// PostBase is the web app quoted posts link to; "" → https://bsky.app.
 	PostBase string
 	// UpstreamTimeout bounds the chat calls of one page, within the
-	// request's deadline (Config.PageDeadline); 0 → 10 s.
+	// request's deadline (handlers.Config.PageDeadline); 0 → 10 s.
 	UpstreamTimeout time.Duration
 	// CountsTTL is how long a user's unread counts are reused; 0 → 10 s.
 	CountsTTL time.Duration

@@ -191,7 +191,7 @@ func (p *Pages) Callback(w http.ResponseWriter, r *http.Request) {
 const ReasonServerTooSlow = "ServerTooSlow"
 
 // tooSlow returns err as "your server is too slow" when the request's
-// deadline (signInDeadline) passed during it, naming the host that was
+// deadline (kit.SignInDeadline) passed during it, naming the host that was
 // being asked (from the failed request's URL, else fallback), and err
 // unchanged otherwise.
 func tooSlow(r *http.Request, err error, fallback string) error {
