@@ -16,13 +16,8 @@ import (
 // conversation page; an ended session, missing DM access or a convo that
 // is gone go to the error page.
 func (s *Pages) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, c Chat, id string) error, target func(id string) string) {
-	acct, c, ok := s.dmClient(w, r)
+	acct, c, id, ok := s.convoClient(w, r)
 	if !ok {
-		return
-	}
-	id, ok := convoIDFromPath(r)
-	if !ok {
-		s.kit.Error(w, r, errNoConvo)
 		return
 	}
 	ctx, cancel := s.stepCtx(r, kit.ReloadReserve) // a failure shows the conversation again

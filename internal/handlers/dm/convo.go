@@ -23,13 +23,8 @@ import (
 // /convos/{id}/read (dm.js, once the page is visible; or the Mark read
 // button). ?cursor= shows earlier messages, ?sel= opens a message's actions.
 func (s *Pages) Convo(w http.ResponseWriter, r *http.Request) {
-	acct, c, ok := s.dmClient(w, r)
+	acct, c, id, ok := s.convoClient(w, r)
 	if !ok {
-		return
-	}
-	id, ok := convoIDFromPath(r)
-	if !ok {
-		s.kit.Error(w, r, errNoConvo)
 		return
 	}
 	q := r.URL.Query()

@@ -280,6 +280,21 @@ func parseDMForm(w http.ResponseWriter, r *http.Request) error {
 	return kit.ReadForm(w, r, maxDMFormBytes, "The form could not be read (it may be too long). Please shorten your message and try again.")
 }
 
+// convoClient is dmClient for a conversation's route: also the {id} of
+// the path, or the "no such conversation" page and false.
+func (s *Pages) convoClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, string, bool) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return acct, nil, "", false
+	}
+	id, ok := convoIDFromPath(r)
+	if !ok {
+		s.kit.Error(w, r, errNoConvo)
+		return acct, nil, "", false
+	}
+	return acct, c, id, true
+}
+
 // convoIDFromPath returns the {id} path value when it can be a convo id.
 func convoIDFromPath(r *http.Request) (string, bool) {
 	id := r.PathValue("id")

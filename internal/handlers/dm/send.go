@@ -48,13 +48,8 @@ type SendReply struct {
 // instead. Refusals and upstream failures (429 with when to retry) are
 // shown next to the composer with the draft kept.
 func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
-	acct, c, ok := s.dmClient(w, r)
+	acct, c, id, ok := s.convoClient(w, r)
 	if !ok {
-		return
-	}
-	id, ok := convoIDFromPath(r)
-	if !ok {
-		s.kit.Error(w, r, errNoConvo)
 		return
 	}
 	asJSON := kit.WantsJSON(r)
