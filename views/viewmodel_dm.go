@@ -370,38 +370,32 @@ func dmLoc(loc *time.Location) *time.Location {
 	return loc
 }
 
-// dmMemberNames returns the labels of members.
-func dmMemberNames(ms []MemberVM) []string {
+// ConvoTitle is the one name of a conversation, for its header and the
+// page's <title> alike: title, or the members' names joined ("Alice",
+// "Alice and Bob", "Alice, Bob and Carol", "Alice, Bob and 2 others"),
+// clamped as one name (ClampName).
+func ConvoTitle(title string, ms []MemberVM) string {
+	if strings.TrimSpace(title) != "" {
+		return ClampName(title)
+	}
 	names := make([]string, 0, len(ms))
 	for _, m := range ms {
 		names = append(names, m.Label())
 	}
-	return names
-}
-
-// ConvoTitle names a conversation, for its header and the page title:
-// title, or the members' names joined ("Alice", "Alice and Bob", "Alice,
-// Bob and 3 others"), clamped as one name (ClampName).
-func ConvoTitle(title string, ms []MemberVM) string {
-	return ClampName(convoTitle(title, ms))
-}
-
-func convoTitle(title string, ms []MemberVM) string {
-	if strings.TrimSpace(title) != "" {
-		return title
-	}
-	names := dmMemberNames(ms)
+	var t string
 	switch len(names) {
 	case 0:
-		return "Conversation"
+		t = "Conversation"
 	case 1:
-		return names[0]
+		t = names[0]
 	case 2:
-		return names[0] + " and " + names[1]
+		t = names[0] + " and " + names[1]
 	case 3:
-		return names[0] + ", " + names[1] + " and " + names[2]
+		t = names[0] + ", " + names[1] + " and " + names[2]
+	default:
+		t = names[0] + ", " + names[1] + " and " + strconv.Itoa(len(names)-2) + " others"
 	}
-	return names[0] + ", " + names[1] + " and " + strconv.Itoa(len(names)-2) + " others"
+	return ClampName(t)
 }
 
 // dmSafeURL returns raw as a templ.SafeURL-able string when it is an http(s)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/testenv"
 )
 
@@ -46,7 +47,7 @@ func TestChromiumReachesTheServerFromOurSignInForm(t *testing.T) {
 				real := app.srv.Config.Handler
 				app.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.Method == http.MethodPost && r.URL.Path == "/oauth/login" {
-						app.server.secureHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						kit.SecureHeaders(app.server.csp, app.server.hsts, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 							http.Redirect(w, r, authorizeURL, http.StatusSeeOther)
 						})).ServeHTTP(w, r)
 						return

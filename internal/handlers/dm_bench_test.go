@@ -18,6 +18,7 @@ import (
 	"github.com/bluesky-social/indigo/api/chat"
 
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -175,7 +176,7 @@ func (b *dmBench) inbox(n int) {
 
 type staticChats struct{ c *staticChat }
 
-func (s staticChats) Chat(context.Context, websession.Account) (Chat, error) { return s.c, nil }
+func (s staticChats) Chat(context.Context, websession.Account) (dm.Chat, error) { return s.c, nil }
 
 // benchMedian runs f b.N times and reports the median time per call.
 func benchMedian(b *testing.B, f func()) {

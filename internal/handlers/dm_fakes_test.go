@@ -16,6 +16,7 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -40,8 +41,8 @@ type fakeChat struct {
 	block    map[string]chan struct{}
 	entered  chan string // when not nil, every call's method is sent here first
 	sent     []chatproxy.MessageInput
-	decl     Declaration
-	saved    []Declaration
+	decl     dm.Declaration
+	saved    []dm.Declaration
 	reads    []string // convo ids marked read
 	readUpTo []string // the message id of each updateRead ("" = all)
 	avail    map[string]*chat.ConvoGetConvoAvailability_Output
@@ -151,7 +152,7 @@ func (f *fakeChat) ListConvos(ctx context.Context, p chatproxy.ListConvosParams)
 	defer f.mu.Unlock()
 	page := &chatproxy.ConvoPage{}
 	for _, c := range f.convos {
-		if (p.Status == "" || str(c.Status) == p.Status) && (p.ReadState == "" || c.UnreadCount > 0) {
+		if (p.Status == "" || ptrValue(c.Status) == p.Status) && (p.ReadState == "" || c.UnreadCount > 0) {
 			page.Convos = append(page.Convos, clone(c))
 		}
 	}
@@ -349,25 +350,25 @@ func (f *fakeChat) GetConvoForMembers(ctx context.Context, members []string) (*c
 	return f.addConvo("new-"+members[0][8:12], profile(members[0], "someone.test", ""), "accepted", 0, 0), nil
 }
 
-func (f *fakeChat) ForRecipient(string) Chat { return f }
+func (f *fakeChat) ForRecipient(string) dm.Chat { return f }
 
-func (f *fakeChat) Declaration(ctx context.Context) (Declaration, error) {
+func (f *fakeChat) Declaration(ctx context.Context) (dm.Declaration, error) {
 	if err := f.enter(ctx, "Declaration"); err != nil {
-		return Declaration{}, err
+		return dm.Declaration{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.decl, nil
 }
 
-func (f *fakeChat) SaveDeclaration(ctx context.Context, d Declaration) error {
+func (f *fakeChat) SaveDeclaration(ctx context.Context, d dm.Declaration) error {
 	if err := f.enter(ctx, "SaveDeclaration"); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.saved = append(f.saved, d)
-	f.decl = Declaration{Value: d.Value, CID: "cid-" + fmt.Sprint(len(f.saved))}
+	f.decl = dm.Declaration{Value: d.Value, CID: "cid-" + fmt.Sprint(len(f.saved))}
 	return nil
 }
 
@@ -377,7 +378,7 @@ type fakeChats struct {
 	err error
 }
 
-func (f fakeChats) Chat(ctx context.Context, acct websession.Account) (Chat, error) {
+func (f fakeChats) Chat(ctx context.Context, acct websession.Account) (dm.Chat, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -461,4 +462,12 @@ func (a *dmApp) postJSON(path string, form url.Values) response {
 	req.Header.Set("Origin", a.srv.URL)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	return a.do(req)
+}
+
+// ptrValue is *p, or "" for nil.
+func ptrValue(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

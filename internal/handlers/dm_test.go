@@ -15,6 +15,7 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/dm"
 )
 
 func text(s *goquery.Selection) string { return strings.Join(strings.Fields(s.Text()), " ") }
@@ -229,7 +230,7 @@ func TestSendRateLimitedKeepsDraftAndSaysWhenToRetry(t *testing.T) {
 	}
 
 	j := a.postJSON("/convos/c1/messages", url.Values{"token": {a.token("c1")}, "text": {draft}})
-	var reply sendReply
+	var reply dm.SendReply
 	if err := json.Unmarshal([]byte(j.body), &reply); err != nil || j.status != http.StatusTooManyRequests {
 		t.Fatalf("JSON: %d %q (%v)", j.status, j.body, err)
 	}
@@ -312,7 +313,7 @@ func TestSendWhoseAnswerWasLostIsNotSentTwice(t *testing.T) {
 		t.Fatalf("status %d, want 303: the message was stored, so the send succeeded", res.status)
 	}
 	j := a.postJSON("/convos/c1/messages", url.Values{"token": {a.token("c1")}, "text": {"and this?"}})
-	var reply sendReply
+	var reply dm.SendReply
 	if err := json.Unmarshal([]byte(j.body), &reply); err != nil || j.status != http.StatusOK || reply.ID == "" || reply.Error != "" {
 		t.Fatalf("JSON: %d %q (%v), want the stored message", j.status, j.body, err)
 	}
@@ -406,7 +407,7 @@ func TestSendAsJSONAnswersIDAndRenderedMessage(t *testing.T) {
 	if res.status != http.StatusOK || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
 		t.Fatalf("status %d type %q", res.status, res.header.Get("Content-Type"))
 	}
-	var reply sendReply
+	var reply dm.SendReply
 	if err := json.Unmarshal([]byte(res.body), &reply); err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +484,7 @@ func TestNewConversation(t *testing.T) {
 
 func TestChatSettingsKeepFieldsTheyDoNotEdit(t *testing.T) {
 	a := newDMApp(t)
-	a.chat.decl = Declaration{Value: map[string]any{"$type": "chat.bsky.actor.declaration", "allowIncoming": "following", "futureField": "kept"}, CID: "cid-0"}
+	a.chat.decl = dm.Declaration{Value: map[string]any{"$type": "chat.bsky.actor.declaration", "allowIncoming": "following", "futureField": "kept"}, CID: "cid-0"}
 	res := a.get("/settings/chat")
 	if _, ok := testid(res.doc, "allow-following").Attr("checked"); !ok {
 		t.Fatalf("current setting not checked")
@@ -660,5 +661,24 @@ func TestHostileContentRendersAsInertText(t *testing.T) {
 	links := page.doc.Find(`[data-testid="message-text"] a`)
 	if links.Length() != 1 || links.AttrOr("href", "") != `https://ok.example/"><script>alert(1)</script>` || text(links) != xss {
 		t.Errorf("links in the hostile message: %d, href %q text %q", links.Length(), links.AttrOr("href", ""), text(links))
+	}
+}
+
+func TestFourPersonConversationIsTitledTheSameInTitleAndHeader(t *testing.T) {
+	a := newDMApp(t)
+	v := a.chat.addConvo("g1", profile(dmBob, "bob.test", "Bob"), "accepted", 2, 0)
+	a.chat.mu.Lock()
+	v.Members = append(v.Members, profile(dmCarol, "carol.test", "Carol"), profile("did:plc:dave", "dave.test", "Dave"), profile("did:plc:erin", "erin.test", "Erin"))
+	a.chat.mu.Unlock()
+	res := a.get("/convos/g1")
+	if res.status != http.StatusOK {
+		t.Fatalf("GET /convos/g1: %d", res.status)
+	}
+	const want = "Bob, Carol and 2 others"
+	if got := text(testid(res.doc, "convo-title")); got != want {
+		t.Errorf("header %q, want %q", got, want)
+	}
+	if got := text(res.doc.Find("title")); got != want+" · skydm" {
+		t.Errorf("<title> %q, want %q", got, want+" · skydm")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"errors"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/websession"
 	"net/http"
 	"net/http/httptest"
@@ -366,8 +367,8 @@ func TestErrorPath(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			app := newTestApp(t)
 			app.signIn("did:plc:alice", "alice.test", true)
-			h := app.server.secureHeaders(app.server.loadSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				app.server.Error(w, r, tt.err)
+			h := kit.SecureHeaders(app.server.csp, app.server.hsts, app.server.kit.LoadSession(app.server.sessions, app.server.sessionActive, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				app.server.kit.Error(w, r, tt.err)
 			})))
 			req := httptest.NewRequest(http.MethodGet, "/x", nil)
 			if tt.signedIn {

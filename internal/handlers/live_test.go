@@ -13,6 +13,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/bluesky-social/indigo/api/chat"
 
+	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/live"
 )
 
@@ -145,7 +146,7 @@ func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
 	src.push(createMessage("c1", "r09", msg, bob))
 
 	ev := waitEvent(t, convoPage, "message")
-	var m liveMessage
+	var m dm.LiveMessage
 	if err := json.Unmarshal([]byte(ev.data), &m); err != nil || m.ConvoID != "c1" || m.ID != "m9" || ev.id != "r09" {
 		t.Fatalf("message event %+v (%v)", ev, err)
 	}
@@ -158,7 +159,7 @@ func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
 	}
 
 	ev = waitEvent(t, inbox, "convo")
-	var c liveConvo
+	var c dm.LiveConvo
 	if err := json.Unmarshal([]byte(ev.data), &c); err != nil || c.ID != "c1" || c.UnreadTotal == nil {
 		t.Fatalf("convo event %q (%v)", ev.data, err)
 	}
@@ -177,7 +178,7 @@ func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
 		Sender: &chat.ConvoDefs_MessageViewSender{Did: dmCarol}}
 	src.push(createMessage("c2", "r10", other))
 	ev = waitEvent(t, convoPage, "unread")
-	var u liveUnread
+	var u dm.LiveUnread
 	if err := json.Unmarshal([]byte(ev.data), &u); err != nil || !strings.Contains(ev.data, `"total":`) {
 		t.Fatalf("unread event %q", ev.data)
 	}

@@ -8,52 +8,44 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
-	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
-	"github.com/bluesky-social/indigo/atproto/syntax"
-
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/dm"
+	"github.com/skydm/skydm/internal/handlers/kit"
+	"github.com/skydm/skydm/internal/handlers/projectpages"
+	"github.com/skydm/skydm/internal/handlers/signin"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/static"
 )
 
 // Auth is the part of the OAuth service the handlers use
-// (*oauth.Service implements it). Every error is an *apperr.Error with a
-// message fit for people.
-type Auth interface {
-	// StartLogin resolves identifier, starts an authorization request, binds
-	// it to this browser with a short-lived cookie and returns the URL of the
-	// authorization server's sign-in page.
-	StartLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, identifier string) (authorizeURL string, err error)
-	// FinishLogin completes the callback and returns the signed-in account.
-	FinishLogin(ctx context.Context, w http.ResponseWriter, r *http.Request) (websession.Account, error)
-	// Logout revokes the session's tokens and forgets the session.
-	Logout(ctx context.Context, did syntax.DID, sessionID string) error
-	// SessionActive reports whether the OAuth session still exists (it
-	// has not ended: signed out, revoked, expired or refused by the auth
-	// server), without asking the network. An error means it can't tell.
-	SessionActive(ctx context.Context, did syntax.DID, sessionID string) (bool, error)
-}
+// (*oauth.Service implements it); see signin.Auth.
+type Auth = signin.Auth
 
-// ClientDocs serves the confidential client's public documents
-// (*oauth.Service implements it).
-type ClientDocs interface {
-	ClientMetadata() atoauth.ClientMetadata
-	JWKS() atoauth.JWKS
-}
+// ClientDocs serves the confidential client's public documents; see
+// signin.ClientDocs.
+type ClientDocs = signin.ClientDocs
 
-// Sessions is the browser's set of signed-in accounts
-// (*websession.Store implements it).
-type Sessions interface {
-	Current(r *http.Request) (websession.Account, bool)
-	// Load is Current, every signed-in account and Touch (idle expiry)
-	// with one decoding of the cookie; accounts keep refuses are signed
-	// out of the browser first.
-	Load(w http.ResponseWriter, r *http.Request, keep func(websession.Account) bool) (websession.Account, bool, []websession.Account, error)
-	Add(w http.ResponseWriter, r *http.Request, acct websession.Account) error
-	Switch(w http.ResponseWriter, r *http.Request, did syntax.DID) error
-	Remove(w http.ResponseWriter, r *http.Request, did syntax.DID) error
+// Sessions is the browser's set of signed-in accounts; see
+// signin.Sessions.
+type Sessions = signin.Sessions
+
+// Projects is what the project and change-request pages need; see
+// projectpages.Config.
+type Projects = projectpages.Config
+
+// APIClients gives the pages an XRPC client acting as a signed-in account
+// (*oauth.Service implements it); see kit.APIClients.
+type APIClients = kit.APIClients
+
+// DMs is what the DM pages need; see dm.Config.
+type DMs = dm.Config
+
+// NewChatClients returns the chatproxy-backed ChatClients of the DM pages;
+// see dm.NewChatClients.
+func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate, opts ...chatproxy.Option) dm.ChatClients {
+	return dm.NewChatClients(apis, serviceRef, gate, opts...)
 }
 
 // Config is what New needs.
@@ -79,13 +71,13 @@ type Config struct {
 	// Static holds the files served under /static/; nil → the embedded ones.
 	Static fs.FS
 	// Projects, when set, serves the project and change-request pages
-	// (projects.go).
+	// (package projectpages).
 	Projects *Projects
 	// OnSignIn, when set, is called after an account signed in on this
 	// browser (e.g. to resume DMs parked until it signed in again).
 	OnSignIn func(ctx context.Context, acct websession.Account)
 	// DMs, when set, serves the inbox, conversations and live updates
-	// (dm.go); without it / is the start page.
+	// (package dm); without it / is the start page.
 	DMs *DMs
 	// PageDeadline is the one deadline of every page and form, from the
 	// request to the answer; 0 or more than 10 s → 10 s. Tests shorten it.
@@ -103,17 +95,16 @@ type Server struct {
 	sessions   Sessions
 	clientDocs ClientDocs
 	health     func(ctx context.Context) error
-	log        *slog.Logger
-	assets     *assets
-	csp        cspPolicy
+	kit        *kit.Kit
+	csp        kit.CSP
 	hsts       bool
 	publicURL  string
 	handler    http.Handler
-	projects   *Projects
+	projects   *projectpages.Pages
+	signin     *signin.Pages
 	onSignIn   func(ctx context.Context, acct websession.Account)
-	dm         *dmState
+	dm         *dm.Pages
 	deadlines  struct{ page, signIn time.Duration }
-	bufs       sync.Pool // *bytes.Buffer for render
 }
 
 // New returns the app's handler with every route and middleware in place.
@@ -135,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 	if files == nil {
 		files = static.FS()
 	}
-	a, err := loadAssets(files)
+	a, err := kit.LoadAssets(files)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: static files: %w", err)
 	}
@@ -144,26 +135,28 @@ func New(cfg Config) (*Server, error) {
 		sessions:   cfg.Sessions,
 		clientDocs: cfg.ClientDocs,
 		health:     cfg.Health,
-		log:        cfg.Logger,
-		assets:     a,
-		csp:        newCSP(cfg.ImageOrigins),
+		csp:        kit.NewCSP(cfg.ImageOrigins),
 		hsts:       cfg.HSTS,
 		publicURL:  cfg.PublicURL,
-		projects:   cfg.Projects,
 		onSignIn:   cfg.OnSignIn,
 	}
-	s.deadlines.page = upTo(cfg.PageDeadline, pageDeadline)
-	s.deadlines.signIn = upTo(cfg.SignInDeadline, signInDeadline)
-	if s.projects != nil {
-		if err := s.projects.check(); err != nil {
+	var now func() time.Time
+	if cfg.DMs != nil {
+		now = cfg.DMs.Now
+	}
+	s.kit = kit.New(cfg.Logger, a, now, cfg.DMs != nil)
+	s.signin = signin.New(s.kit, cfg.Auth, cfg.Sessions, cfg.ClientDocs, cfg.OnSignIn)
+	s.deadlines.page = upTo(cfg.PageDeadline, kit.PageDeadline)
+	s.deadlines.signIn = upTo(cfg.SignInDeadline, kit.SignInDeadline)
+	if cfg.Projects != nil {
+		if s.projects, err = projectpages.New(s.kit, *cfg.Projects); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.DMs != nil {
-		if err := cfg.DMs.check(); err != nil {
+		if s.dm, err = dm.New(s.kit, *cfg.DMs, cfg.Sessions.Current); err != nil {
 			return nil, err
 		}
-		s.dm = newDMState(*cfg.DMs)
 	}
 	s.handler, err = s.routes()
 	if err != nil {

@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bluesky-social/indigo/api/chat"
@@ -15,27 +14,12 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/live"
 	"github.com/skydm/skydm/internal/richtext"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
 )
-
-// The DM pages, by file:
-//
-//   - dm.go: DMs (configuration), Chat and ChatClients (what the pages
-//     consume), dmRoutes, and what every DM handler shares: the chat client
-//     of the request, the error path with "Try again", retry wording.
-//   - dm_inbox.go: the inbox and requests tabs, and the unread counts (one
-//     listConvos call, cached per account).
-//   - dm_convo.go: a conversation (getConvo and getMessages in parallel,
-//     updateRead after the response) and showing a refusal on it.
-//   - dm_send.go: sending (one-time form tokens, facets, JSON for dm.js).
-//   - dm_actions.go: accept, leave, mute, read, delete, reactions.
-//   - dm_new.go, dm_settings.go: starting a conversation; chat settings.
-//   - live.go: the Renderer of /events (internal/live) for dm.js.
-//   - dm_state.go: tokens and caches; dm_convert.go: chat views → view
-//     models; dm_clients.go: the chatproxy-backed ChatClients.
 
 // Chat is what the DM pages need of one account's chat client. The
 // *chatproxy.Client that NewChatClients wraps implements the chat.bsky.*
@@ -87,9 +71,9 @@ type ChatClients interface {
 	Chat(ctx context.Context, acct websession.Account) (Chat, error)
 }
 
-// DMs is what the DM pages need. When Config.DMs is nil their routes are
-// not served and / shows the start page.
-type DMs struct {
+// Config is what the DM pages need. When handlers.Config.DMs is nil
+// their routes are not served and / shows the start page.
+type Config struct {
 	Chats ChatClients // required
 	// Directory resolves handles to DIDs (new conversation, @mentions when
 	// sending). Required.
@@ -101,7 +85,7 @@ type DMs struct {
 	// PostBase is the web app quoted posts link to; "" → https://bsky.app.
 	PostBase string
 	// UpstreamTimeout bounds the chat calls of one page, within the
-	// request's deadline (Config.PageDeadline); 0 → 10 s.
+	// request's deadline (handlers.Config.PageDeadline); 0 → 10 s.
 	UpstreamTimeout time.Duration
 	// CountsTTL is how long a user's unread counts are reused; 0 → 10 s.
 	CountsTTL time.Duration
@@ -109,7 +93,7 @@ type DMs struct {
 	Now func() time.Time
 }
 
-// Defaults of DMs.
+// Defaults of Config.
 const (
 	defaultUpstreamTimeout = 10 * time.Second
 	defaultCountsTTL       = 10 * time.Second
@@ -130,27 +114,42 @@ const (
 	maxDMFormBytes = 64 << 10
 )
 
-func (d *DMs) check() error {
-	if d.Chats == nil || d.Directory == nil {
-		return errors.New("handlers: DMs needs Chats and Directory")
-	}
-	return nil
+// Pages are the DM handlers: the inbox, conversations, sending, the
+// actions, chat settings and live updates.
+type Pages struct {
+	kit     *kit.Kit
+	dm      *dmState
+	current func(r *http.Request) (websession.Account, bool)
 }
 
+// New returns the DM pages rendering with k; current is the browser's
+// active account as the live updates read it (the cookie alone, without
+// the page middleware). It returns an error when Chats or Directory is
+// missing.
+func New(k *kit.Kit, cfg Config, current func(r *http.Request) (websession.Account, bool)) (*Pages, error) {
+	if cfg.Chats == nil || cfg.Directory == nil {
+		return nil, errors.New("handlers: DMs needs Chats and Directory")
+	}
+	return &Pages{kit: k, dm: newDMState(cfg), current: current}, nil
+}
+
+// Live reports whether live updates (/events) are served: Config.Hub is
+// set.
+func (s *Pages) Live() bool { return s.dm.cfg.Hub != nil }
+
 // dmState is the DM pages' in-memory state: form tokens, cached counts and
-// inbox rows, names seen on pages and time zones.
+// inbox rows and names seen on pages.
 type dmState struct {
-	cfg    DMs
+	cfg    Config
 	now    func() time.Time
 	links  richtext.Links
 	tokens *formTokens
 	counts *revCache[syntax.DID, dmCounts] // unread totals per account
 	rows   *revCache[string, rowResult]    // inbox rows for live updates, by did + " " + convo
 	names  *nameCache
-	zones  *zoneCache
 }
 
-func newDMState(cfg DMs) *dmState {
+func newDMState(cfg Config) *dmState {
 	if cfg.UpstreamTimeout <= 0 {
 		cfg.UpstreamTimeout = defaultUpstreamTimeout
 	}
@@ -177,7 +176,6 @@ func newDMState(cfg DMs) *dmState {
 		counts: newRevCache[syntax.DID, dmCounts](cfg.CountsTTL, cfg.Now, 10000),
 		rows:   newRevCache[string, rowResult](time.Minute, cfg.Now, 10000),
 		names:  newNameCache(),
-		zones:  newZoneCache(),
 	}
 }
 
@@ -188,107 +186,47 @@ var errNoChatScope = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.Rea
 
 // dmClient returns the signed-in account and its chat client, or writes the
 // response (sign-in redirect, DM-access page, error page) and returns false.
-func (s *Server) dmClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, bool) {
-	cur := viewerFrom(r.Context()).current
+func (s *Pages) dmClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, bool) {
+	cur := kit.Current(r.Context())
 	if cur == nil {
 		if r.Method == http.MethodGet {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		} else {
-			s.Error(w, r, apperr.New(apperr.Unauthorized, "Please sign in first."))
+			s.kit.Error(w, r, apperr.New(apperr.Unauthorized, "Please sign in first."))
 		}
 		return websession.Account{}, nil, false
 	}
 	if !cur.HasChatScope {
-		s.Error(w, r, errNoChatScope)
+		s.kit.Error(w, r, errNoChatScope)
 		return websession.Account{}, nil, false
 	}
 	c, err := s.dm.cfg.Chats.Chat(r.Context(), *cur)
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return websession.Account{}, nil, false
 	}
 	return *cur, c, true
 }
 
 // upstreamCtx is the context of the chat calls of a request that answers
-// right after them: the request's deadline less answerReserve, and at most
+// right after them: the request's deadline less kit.AnswerReserve, and at most
 // UpstreamTimeout.
-func (s *Server) upstreamCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return s.stepCtx(r, answerReserve)
+func (s *Pages) upstreamCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return s.stepCtx(r, kit.AnswerReserve)
 }
 
 // stepCtx is the context of one step of r's chat calls that leaves reserve
 // of the request's deadline for the steps after it, and takes at most
 // UpstreamTimeout.
-func (s *Server) stepCtx(r *http.Request, reserve time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := beforeDeadline(r.Context(), r.Context(), reserve)
+func (s *Pages) stepCtx(r *http.Request, reserve time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := kit.BeforeDeadline(r.Context(), r.Context(), reserve)
 	ctx, cancel2 := context.WithTimeout(ctx, s.dm.cfg.UpstreamTimeout)
 	return ctx, func() { cancel2(); cancel() }
 }
 
-// dmError is the error path of the DM pages: it offers a "Try again" link
-// to the page itself on GET requests that failed upstream.
-func (s *Server) dmError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Method == http.MethodGet {
-		switch apperr.CodeOf(err) {
-		case apperr.Unavailable, apperr.RateLimited:
-			s.renderErrorRetry(w, r, err, "", safeRetry(r.URL.RequestURI()))
-			return
-		}
-	}
-	s.Error(w, r, err)
-}
-
-// inlineError reports whether err is shown next to the form that caused it
-// (the page stays, with the draft) rather than on the error page: every
-// refusal and upstream failure except an ended session, missing DM access,
-// a conversation that is gone, and our own bugs.
-func inlineError(err error) bool {
-	switch apperr.CodeOf(err) {
-	case apperr.Unauthorized, apperr.Internal, apperr.NotFound:
-		return false
-	case apperr.Forbidden:
-		return apperr.ReasonOf(err) != chatproxy.ReasonScopeMissing
-	}
-	return true
-}
-
-// unknownRetryWait is how long a rate-limited person is told to wait when
-// the service did not say: the reference PDS drops Retry-After and
-// ratelimit-reset from proxied errors.
-const unknownRetryWait = time.Minute
-
-// humanError returns the message for err, with when to retry for rate
-// limits, in the reader's time zone: "You can try again in 42 seconds (at
-// 15:04:05).", "… in about 3 minutes (at 15:07).", or about a minute when
-// the service did not say. The wait is capped at apperr.MaxRetryWait.
-func humanError(err error, now time.Time, loc *time.Location) string {
-	msg := apperr.MessageOf(err)
-	e := apperr.As(err)
-	if e == nil || apperr.CodeOf(err) != apperr.RateLimited {
-		return msg
-	}
-	if e.RetryAt.IsZero() {
-		return msg + " You can try again in about a minute (at " + now.Add(unknownRetryWait).In(loc).Format("15:04") + ")."
-	}
-	secs := apperr.RetryAfterSeconds(e.RetryAt, now)
-	if secs <= 0 {
-		return msg + " You can try again now."
-	}
-	at := now.Add(time.Duration(secs) * time.Second).In(loc)
-	if secs < 120 {
-		unit := " seconds"
-		if secs == 1 {
-			unit = " second"
-		}
-		return msg + " You can try again in " + strconv.Itoa(secs) + unit + " (at " + at.Format("15:04:05") + ")."
-	}
-	return msg + " You can try again in about " + strconv.Itoa((secs+30)/60) + " minutes (at " + at.Format("15:04") + ")."
-}
-
 // dmPage returns the layout data of a DM page with the unread total.
-func (s *Server) dmPage(r *http.Request, title string, unread int) views.Page {
-	p := s.page(r, title, "home")
+func (s *Pages) dmPage(r *http.Request, title string, unread int) views.Page {
+	p := s.kit.Page(r, title, "home")
 	if unread > 0 {
 		p.Title = "(" + strconv.Itoa(unread) + ") " + title
 		p.Unread = unread
@@ -296,25 +234,15 @@ func (s *Server) dmPage(r *http.Request, title string, unread int) views.Page {
 	return p
 }
 
-func (s *Server) dmAssets() views.DMAssets {
+func (s *Pages) dmAssets() views.DMAssets {
 	var a views.DMAssets
-	if _, ok := s.assets.files["dm.css"]; ok {
-		a.CSS = s.assets.url("dm.css")
+	if s.kit.Assets.Has("dm.css") {
+		a.CSS = s.kit.Assets.URL("dm.css")
 	}
-	if _, ok := s.assets.files["dm.js"]; ok {
-		a.JS = s.assets.url("dm.js")
+	if s.kit.Assets.Has("dm.js") {
+		a.JS = s.kit.Assets.URL("dm.js")
 	}
 	return a
-}
-
-// loc returns the browser's time zone from the tz cookie dm.js sets, or
-// UTC.
-func (s *Server) loc(r *http.Request) *time.Location {
-	c, err := r.Cookie("tz")
-	if err != nil || s.dm == nil {
-		return time.UTC
-	}
-	return s.dm.zones.get(c.Value)
 }
 
 // dmNotice returns the notice a ?notice= code stands for: the query picks
@@ -349,7 +277,22 @@ func redirect(w http.ResponseWriter, r *http.Request, target string) {
 
 // parseDMForm reads a url-encoded DM form of at most maxDMFormBytes.
 func parseDMForm(w http.ResponseWriter, r *http.Request) error {
-	return readForm(w, r, maxDMFormBytes, "The form could not be read (it may be too long). Please shorten your message and try again.")
+	return kit.ReadForm(w, r, maxDMFormBytes, "The form could not be read (it may be too long). Please shorten your message and try again.")
+}
+
+// convoClient is dmClient for a conversation's route: also the {id} of
+// the path, or the "no such conversation" page and false.
+func (s *Pages) convoClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, string, bool) {
+	acct, c, ok := s.dmClient(w, r)
+	if !ok {
+		return acct, nil, "", false
+	}
+	id, ok := convoIDFromPath(r)
+	if !ok {
+		s.kit.Error(w, r, errNoConvo)
+		return acct, nil, "", false
+	}
+	return acct, c, id, true
 }
 
 // convoIDFromPath returns the {id} path value when it can be a convo id.
@@ -380,13 +323,13 @@ var errNoConvo = &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonCo
 // action that changes them).
 func (d *dmState) invalidate(did syntax.DID) { d.counts.forget(did) }
 
-// safeRetry returns path when it is a same-site path ("/…", not "//…").
-func safeRetry(path string) string {
-	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.HasPrefix(path, "/\\") {
-		return "/"
+// cachedUnread is the viewer's unread total from the cache only (no
+// upstream call; 0 when not cached).
+func (s *Pages) cachedUnread(r *http.Request) int {
+	if cur := kit.Current(r.Context()); cur != nil {
+		if n, ok := s.dm.counts.peek(cur.DID); ok {
+			return n.UnreadTotal
+		}
 	}
-	return path
+	return 0
 }
-
-// statusOf is the HTTP status for err's code.
-func statusOf(err error) int { return apperr.Status(apperr.CodeOf(err)) }

@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/views"
 )
 
@@ -14,29 +15,24 @@ import (
 // gets 204 No Content instead. Refusals are shown on the
 // conversation page; an ended session, missing DM access or a convo that
 // is gone go to the error page.
-func (s *Server) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, c Chat, id string) error, target func(id string) string) {
-	acct, c, ok := s.dmClient(w, r)
+func (s *Pages) convoAction(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, c Chat, id string) error, target func(id string) string) {
+	acct, c, id, ok := s.convoClient(w, r)
 	if !ok {
 		return
 	}
-	id, ok := convoIDFromPath(r)
-	if !ok {
-		s.Error(w, r, errNoConvo)
-		return
-	}
-	ctx, cancel := s.stepCtx(r, reloadReserve) // a failure shows the conversation again
+	ctx, cancel := s.stepCtx(r, kit.ReloadReserve) // a failure shows the conversation again
 	defer cancel()
 	err := do(ctx, c, id)
 	s.dm.invalidate(acct.DID)
 	if err != nil {
-		s.convoFailed(w, r, acct, c, id, err, "", "")
+		s.kit.Error(w, r, err, s.onConvo(w, r, acct, c, id, "", ""))
 		return
 	}
-	if wantsJSON(r) {
+	if kit.WantsJSON(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	redirect(w, r, target(id))
+	kit.Redirect(w, r, target(id))
 }
 
 // convoNotice is the target of an action on a whole conversation: its page
@@ -45,46 +41,46 @@ func convoNotice(code string) func(id string) string {
 	return func(id string) string { return noticeURL(views.ConvoURL(id), code) }
 }
 
-// dmAccept is POST /convos/{id}/accept: the request moves to the inbox.
-func (s *Server) dmAccept(w http.ResponseWriter, r *http.Request) {
+// Accept is POST /convos/{id}/accept: the request moves to the inbox.
+func (s *Pages) Accept(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		_, err := c.AcceptConvo(ctx, id)
 		return err
 	}, convoNotice("accepted"))
 }
 
-// dmLeave is POST /convos/{id}/leave, sent from the confirmation the
+// Leave is POST /convos/{id}/leave, sent from the confirmation the
 // conversation page shows first (a disclosure holding this form).
-func (s *Server) dmLeave(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) Leave(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		_, err := c.LeaveConvo(ctx, id)
 		return err
 	}, func(string) string { return noticeURL("/", "left") })
 }
 
-// dmMute is POST /convos/{id}/mute.
-func (s *Server) dmMute(w http.ResponseWriter, r *http.Request) {
+// Mute is POST /convos/{id}/mute.
+func (s *Pages) Mute(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		_, err := c.MuteConvo(ctx, id)
 		return err
 	}, convoNotice("muted"))
 }
 
-// dmUnmute is POST /convos/{id}/unmute.
-func (s *Server) dmUnmute(w http.ResponseWriter, r *http.Request) {
+// Unmute is POST /convos/{id}/unmute.
+func (s *Pages) Unmute(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		_, err := c.UnmuteConvo(ctx, id)
 		return err
 	}, convoNotice("unmuted"))
 }
 
-// dmRead is POST /convos/{id}/read: marks the conversation read up to the
+// Read is POST /convos/{id}/read: marks the conversation read up to the
 // form's "message" (the newest message the page showed; the whole
 // conversation without it). It is the only way a conversation is marked
 // read: dm.js posts it once the page is visible and when a message arrives
 // while it is (204), the Mark read button without JavaScript (back to the
 // page with a notice).
-func (s *Server) dmRead(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) Read(w http.ResponseWriter, r *http.Request) {
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		if err := parseDMForm(w, r); err != nil {
 			return err
@@ -98,9 +94,9 @@ func (s *Server) dmRead(w http.ResponseWriter, r *http.Request) {
 	}, convoNotice("read"))
 }
 
-// dmDeleteMessage is POST /convos/{id}/messages/{mid}/delete: deletes the
+// DeleteMessage is POST /convos/{id}/messages/{mid}/delete: deletes the
 // message for the viewer only.
-func (s *Server) dmDeleteMessage(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) DeleteMessage(w http.ResponseWriter, r *http.Request) {
 	mid := r.PathValue("mid")
 	s.convoAction(w, r, func(ctx context.Context, c Chat, id string) error {
 		if !validID(mid) {
@@ -111,20 +107,20 @@ func (s *Server) dmDeleteMessage(w http.ResponseWriter, r *http.Request) {
 	}, func(id string) string { return messageURL(views.ConvoURL(id)+"?notice=deleted", mid) })
 }
 
-// dmAddReaction is POST /convos/{id}/messages/{mid}/reactions (form field
+// AddReaction is POST /convos/{id}/messages/{mid}/reactions (form field
 // value: one emoji). A refusal (not one emoji, the limit of reactions
 // reached, a deleted message) is shown on the page with the message's
 // actions open.
-func (s *Server) dmAddReaction(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) AddReaction(w http.ResponseWriter, r *http.Request) {
 	s.reaction(w, r, true)
 }
 
-// dmRemoveReaction is POST /convos/{id}/messages/{mid}/reactions/remove.
-func (s *Server) dmRemoveReaction(w http.ResponseWriter, r *http.Request) {
+// RemoveReaction is POST /convos/{id}/messages/{mid}/reactions/remove.
+func (s *Pages) RemoveReaction(w http.ResponseWriter, r *http.Request) {
 	s.reaction(w, r, false)
 }
 
-func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
+func (s *Pages) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -132,13 +128,13 @@ func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 	id, ok := convoIDFromPath(r)
 	mid := r.PathValue("mid")
 	if !ok || !validID(mid) {
-		s.Error(w, r, errNoConvo)
+		s.kit.Error(w, r, errNoConvo)
 		return
 	}
 	var err error
 	if err = parseDMForm(w, r); err == nil {
 		value := strings.TrimSpace(r.PostForm.Get("value"))
-		ctx, cancel := s.stepCtx(r, reloadReserve)
+		ctx, cancel := s.stepCtx(r, kit.ReloadReserve)
 		defer cancel()
 		if add {
 			_, err = c.AddReaction(ctx, id, mid, value)
@@ -147,16 +143,16 @@ func (s *Server) reaction(w http.ResponseWriter, r *http.Request, add bool) {
 		}
 	}
 	if err != nil {
-		s.convoFailed(w, r, acct, c, id, err, "", mid)
+		s.kit.Error(w, r, err, s.onConvo(w, r, acct, c, id, "", mid))
 		return
 	}
 	s.dm.invalidate(acct.DID)
-	redirect(w, r, messageURL(views.ConvoURL(id), mid))
+	kit.Redirect(w, r, messageURL(views.ConvoURL(id), mid))
 }
 
-// dmReadAll is POST /convos/read-all: marks every accepted conversation
+// ReadAll is POST /convos/read-all: marks every accepted conversation
 // read.
-func (s *Server) dmReadAll(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) ReadAll(w http.ResponseWriter, r *http.Request) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -166,10 +162,10 @@ func (s *Server) dmReadAll(w http.ResponseWriter, r *http.Request) {
 	_, err := c.UpdateAllRead(ctx, views.StatusAccepted)
 	s.dm.invalidate(acct.DID)
 	if err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
-	redirect(w, r, noticeURL("/", "allread"))
+	kit.Redirect(w, r, noticeURL("/", "allread"))
 }
 
 // After an action the page reloads (PRG) and focus would start over at the

@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"bytes"
@@ -16,18 +16,18 @@ import (
 	"github.com/skydm/skydm/views"
 )
 
-// dmEvents is GET /events: the live.Hub's Server-Sent Events for the
+// Events is GET /events: the live.Hub's Server-Sent Events for the
 // signed-in account with DM access (401 otherwise), rendered for the page
 // that opened it (?convo= for a conversation page) in the browser's time
 // zone. What each page gets is described on liveRenderer.
-func (s *Server) dmEvents(w http.ResponseWriter, r *http.Request) {
-	s.dm.cfg.Hub.Handler(s.liveUser, liveRenderer{s: s, loc: s.loc(r)}).ServeHTTP(w, r)
+func (s *Pages) Events(w http.ResponseWriter, r *http.Request) {
+	s.dm.cfg.Hub.Handler(s.liveUser, liveRenderer{s: s, loc: s.kit.Loc(r)}).ServeHTTP(w, r)
 }
 
 // liveUser is the account of an SSE request: the active one, when it may
 // use DMs.
-func (s *Server) liveUser(r *http.Request) (live.User, bool) {
-	cur, ok := s.sessions.Current(r)
+func (s *Pages) liveUser(r *http.Request) (live.User, bool) {
+	cur, ok := s.current(r)
 	if !ok || !cur.HasChatScope {
 		return live.User{}, false
 	}
@@ -55,21 +55,24 @@ func (s *Server) liveUser(r *http.Request) (live.User, bool) {
 // run concurrently on a shared Event: nothing here modifies it, and the
 // entry is never marshalled (dm.js gets only what is built here).
 type liveRenderer struct {
-	s   *Server
+	s   *Pages
 	loc *time.Location
 }
 
-type liveMessage struct {
+// LiveMessage is the data of a message, delete or reaction event.
+type LiveMessage struct {
 	ConvoID string `json:"convoId"`
 	ID      string `json:"id"`
 	HTML    string `json:"html,omitempty"`
 }
 
-type liveUnread struct {
+// LiveUnread is the data of an unread event.
+type LiveUnread struct {
 	Total int `json:"total"`
 }
 
-type liveConvo struct {
+// LiveConvo is the data of a convo event (an inbox row).
+type LiveConvo struct {
 	ID          string `json:"id"`
 	HTML        string `json:"html"`
 	UnreadTotal *int   `json:"unreadTotal,omitempty"`
@@ -123,12 +126,12 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 			}
 		}
 		html, ok := lr.html(ctx, views.MessageItem(conv.message(ev.Message), mc))
-		return lr.event("message", liveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
+		return lr.event("message", LiveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
 	case here && ev.Kind == live.KindDelete && msgID != "":
-		return lr.event("delete", liveMessage{ConvoID: ev.ConvoID, ID: msgID}, true)
+		return lr.event("delete", LiveMessage{ConvoID: ev.ConvoID, ID: msgID}, true)
 	case here && ev.Kind == live.KindReaction && ev.Message != nil:
 		html, ok := lr.html(ctx, views.MessageReactions(conv.message(ev.Message), mc))
-		return lr.event("reaction", liveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
+		return lr.event("reaction", LiveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
 	case here && (ev.Kind == live.KindMessage || ev.Kind == live.KindReaction):
 		return "", nil, false
 	}
@@ -136,7 +139,7 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 	if err != nil {
 		return "", nil, false
 	}
-	return lr.event("unread", liveUnread{Total: n.UnreadTotal}, true)
+	return lr.event("unread", LiveUnread{Total: n.UnreadTotal}, true)
 }
 
 func (lr liveRenderer) inbox(ctx context.Context, acct websession.Account, c Chat, ev *live.Event) (string, []byte, bool) {
@@ -154,10 +157,10 @@ func (lr liveRenderer) inbox(ctx context.Context, acct websession.Account, c Cha
 	if err != nil {
 		return "", nil, false
 	}
-	out := liveConvo{ID: ev.ConvoID}
+	out := LiveConvo{ID: ev.ConvoID}
 	if !res.gone {
 		var ok bool
-		if out.HTML, ok = lr.html(ctx, views.ConvoRow(res.row, s.dm.now(), lr.loc)); !ok {
+		if out.HTML, ok = lr.html(ctx, views.ConvoRow(res.row, s.kit.Now(), lr.loc)); !ok {
 			return "", nil, false
 		}
 	}
@@ -170,7 +173,7 @@ func (lr liveRenderer) inbox(ctx context.Context, acct websession.Account, c Cha
 func (lr liveRenderer) html(ctx context.Context, c templ.Component) (string, bool) {
 	var buf bytes.Buffer
 	if err := c.Render(ctx, &buf); err != nil {
-		lr.s.log.ErrorContext(ctx, "render live update", "err", err)
+		lr.s.kit.Log.ErrorContext(ctx, "render live update", "err", err)
 		return "", false
 	}
 	return buf.String(), true

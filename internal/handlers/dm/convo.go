@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -11,24 +11,20 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
 )
 
-// dmConvo is GET /convos/{id}: the conversation with getConvo and
+// Convo is GET /convos/{id}: the conversation with getConvo and
 // getMessages issued in parallel (two upstream calls). Like every GET it
 // changes nothing: a prefetch or a link from another site must not clear
 // the unread count. The page marks itself read with POST
 // /convos/{id}/read (dm.js, once the page is visible; or the Mark read
 // button). ?cursor= shows earlier messages, ?sel= opens a message's actions.
-func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
-	acct, c, ok := s.dmClient(w, r)
+func (s *Pages) Convo(w http.ResponseWriter, r *http.Request) {
+	acct, c, id, ok := s.convoClient(w, r)
 	if !ok {
-		return
-	}
-	id, ok := convoIDFromPath(r)
-	if !ok {
-		s.Error(w, r, errNoConvo)
 		return
 	}
 	q := r.URL.Query()
@@ -40,7 +36,7 @@ func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	vm, convo, err := s.loadConvo(ctx, r, acct, c, id, cursor)
 	if err != nil {
-		s.dmError(w, r, err)
+		s.kit.Error(w, r, err, kit.Retry())
 		return
 	}
 	vm.Notice = dmNotice(q.Get("notice"))
@@ -53,7 +49,7 @@ func (s *Server) dmConvo(w http.ResponseWriter, r *http.Request) {
 // loadConvo fetches a convo and one page of its messages in parallel and
 // returns the page's view model (with a fresh form token) and the convo.
 // Errors are the chat calls' *apperr.Error.
-func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession.Account, c Chat, id, cursor string) (views.ConvoVM, *chat.ConvoDefs_ConvoView, error) {
+func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.Account, c Chat, id, cursor string) (views.ConvoVM, *chat.ConvoDefs_ConvoView, error) {
 	var msgs *chatproxy.MessagePage
 	var msgsErr error
 	var wg sync.WaitGroup
@@ -76,7 +72,7 @@ func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession
 	vm := views.ConvoVM{
 		Assets: s.dmAssets(), ID: id, Members: otherMembers(convo, viewer, names),
 		Status: convoStatus(convo), Muted: convo.Muted, Unread: int(convo.UnreadCount), EarlierCursor: msgs.Cursor, Earlier: cursor != "",
-		FormToken: s.dm.tokens.issue(viewer, id), ViewerDID: viewer, Now: s.dm.now(), Loc: s.loc(r),
+		FormToken: s.dm.tokens.issue(viewer, id), ViewerDID: viewer, Now: s.kit.Now(), Loc: s.kit.Loc(r),
 	}
 	for did, n := range names {
 		s.dm.names.put(did, n)
@@ -92,21 +88,16 @@ func (s *Server) loadConvo(ctx context.Context, r *http.Request, acct websession
 // renderConvo writes a conversation page. The unread total in the title and
 // nav is taken from the cache only (no upstream call), without this
 // conversation, which the page marks read once it is seen (dm.js).
-func (s *Server) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
-	unread := 0
-	if cur := viewerFrom(r.Context()).current; cur != nil {
-		if n, ok := s.dm.counts.peek(cur.DID); ok {
-			unread = n.UnreadTotal
-			if convo != nil && !convo.Muted && convoStatus(convo) == views.StatusAccepted {
-				unread = max(unread-int(convo.UnreadCount), 0)
-			}
-		}
+func (s *Pages) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
+	unread := s.cachedUnread(r)
+	if convo != nil && !convo.Muted && convoStatus(convo) == views.StatusAccepted {
+		unread = max(unread-int(convo.UnreadCount), 0)
 	}
-	s.render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle("", vm.Members), unread), vm))
+	s.kit.Render(w, r, status, views.ConvoPage(s.dmPage(r, views.ConvoTitle(vm.Title, vm.Members), unread), vm))
 }
 
 // minReload is the least time worth trying to load a conversation again
-// for convoFailed; with less left before the deadline, the answer is the
+// for onConvo; with less left before the deadline, the answer is the
 // composer with the draft.
 const minReload = 500 * time.Millisecond
 
@@ -114,40 +105,36 @@ const minReload = 500 * time.Millisecond
 // deadline is too near.
 var errNoTimeToReload = apperr.New(apperr.Unavailable, "")
 
-// convoFailed shows err on the conversation page (status from its code),
-// with draft kept in the composer and the message whose actions failed
-// (selected) open, when err is a refusal or upstream failure that can be
-// shown there; otherwise it goes to the error page. When the conversation
-// cannot be loaded again, the page shows only the composer with the draft.
-func (s *Server) convoFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id string, err error, draft, selected string) {
-	if !inlineError(err) {
-		s.Error(w, r, err)
-		return
-	}
-	s.logUpstream(r, "conversation action", err)
-	var vm views.ConvoVM
-	var convo *chat.ConvoDefs_ConvoView
-	var loadErr error = errNoTimeToReload
-	if timeLeft(r.Context()) >= answerReserve+minReload {
-		ctx, cancel := s.upstreamCtx(r)
-		vm, convo, loadErr = s.loadConvo(ctx, r, acct, c, id, "")
-		cancel()
-	}
-	if loadErr != nil {
-		if !inlineError(loadErr) {
-			s.Error(w, r, loadErr)
-			return
+// onConvo is the kit.Form option of a conversation: err is shown on the
+// conversation page (status from its code), with draft kept in the
+// composer and the message whose actions failed (selected) open, when it
+// is a refusal or upstream failure that can be shown there (kit.OnForm).
+// When the conversation cannot be loaded again, the page shows only the
+// composer with the draft.
+func (s *Pages) onConvo(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft, selected string) kit.ErrorOption {
+	return kit.Form(func(status int, msg string) {
+		var vm views.ConvoVM
+		var convo *chat.ConvoDefs_ConvoView
+		var loadErr error = errNoTimeToReload
+		if kit.TimeLeft(r.Context()) >= kit.AnswerReserve+minReload {
+			ctx, cancel := s.upstreamCtx(r)
+			vm, convo, loadErr = s.loadConvo(ctx, r, acct, c, id, "")
+			cancel()
 		}
-		vm = views.ConvoVM{Assets: s.dmAssets(), ID: id, FormToken: s.dm.tokens.issue(acct.DID.String(), id),
-			ViewerDID: acct.DID.String(), Now: s.dm.now(), Loc: s.loc(r),
-			Notice: "The conversation could not be loaded just now."}
-		if draft != "" {
-			vm.Notice = "The conversation could not be loaded just now; your message is kept below."
+		if loadErr != nil {
+			if !kit.OnForm(loadErr) {
+				s.kit.Error(w, r, loadErr)
+				return
+			}
+			vm = views.ConvoVM{Assets: s.dmAssets(), ID: id, FormToken: s.dm.tokens.issue(acct.DID.String(), id),
+				ViewerDID: acct.DID.String(), Now: s.kit.Now(), Loc: s.kit.Loc(r),
+				Notice: "The conversation could not be loaded just now."}
+			if draft != "" {
+				vm.Notice = "The conversation could not be loaded just now; your message is kept below."
+			}
+			convo = nil
 		}
-		convo = nil
-	}
-	vm.Draft, vm.Selected = draft, selected
-	vm.Error = humanError(err, s.dm.now(), vm.Loc)
-	setRetryAfter(w, err, s.dm.now())
-	s.renderConvo(w, r, statusOf(err), vm, convo)
+		vm.Draft, vm.Selected, vm.Error = draft, selected, msg
+		s.renderConvo(w, r, status, vm, convo)
+	})
 }

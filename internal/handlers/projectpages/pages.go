@@ -1,4 +1,4 @@
-package handlers
+package projectpages
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/projects"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
@@ -31,12 +32,9 @@ type ProjectService interface {
 	Store() *projects.Store
 }
 
-// APIClients gives the pages an XRPC client acting as a signed-in account
-// (*oauth.Service implements it). Errors are *apperr.Error
-// (Unauthorized SessionExpired when the session is gone).
-type APIClients interface {
-	APIClient(ctx context.Context, acct websession.Account) (*atclient.APIClient, error)
-}
+// APIClients gives the pages an XRPC client acting as a signed-in
+// account; see kit.APIClients.
+type APIClients = kit.APIClients
 
 // Outbox is what the Retry button needs (*notify.Worker implements it).
 type Outbox interface {
@@ -45,9 +43,9 @@ type Outbox interface {
 	Retry(ctx context.Context, outboxID int64, byDID syntax.DID) error
 }
 
-// Projects is what the project and change-request pages need. When
-// Config.Projects is nil their routes are not served.
-type Projects struct {
+// Config is what the project and change-request pages need. When
+// handlers.Config.Projects is nil their routes are not served.
+type Config struct {
 	Service ProjectService // required
 	Clients APIClients     // required
 	Outbox  Outbox         // required
@@ -56,11 +54,19 @@ type Projects struct {
 	Directory identity.Directory
 }
 
-func (p *Projects) check() error {
-	if p.Service == nil || p.Clients == nil || p.Outbox == nil {
-		return errors.New("handlers: Projects needs Service, Clients and Outbox")
+// Pages are the project and change-request handlers.
+type Pages struct {
+	kit *kit.Kit
+	cfg Config
+}
+
+// New returns the pages; it returns an error when Service, Clients or
+// Outbox is missing.
+func New(k *kit.Kit, cfg Config) (*Pages, error) {
+	if cfg.Service == nil || cfg.Clients == nil || cfg.Outbox == nil {
+		return nil, errors.New("handlers: Projects needs Service, Clients and Outbox")
 	}
-	return nil
+	return &Pages{kit: k, cfg: cfg}, nil
 }
 
 // maxLongFormBytes caps the body of the project and change-request forms:
@@ -68,9 +74,25 @@ func (p *Projects) check() error {
 // can triple.
 const maxLongFormBytes = 128 << 10
 
+// writer returns the signed-in account of a form post with its form read
+// (parseLongForm), or answers (sign in first, a form that can't be read)
+// and returns false.
+func (pg *Pages) writer(w http.ResponseWriter, r *http.Request) (*websession.Account, bool) {
+	cur := kit.Current(r.Context())
+	if cur == nil {
+		pg.kit.Error(w, r, errSignInToWrite)
+		return nil, false
+	}
+	if err := parseLongForm(w, r); err != nil {
+		pg.kit.Error(w, r, err)
+		return nil, false
+	}
+	return cur, true
+}
+
 // parseLongForm reads a url-encoded form of at most maxLongFormBytes.
 func parseLongForm(w http.ResponseWriter, r *http.Request) error {
-	return readForm(w, r, maxLongFormBytes, "The form could not be read (it may be too long). Please shorten it and try again.")
+	return kit.ReadForm(w, r, maxLongFormBytes, "The form could not be read (it may be too long). Please shorten it and try again.")
 }
 
 // Page sizes.
@@ -87,21 +109,23 @@ var (
 	errSignInToWrite   = apperr.New(apperr.Unauthorized, "Please sign in first.")
 )
 
-func (s *Server) projectsList(w http.ResponseWriter, r *http.Request) {
-	s.renderProjects(w, r, http.StatusOK, views.ProjectForm{})
+// List is GET /projects: the viewer's projects and the recent ones, with
+// the form to create one.
+func (pg *Pages) List(w http.ResponseWriter, r *http.Request) {
+	pg.renderProjects(w, r, http.StatusOK, views.ProjectForm{})
 }
 
-func (s *Server) renderProjects(w http.ResponseWriter, r *http.Request, status int, form views.ProjectForm) {
+func (pg *Pages) renderProjects(w http.ResponseWriter, r *http.Request, status int, form views.ProjectForm) {
 	ctx := r.Context()
-	store := s.projects.Service.Store()
+	store := pg.cfg.Service.Store()
 	v := views.ProjectsView{Form: form}
 	var mine []projects.Project
-	if cur := viewerFrom(ctx).current; cur != nil {
+	if cur := kit.Current(ctx); cur != nil {
 		var next string
 		var err error
 		mine, next, err = store.ListProjects(ctx, cur.DID, projects.ListOptions{Limit: listPageSize, Cursor: r.URL.Query().Get("cursor")})
 		if err != nil {
-			s.Error(w, r, err)
+			pg.kit.Error(w, r, err)
 			return
 		}
 		if next != "" {
@@ -110,31 +134,28 @@ func (s *Server) renderProjects(w http.ResponseWriter, r *http.Request, status i
 	}
 	recent, _, err := store.ListProjects(ctx, "", projects.ListOptions{Limit: recentProjects})
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
 	var dids []syntax.DID
 	for _, p := range append(append([]projects.Project(nil), mine...), recent...) {
 		dids = append(dids, p.OwnerDID)
 	}
-	names := s.names(ctx, dids...)
+	names := pg.names(ctx, dids...)
 	for _, p := range mine {
 		v.Mine = append(v.Mine, projectVM(p, names))
 	}
 	for _, p := range recent {
 		v.Recent = append(v.Recent, projectVM(p, names))
 	}
-	s.render(w, r, status, views.ProjectsPage(s.page(r, "Projects", "projects"), v))
+	pg.kit.Render(w, r, status, views.ProjectsPage(pg.kit.Page(r, "Projects", "projects"), v))
 }
 
-func (s *Server) projectCreate(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
-	if cur == nil {
-		s.Error(w, r, errSignInToWrite)
-		return
-	}
-	if err := parseLongForm(w, r); err != nil {
-		s.Error(w, r, err)
+// Create is POST /projects: it writes the project record and redirects to
+// its page (PRG), or shows the form again with the message by its field.
+func (pg *Pages) Create(w http.ResponseWriter, r *http.Request) {
+	cur, ok := pg.writer(w, r)
+	if !ok {
 		return
 	}
 	form := views.ProjectForm{Name: r.PostForm.Get("name"), Description: r.PostForm.Get("description")}
@@ -142,96 +163,69 @@ func (s *Server) projectCreate(w http.ResponseWriter, r *http.Request) {
 	// Check the input before touching the session: bad input never
 	// reaches the PDS, and the form comes back at once.
 	if _, err := projects.ValidateProject(in); err != nil {
-		s.projectFormError(w, r, &form, err)
+		pg.kit.Error(w, r, err, pg.onProjectForm(w, r, &form, err))
 		return
 	}
-	api, err := s.projects.Clients.APIClient(r.Context(), *cur)
+	api, err := pg.cfg.Clients.APIClient(r.Context(), *cur)
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
-	p, err := s.projects.Service.CreateProject(r.Context(), api, cur.DID, in)
+	p, err := pg.cfg.Service.CreateProject(r.Context(), api, cur.DID, in)
 	if err != nil {
-		s.projectFormError(w, r, &form, err)
+		pg.kit.Error(w, r, err, pg.onProjectForm(w, r, &form, err))
 		return
 	}
-	s.log.InfoContext(r.Context(), "project created", "uri", p.URI.String(), "request_id", requestID(r.Context()))
+	pg.kit.Log.InfoContext(r.Context(), "project created", "uri", p.URI.String(), "request_id", kit.RequestID(r.Context()))
 	http.Redirect(w, r, p.Path(), http.StatusSeeOther)
 }
 
-// projectFormError shows the projects page again with the message next to
-// its field (or above the form) and the input kept. Sign-in problems and
-// internal failures take the one error path instead.
-func (s *Server) projectFormError(w http.ResponseWriter, r *http.Request, form *views.ProjectForm, err error) {
-	if !formError(err) {
-		s.Error(w, r, err)
-		return
-	}
-	s.logFormError(r, err)
-	msg := apperr.MessageOf(err)
-	switch apperr.ReasonOf(err) {
-	case projects.ReasonInvalidName:
-		form.NameError = msg
-	case projects.ReasonInvalidDescription:
-		form.DescriptionError = msg
-	default:
-		form.Error = msg
-	}
-	s.renderProjects(w, r, apperr.Status(apperr.CodeOf(err)), *form)
-}
-
-// formError reports whether err belongs on the form, shown above it with
-// the input kept, rather than on the error page: bad input, and a PDS that
-// failed, refused the write or asked to slow down (worth another try
-// without retyping). An ended session and internal failures take the one
-// error path.
-func formError(err error) bool {
-	switch apperr.CodeOf(err) {
-	case apperr.Invalid, apperr.Unavailable, apperr.RateLimited, apperr.Forbidden:
-		return true
-	}
-	return false
-}
-
-func (s *Server) logFormError(r *http.Request, err error) {
-	if c := apperr.CodeOf(err); c == apperr.Unavailable || c == apperr.Forbidden {
-		s.log.WarnContext(r.Context(), "form not saved", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
-	}
+// onProjectForm is the kit.Form option of the project form: the projects
+// page again with err's message next to its field (or above the form) and
+// the input kept. A PDS that refused the write (Forbidden) is shown there
+// too: worth another try without retyping.
+func (pg *Pages) onProjectForm(w http.ResponseWriter, r *http.Request, form *views.ProjectForm, err error) kit.ErrorOption {
+	return kit.Form(func(status int, msg string) {
+		*fieldOf(err, &form.Error, projects.ReasonInvalidName, &form.NameError, projects.ReasonInvalidDescription, &form.DescriptionError) = msg
+		pg.renderProjects(w, r, status, *form)
+	}, apperr.Forbidden)
 }
 
 // projectFromPath loads the project named by {owner}/{rkey}; it returns
 // the NotFound error when the address is malformed or unknown.
-func (s *Server) projectFromPath(r *http.Request) (projects.Project, error) {
+func (pg *Pages) projectFromPath(r *http.Request) (projects.Project, error) {
 	owner, rkey, ok := didAndRkey(r, 2)
 	if !ok {
 		return projects.Project{}, errNoProject
 	}
-	p, err := s.projects.Service.Store().Project(r.Context(), owner, rkey)
+	p, err := pg.cfg.Service.Store().Project(r.Context(), owner, rkey)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		return projects.Project{}, errNoProject
 	}
 	return p, err
 }
 
-func (s *Server) projectShow(w http.ResponseWriter, r *http.Request) {
-	p, err := s.projectFromPath(r)
+// Show is GET /projects/{owner}/{rkey}: a project with its change
+// requests and the form to file one.
+func (pg *Pages) Show(w http.ResponseWriter, r *http.Request) {
+	p, err := pg.projectFromPath(r)
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
-	s.renderProject(w, r, http.StatusOK, p, views.ChangeRequestForm{})
+	pg.renderProject(w, r, http.StatusOK, p, views.ChangeRequestForm{})
 }
 
-func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status int, p projects.Project, form views.ChangeRequestForm) {
+func (pg *Pages) renderProject(w http.ResponseWriter, r *http.Request, status int, p projects.Project, form views.ChangeRequestForm) {
 	ctx := r.Context()
-	list, next, err := s.projects.Service.Store().ProjectChangeRequests(ctx, p.URI,
+	list, next, err := pg.cfg.Service.Store().ProjectChangeRequests(ctx, p.URI,
 		projects.ListOptions{Limit: listPageSize, Cursor: r.URL.Query().Get("cursor")})
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
-	viewer := s.viewerDID(r)
-	names := s.names(ctx, append(changeRequestDIDs(list), p.OwnerDID)...)
+	viewer := pg.viewerDID(r)
+	names := pg.names(ctx, append(changeRequestDIDs(list), p.OwnerDID)...)
 	form.Action = p.Path() + "/change-requests"
 	v := views.ProjectView{
 		Project:    projectVM(p, names),
@@ -240,105 +234,96 @@ func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status in
 		SignInPath: "/signin",
 	}
 	for _, c := range list {
-		v.Requests = append(v.Requests, s.changeRequestVM(c, viewer, names))
+		v.Requests = append(v.Requests, pg.changeRequestVM(c, viewer, names))
 	}
 	if next != "" {
 		v.Next = p.Path() + "?cursor=" + url.QueryEscape(next)
 	}
-	s.render(w, r, status, views.ProjectPage(s.page(r, p.Name, "projects"), v))
+	pg.kit.Render(w, r, status, views.ProjectPage(pg.kit.Page(r, p.Name, "projects"), v))
 }
 
 // toProject sends a GET of the form's address (a bookmarked or reopened
 // error page) to the project page.
-func (s *Server) toProject(w http.ResponseWriter, r *http.Request) {
+func (pg *Pages) ToProject(w http.ResponseWriter, r *http.Request) {
 	owner, rkey, ok := didAndRkey(r, 2)
 	if !ok {
-		s.Error(w, r, errNoProject)
+		pg.kit.Error(w, r, errNoProject)
 		return
 	}
 	http.Redirect(w, r, projects.ProjectPath(owner, rkey), http.StatusSeeOther)
 }
 
-func (s *Server) changeRequestFile(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
-	if cur == nil {
-		s.Error(w, r, errSignInToWrite)
+// FileChangeRequest is POST /projects/{owner}/{rkey}/change-requests: it
+// files the change request (and queues its DM) and redirects to it.
+func (pg *Pages) FileChangeRequest(w http.ResponseWriter, r *http.Request) {
+	cur, ok := pg.writer(w, r)
+	if !ok {
 		return
 	}
-	if err := parseLongForm(w, r); err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	p, err := s.projectFromPath(r)
+	p, err := pg.projectFromPath(r)
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
 	form := views.ChangeRequestForm{Title: r.PostForm.Get("title"), Body: r.PostForm.Get("body")}
 	in := projects.ChangeRequestInput{Title: form.Title, Body: form.Body, RequesterHandle: cur.Handle}
 	if _, err := projects.ValidateChangeRequest(in); err != nil {
-		s.changeRequestFormError(w, r, p, &form, err)
+		pg.kit.Error(w, r, err, pg.onChangeRequestForm(w, r, p, &form, err))
 		return
 	}
-	api, err := s.projects.Clients.APIClient(r.Context(), *cur)
+	api, err := pg.cfg.Clients.APIClient(r.Context(), *cur)
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
-	c, err := s.projects.Service.FileChangeRequest(r.Context(), api, cur.DID, p.URI.String(), in)
+	c, err := pg.cfg.Service.FileChangeRequest(r.Context(), api, cur.DID, p.URI.String(), in)
 	if err != nil {
-		s.changeRequestFormError(w, r, p, &form, err)
+		pg.kit.Error(w, r, err, pg.onChangeRequestForm(w, r, p, &form, err))
 		return
 	}
-	s.log.InfoContext(r.Context(), "change request filed", "uri", c.URI.String(), "project", p.URI.String(), "request_id", requestID(r.Context()))
+	pg.kit.Log.InfoContext(r.Context(), "change request filed", "uri", c.URI.String(), "project", p.URI.String(), "request_id", kit.RequestID(r.Context()))
 	http.Redirect(w, r, c.Path(), http.StatusSeeOther)
 }
 
-func (s *Server) changeRequestFormError(w http.ResponseWriter, r *http.Request, p projects.Project, form *views.ChangeRequestForm, err error) {
-	if !formError(err) {
-		s.Error(w, r, err)
-		return
-	}
-	s.logFormError(r, err)
-	msg := apperr.MessageOf(err)
-	switch apperr.ReasonOf(err) {
-	case projects.ReasonInvalidTitle:
-		form.TitleError = msg
-	case projects.ReasonInvalidBody:
-		form.BodyError = msg
-	default:
-		form.Error = msg
-	}
-	s.renderProject(w, r, apperr.Status(apperr.CodeOf(err)), p, *form)
+// onChangeRequestForm is the kit.Form option of the change-request form on
+// the project page pr, as onProjectForm.
+func (pg *Pages) onChangeRequestForm(w http.ResponseWriter, r *http.Request, pr projects.Project, form *views.ChangeRequestForm, err error) kit.ErrorOption {
+	return kit.Form(func(status int, msg string) {
+		*fieldOf(err, &form.Error, projects.ReasonInvalidTitle, &form.TitleError, projects.ReasonInvalidBody, &form.BodyError) = msg
+		pg.renderProject(w, r, status, pr, *form)
+	}, apperr.Forbidden)
 }
 
-func (s *Server) changeRequestShow(w http.ResponseWriter, r *http.Request) {
+// ChangeRequest is GET /change-requests/{requester}/{rkey}: one change
+// request with its DM delivery.
+func (pg *Pages) ChangeRequest(w http.ResponseWriter, r *http.Request) {
 	requester, rkey, ok := didAndRkey(r, 2)
 	if !ok {
-		s.Error(w, r, errNoChangeRequest)
+		pg.kit.Error(w, r, errNoChangeRequest)
 		return
 	}
 	ctx := r.Context()
-	c, err := s.projects.Service.Store().ChangeRequest(ctx, requester, rkey)
+	c, err := pg.cfg.Service.Store().ChangeRequest(ctx, requester, rkey)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		err = errNoChangeRequest
 	}
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
-	viewer := s.viewerDID(r)
-	names := s.names(ctx, changeRequestDIDs([]projects.ChangeRequest{c})...)
+	viewer := pg.viewerDID(r)
+	names := pg.names(ctx, changeRequestDIDs([]projects.ChangeRequest{c})...)
 	v := views.ChangeRequestView{
-		CR:          s.changeRequestVM(c, viewer, names),
+		CR:          pg.changeRequestVM(c, viewer, names),
 		IsRequester: viewer != "" && viewer == c.RequesterDID,
 		IsOwner:     viewer != "" && viewer == c.OwnerDID,
 	}
-	s.render(w, r, http.StatusOK, views.ChangeRequestPage(s.page(r, c.Title, "change-requests"), v))
+	pg.kit.Render(w, r, http.StatusOK, views.ChangeRequestPage(pg.kit.Page(r, c.Title, "change-requests"), v))
 }
 
-func (s *Server) changeRequestsList(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
+// ChangeRequests is GET /change-requests: the incoming and mine tabs.
+func (pg *Pages) ChangeRequests(w http.ResponseWriter, r *http.Request) {
+	cur := kit.Current(r.Context())
 	if cur == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
@@ -350,7 +335,7 @@ func (s *Server) changeRequestsList(w http.ResponseWriter, r *http.Request) {
 		tab = views.TabMine
 	}
 	opt := projects.ListOptions{Limit: listPageSize, Cursor: q.Get("cursor")}
-	store := s.projects.Service.Store()
+	store := pg.cfg.Service.Store()
 	var (
 		list []projects.ChangeRequest
 		next string
@@ -362,51 +347,48 @@ func (s *Server) changeRequestsList(w http.ResponseWriter, r *http.Request) {
 		list, next, err = store.IncomingChangeRequests(ctx, cur.DID, opt)
 	}
 	if err != nil {
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
-	names := s.names(ctx, changeRequestDIDs(list)...)
+	names := pg.names(ctx, changeRequestDIDs(list)...)
 	v := views.ChangeRequestsView{Tab: tab}
 	for _, c := range list {
-		v.Rows = append(v.Rows, s.changeRequestVM(c, cur.DID, names))
+		v.Rows = append(v.Rows, pg.changeRequestVM(c, cur.DID, names))
 	}
 	if next != "" {
 		v.Next = "/change-requests?tab=" + tab + "&cursor=" + url.QueryEscape(next)
 	}
-	s.render(w, r, http.StatusOK, views.ChangeRequestsPage(s.page(r, "Change requests", "change-requests"), v))
+	pg.kit.Render(w, r, http.StatusOK, views.ChangeRequestsPage(pg.kit.Page(r, "Change requests", "change-requests"), v))
 }
 
-func (s *Server) outboxRetry(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
-	if cur == nil {
-		s.Error(w, r, errSignInToWrite)
-		return
-	}
-	if err := parseLongForm(w, r); err != nil {
-		s.Error(w, r, err)
+// OutboxRetry is POST /outbox/{id}/retry: requeues an undelivered DM and
+// goes back to the page it was pressed on.
+func (pg *Pages) OutboxRetry(w http.ResponseWriter, r *http.Request) {
+	cur, ok := pg.writer(w, r)
+	if !ok {
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		s.Error(w, r, apperr.New(apperr.NotFound, "We could not find that notification."))
+		pg.kit.Error(w, r, apperr.New(apperr.NotFound, "We could not find that notification."))
 		return
 	}
 	// The cookie alone is not enough: the OAuth session behind it must still
 	// exist (not signed out elsewhere, not revoked), as for every write.
-	if _, err := s.projects.Clients.APIClient(r.Context(), *cur); err != nil {
-		s.Error(w, r, err)
+	if _, err := pg.cfg.Clients.APIClient(r.Context(), *cur); err != nil {
+		pg.kit.Error(w, r, err)
 		return
 	}
 	back := safeBack(r.PostForm.Get("back"))
-	err = s.projects.Outbox.Retry(r.Context(), id, cur.DID)
+	err = pg.cfg.Outbox.Retry(r.Context(), id, cur.DID)
 	switch {
 	case err == nil:
-		s.log.InfoContext(r.Context(), "notification retry", "outbox_id", id, "request_id", requestID(r.Context()))
+		pg.kit.Log.InfoContext(r.Context(), "notification retry", "outbox_id", id, "request_id", kit.RequestID(r.Context()))
 	case apperr.CodeOf(err) == apperr.Conflict:
 		// Already sent or already waiting (a second click): the page
 		// shows which.
 	default:
-		s.Error(w, r, err)
+		pg.kit.Error(w, r, err)
 		return
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
@@ -453,9 +435,21 @@ func parseDIDAndRkey(d, k string) (syntax.DID, syntax.RecordKey, bool) {
 	return did, rkey, true
 }
 
-func (s *Server) viewerDID(r *http.Request) syntax.DID {
-	if cur := viewerFrom(r.Context()).current; cur != nil {
+func (pg *Pages) viewerDID(r *http.Request) syntax.DID {
+	if cur := kit.Current(r.Context()); cur != nil {
 		return cur.DID
 	}
 	return ""
+}
+
+// fieldOf returns where a form shows err: the field whose reason err has
+// (reason1 → field1, reason2 → field2), else above the form (general).
+func fieldOf(err error, general *string, reason1 string, field1 *string, reason2 string, field2 *string) *string {
+	switch apperr.ReasonOf(err) {
+	case reason1:
+		return field1
+	case reason2:
+		return field2
+	}
+	return general
 }

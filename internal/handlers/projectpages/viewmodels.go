@@ -1,10 +1,11 @@
-package handlers
+package projectpages
 
 // The project pages' view models: handles for DIDs, and what each viewer
 // may see of a change request and its DM.
 
 import (
 	"context"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"net/url"
 	"sync"
 
@@ -19,16 +20,16 @@ import (
 // names resolves DIDs to handles for display, in parallel and bounded in
 // time; a DID whose handle is unknown or unverified maps to itself. The
 // signed-in accounts of this browser are known without a lookup.
-func (s *Server) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]string {
+func (pg *Pages) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]string {
 	out := make(map[syntax.DID]string, len(dids))
-	v := viewerFrom(ctx)
-	for _, a := range v.accounts {
+	v := kit.ViewerFrom(ctx)
+	for _, a := range v.Accounts {
 		if a.Handle != "" && a.Handle != "handle.invalid" {
 			out[a.DID] = a.Handle
 		}
 	}
-	if v.current != nil && v.current.Handle != "" && v.current.Handle != "handle.invalid" {
-		out[v.current.DID] = v.current.Handle
+	if v.Current != nil && v.Current.Handle != "" && v.Current.Handle != "handle.invalid" {
+		out[v.Current.DID] = v.Current.Handle
 	}
 	var todo []syntax.DID
 	for _, d := range dids {
@@ -37,7 +38,7 @@ func (s *Server) names(ctx context.Context, dids ...syntax.DID) map[syntax.DID]s
 			todo = append(todo, d)
 		}
 	}
-	dir := s.projects.Directory
+	dir := pg.cfg.Directory
 	if dir == nil || len(todo) == 0 {
 		return out
 	}
@@ -94,7 +95,7 @@ func projectVM(p projects.Project, names map[syntax.DID]string) views.ProjectVM 
 	}
 }
 
-func (s *Server) changeRequestVM(c projects.ChangeRequest, viewer syntax.DID, names map[syntax.DID]string) views.ChangeRequestVM {
+func (pg *Pages) changeRequestVM(c projects.ChangeRequest, viewer syntax.DID, names map[syntax.DID]string) views.ChangeRequestVM {
 	vm := views.ChangeRequestVM{
 		Path:          c.Path(),
 		Title:         c.Title,

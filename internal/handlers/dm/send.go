@@ -1,10 +1,8 @@
-package handlers
+package dm
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/richtext"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/views"
@@ -28,10 +27,10 @@ var (
 	errSending     = apperr.New(apperr.Conflict, "This message is already being sent.")
 )
 
-// sendReply is the JSON answer to a send from dm.js (Accept:
+// SendReply is the JSON answer to a send from dm.js (Accept:
 // application/json): the stored message's id and its rendered <li>, or an
 // error to show; always a fresh form token for the next message.
-type sendReply struct {
+type SendReply struct {
 	ID    string `json:"id,omitempty"`
 	HTML  string `json:"html,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -40,98 +39,91 @@ type sendReply struct {
 	Token string `json:"token"`
 }
 
-func wantsJSON(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "application/json")
-}
-
-// dmSend is POST /convos/{id}/messages. It checks the length (the draft is
+// Send is POST /convos/{id}/messages. It checks the length (the draft is
 // kept with the reason), spends the form's one-time token (a second submit
 // of the same form does not send again), detects link and mention facets
 // (mentions resolved through the identity directory), sends, and redirects
 // back to the conversation (PRG). Replying to a request accepts it (the
-// chat service does). With Accept: application/json it answers sendReply
+// chat service does). With Accept: application/json it answers SendReply
 // instead. Refusals and upstream failures (429 with when to retry) are
 // shown next to the composer with the draft kept.
-func (s *Server) dmSend(w http.ResponseWriter, r *http.Request) {
-	acct, c, ok := s.dmClient(w, r)
+func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
+	acct, c, id, ok := s.convoClient(w, r)
 	if !ok {
 		return
 	}
-	id, ok := convoIDFromPath(r)
-	if !ok {
-		s.Error(w, r, errNoConvo)
-		return
-	}
-	asJSON := wantsJSON(r)
+	asJSON := kit.WantsJSON(r)
 	viewer := acct.DID.String()
 	if err := parseDMForm(w, r); err != nil {
-		s.sendFailed(w, r, acct, c, id, "", err, asJSON)
+		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, "")...)
 		return
 	}
 	// Browsers send a textarea's line breaks as CRLF; the limits and the
 	// facet offsets count the text as stored.
 	text := strings.ReplaceAll(r.PostForm.Get("text"), "\r\n", "\n")
 	if err := richtext.CheckLength(text); err != nil {
-		s.sendFailed(w, r, acct, c, id, text, err, asJSON)
+		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
 	nonce, exp, ok := s.dm.tokens.verify(r.PostForm.Get("token"), viewer, id)
 	if !ok {
-		s.sendFailed(w, r, acct, c, id, text, errFormExpired, asJSON)
+		s.kit.Error(w, r, errFormExpired, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
 	if prev, ok := s.dm.tokens.claim(nonce, exp); !ok {
-		s.log.InfoContext(r.Context(), "repeated send form ignored", "did", viewer, "convo", id, "request_id", requestID(r.Context()))
+		s.kit.Log.InfoContext(r.Context(), "repeated send form ignored", "did", viewer, "convo", id, "request_id", kit.RequestID(r.Context()))
 		switch {
 		case !asJSON:
-			redirect(w, r, views.ConvoLatestURL(id))
+			kit.Redirect(w, r, views.ConvoLatestURL(id))
 		case prev.state == tokenSent:
-			s.writeDMJSON(w, http.StatusOK, sendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
+			kit.WriteJSON(s.kit, w, http.StatusOK, SendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
 		default:
-			s.writeDMJSON(w, http.StatusConflict, sendReply{Error: apperr.MessageOf(errSending), Token: s.dm.tokens.issue(viewer, id)})
+			s.kit.Error(w, r, errSending, kit.JSON(func(msg string) any {
+				return SendReply{Error: msg, Token: s.dm.tokens.issue(viewer, id)}
+			}))
 		}
 		return
 	}
-	// The send leaves sendReserve of the request's deadline for the "was
+	// The send leaves kit.SendReserve of the request's deadline for the "was
 	// it sent anyway" check and showing the conversation again.
-	ctx, cancel := s.stepCtx(r, sendReserve)
+	ctx, cancel := s.stepCtx(r, kit.SendReserve)
 	defer cancel()
 	mctx, mcancel := context.WithTimeout(ctx, mentionTimeout)
 	facets := richtext.Detect(mctx, text, s.resolveHandle)
 	mcancel()
-	started := s.dm.now()
+	started := s.kit.Now()
 	msg, err := c.SendMessage(ctx, id, chatproxy.MessageInput{Text: text, Facets: facets})
 	if err != nil {
 		if m := s.sentAnyway(r, c, id, viewer, text, started, err); m != nil {
-			s.log.InfoContext(r.Context(), "send failed but the message was stored", "convo", id, "request_id", requestID(r.Context()))
+			s.kit.Log.InfoContext(r.Context(), "send failed but the message was stored", "convo", id, "request_id", kit.RequestID(r.Context()))
 			msg, err = m, nil
 		}
 	}
 	if err != nil {
 		s.dm.tokens.finish(nonce, "")
-		s.sendFailed(w, r, acct, c, id, text, err, asJSON)
+		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
 	s.dm.tokens.finish(nonce, msg.Id)
 	s.dm.invalidate(acct.DID)
 	if !asJSON {
-		redirect(w, r, views.ConvoLatestURL(id))
+		kit.Redirect(w, r, views.ConvoLatestURL(id))
 		return
 	}
 	conv := msgConv{viewer: viewer, names: dmNames{viewer: acct.Handle}, links: s.dm.links, postBase: s.dm.cfg.PostBase}
 	var buf bytes.Buffer
-	reply := sendReply{ID: msg.Id, Token: s.dm.tokens.issue(viewer, id)}
-	if err := views.MessageItem(conv.message(msg), views.MsgContext{ConvoID: id, Loc: s.loc(r)}).Render(context.WithoutCancel(r.Context()), &buf); err == nil {
+	reply := SendReply{ID: msg.Id, Token: s.dm.tokens.issue(viewer, id)}
+	if err := views.MessageItem(conv.message(msg), views.MsgContext{ConvoID: id, Loc: s.kit.Loc(r)}).Render(context.WithoutCancel(r.Context()), &buf); err == nil {
 		reply.HTML = buf.String()
 	} else {
-		s.log.ErrorContext(r.Context(), "render sent message", "err", err, "request_id", requestID(r.Context()))
+		s.kit.Log.ErrorContext(r.Context(), "render sent message", "err", err, "request_id", kit.RequestID(r.Context()))
 	}
-	s.writeDMJSON(w, http.StatusOK, reply)
+	kit.WriteJSON(s.kit, w, http.StatusOK, reply)
 }
 
 // sentCheckReserve is what the "was it sent anyway" look leaves of the
 // request's deadline: the reload of the conversation and the answer.
-const sentCheckReserve = reloadReserve
+const sentCheckReserve = kit.ReloadReserve
 
 // sentCheckSkew is how much earlier than our clock the chat service may
 // date a message and still have it count as this attempt's. Kept short: an
@@ -146,13 +138,13 @@ const sentCheckSkew = 10 * time.Second
 // text, sent since the attempt started (sentCheckSkew of clock skew allowed),
 // and returns it, or nil. Without it, the person would be told to press
 // Send again and post the message twice.
-func (s *Server) sentAnyway(r *http.Request, c Chat, convoID, viewer, text string, started time.Time, err error) *chat.ConvoDefs_MessageView {
+func (s *Pages) sentAnyway(r *http.Request, c Chat, convoID, viewer, text string, started time.Time, err error) *chat.ConvoDefs_MessageView {
 	if apperr.CodeOf(err) != apperr.Unavailable {
 		return nil
 	}
 	// Without the client's cancellation (a send whose browser went away
 	// still needs its outcome for the form token) but within the deadline.
-	ctx, cancel := beforeDeadline(context.WithoutCancel(r.Context()), r.Context(), sentCheckReserve)
+	ctx, cancel := kit.BeforeDeadline(context.WithoutCancel(r.Context()), r.Context(), sentCheckReserve)
 	defer cancel()
 	page, gerr := c.GetMessages(ctx, convoID, "", 10)
 	if gerr != nil {
@@ -170,47 +162,18 @@ func (s *Server) sentAnyway(r *http.Request, c Chat, convoID, viewer, text strin
 	return nil
 }
 
-// sendFailed answers a send that did not happen: JSON with the message and
-// a fresh token for dm.js, or the conversation page with the draft kept.
-func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string, err error, asJSON bool) {
-	if !asJSON {
-		s.convoFailed(w, r, acct, c, id, err, draft, "")
-		return
-	}
-	s.logUpstream(r, "send message", err)
-	setRetryAfter(w, err, s.dm.now())
-	s.writeDMJSON(w, statusOf(err), sendReply{Error: humanError(err, s.dm.now(), s.loc(r)), Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)})
-}
-
-// logUpstream logs a failed chat call that is shown inline (the error page
-// logs its own).
-func (s *Server) logUpstream(r *http.Request, what string, err error) {
-	if errors.Is(r.Context().Err(), context.Canceled) {
-		return // the client went away: render says so
-	}
-	switch apperr.CodeOf(err) {
-	case apperr.Internal:
-		s.log.ErrorContext(r.Context(), what, "err", err, "request_id", requestID(r.Context()))
-	case apperr.Unavailable, apperr.RateLimited:
-		s.log.WarnContext(r.Context(), what, "err", err, "request_id", requestID(r.Context()))
-	}
-}
-
-func (s *Server) writeDMJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		s.log.Error("encode JSON answer", "err", err)
-		status, b = http.StatusInternalServerError, []byte(`{"error":"Something went wrong on our side."}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(b)
+// onSend are the error options of a send that did not happen: the
+// conversation page with the draft kept, or for dm.js JSON with the
+// message, the draft and a fresh token.
+func (s *Pages) onSend(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string) []kit.ErrorOption {
+	return []kit.ErrorOption{s.onConvo(w, r, acct, c, id, draft, ""), kit.JSON(func(msg string) any {
+		return SendReply{Error: msg, Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)}
+	})}
 }
 
 // resolveHandle resolves a mentioned handle to a DID through the identity
 // directory (which checks the handle both ways).
-func (s *Server) resolveHandle(ctx context.Context, handle string) (string, error) {
+func (s *Pages) resolveHandle(ctx context.Context, handle string) (string, error) {
 	h, err := syntax.ParseHandle(handle)
 	if err != nil {
 		return "", err

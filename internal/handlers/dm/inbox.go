@@ -1,7 +1,8 @@
-package handlers
+package dm
 
 import (
 	"context"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"net/http"
 	"sync"
 
@@ -25,7 +26,7 @@ const maxCursor = 512
 // refreshed once for all callers when a log event newer than minRev
 // arrives). They cost one listConvos call (readState=unread, one page of
 // countsPageSize): conversations beyond it are not counted.
-func (s *Server) countsOf(ctx context.Context, did syntax.DID, c Chat, minRev string) (dmCounts, error) {
+func (s *Pages) countsOf(ctx context.Context, did syntax.DID, c Chat, minRev string) (dmCounts, error) {
 	return s.dm.counts.get(ctx, did, minRev, func(ctx context.Context) (dmCounts, error) {
 		page, err := c.ListConvos(ctx, chatproxy.ListConvosParams{ReadState: "unread", Limit: countsPageSize})
 		if err != nil {
@@ -44,14 +45,9 @@ func (s *Server) countsOf(ctx context.Context, did syntax.DID, c Chat, minRev st
 	})
 }
 
-// dmHome is GET /: the inbox for an account with DM access, else the start
-// page (signed out, or a notice to sign in again with DM access).
-func (s *Server) dmHome(w http.ResponseWriter, r *http.Request) {
-	cur := viewerFrom(r.Context()).current
-	if s.dm == nil || cur == nil || !cur.HasChatScope {
-		s.home(w, r)
-		return
-	}
+// Home is GET / for an account with DM access: the inbox (?tab=requests:
+// the requests tab).
+func (s *Pages) Home(w http.ResponseWriter, r *http.Request) {
 	tab := views.TabAccepted
 	if r.URL.Query().Get("tab") == views.TabRequests {
 		tab = views.TabRequests
@@ -59,8 +55,8 @@ func (s *Server) dmHome(w http.ResponseWriter, r *http.Request) {
 	s.dmInbox(w, r, tab)
 }
 
-// dmRequests is GET /requests: the message requests tab.
-func (s *Server) dmRequests(w http.ResponseWriter, r *http.Request) {
+// Requests is GET /requests: the message requests tab.
+func (s *Pages) Requests(w http.ResponseWriter, r *http.Request) {
 	s.dmInbox(w, r, views.TabRequests)
 }
 
@@ -68,7 +64,7 @@ func (s *Server) dmRequests(w http.ResponseWriter, r *http.Request) {
 // plus the unread counts when they are not cached. An upstream failure
 // gives the error page with a "Try again" link (503 for an unavailable or
 // hanging chat service).
-func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
+func (s *Pages) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -78,7 +74,7 @@ func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
 	q := r.URL.Query()
 	vm := views.InboxVM{
 		Assets: s.dmAssets(), Tab: tab, UnreadOnly: q.Get("unread") == "1",
-		Notice: dmNotice(q.Get("notice")), Now: s.dm.now(), Loc: s.loc(r),
+		Notice: dmNotice(q.Get("notice")), Now: s.kit.Now(), Loc: s.kit.Loc(r),
 	}
 	cursor := q.Get("cursor")
 	if len(cursor) > maxCursor {
@@ -100,11 +96,11 @@ func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
 	page, err := c.ListConvos(ctx, p)
 	wg.Wait()
 	if err != nil {
-		s.dmError(w, r, err)
+		s.kit.Error(w, r, err, kit.Retry())
 		return
 	}
 	if countsErr != nil {
-		s.log.WarnContext(r.Context(), "unread counts", "did", acct.DID.String(), "err", countsErr, "request_id", requestID(r.Context()))
+		s.kit.Log.WarnContext(r.Context(), "unread counts", "did", acct.DID.String(), "err", countsErr, "request_id", kit.RequestID(r.Context()))
 	}
 	vm.UnreadTotal, vm.RequestCount = counts.UnreadTotal, counts.Requests
 	vm.NextCursor = page.Cursor
@@ -116,5 +112,5 @@ func (s *Server) dmInbox(w http.ResponseWriter, r *http.Request, tab string) {
 	if tab == views.TabRequests {
 		title = "Message requests"
 	}
-	s.render(w, r, http.StatusOK, views.InboxPage(s.dmPage(r, title, counts.UnreadTotal), vm))
+	s.kit.Render(w, r, http.StatusOK, views.InboxPage(s.dmPage(r, title, counts.UnreadTotal), vm))
 }

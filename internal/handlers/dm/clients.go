@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -22,7 +23,7 @@ import (
 // while an account's PDS or chat service has said to wait, its pages
 // answer from that without calling again. opts apply to every
 // chatproxy.Client made.
-func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate, opts ...chatproxy.Option) ChatClients {
+func NewChatClients(apis kit.APIClients, serviceRef string, gate *chatproxy.Gate, opts ...chatproxy.Option) ChatClients {
 	if gate == nil {
 		gate = chatproxy.NewGate(nil)
 	}
@@ -30,7 +31,7 @@ func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate, op
 }
 
 type proxyClients struct {
-	apis APIClients
+	apis kit.APIClients
 	ref  string
 	gate *chatproxy.Gate
 	opts []chatproxy.Option

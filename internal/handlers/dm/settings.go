@@ -1,9 +1,10 @@
-package handlers
+package dm
 
 import (
 	"net/http"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/views"
 )
 
@@ -11,10 +12,10 @@ import (
 // declaration.
 const declarationType = "chat.bsky.actor.declaration"
 
-// dmSettings is GET /settings/chat: who may start a conversation with the
+// Settings is GET /settings/chat: who may start a conversation with the
 // viewer, read from their chat.bsky.actor.declaration/self record (no
 // record: people they follow, Bluesky's default).
-func (s *Server) dmSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) Settings(w http.ResponseWriter, r *http.Request) {
 	_, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
@@ -23,34 +24,28 @@ func (s *Server) dmSettings(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	d, err := c.Declaration(ctx)
 	if err != nil {
-		s.dmError(w, r, err)
+		s.kit.Error(w, r, err, kit.Retry())
 		return
 	}
 	s.renderSettings(w, r, http.StatusOK, views.SettingsVM{AllowIncoming: d.AllowIncoming(), Notice: dmNotice(r.URL.Query().Get("notice"))})
 }
 
-func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, vm views.SettingsVM) {
+func (s *Pages) renderSettings(w http.ResponseWriter, r *http.Request, status int, vm views.SettingsVM) {
 	vm.Assets = s.dmAssets()
-	unread := 0
-	if cur := viewerFrom(r.Context()).current; cur != nil {
-		if n, ok := s.dm.counts.peek(cur.DID); ok {
-			unread = n.UnreadTotal
-		}
-	}
-	s.render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", unread), vm))
+	s.kit.Render(w, r, status, views.SettingsPage(s.dmPage(r, "Chat settings", s.cachedUnread(r)), vm))
 }
 
-// dmSettingsPost is POST /settings/chat (allow_incoming: all, following or
+// SettingsPost is POST /settings/chat (allow_incoming: all, following or
 // none). It reads the declaration record first and writes it back with
 // only allowIncoming changed (other fields are kept), swapping the CID it
 // read, so a change made elsewhere meanwhile is not overwritten.
-func (s *Server) dmSettingsPost(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) SettingsPost(w http.ResponseWriter, r *http.Request) {
 	_, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
 	}
 	if err := parseDMForm(w, r); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	allow := r.PostForm.Get("allow_incoming")
@@ -73,15 +68,12 @@ func (s *Server) dmSettingsPost(w http.ResponseWriter, r *http.Request) {
 		err = c.SaveDeclaration(ctx, Declaration{Value: v, CID: d.CID})
 	}
 	if err != nil {
-		if !inlineError(err) {
-			s.Error(w, r, err)
-			return
-		}
-		s.logUpstream(r, "save chat declaration", err)
-		s.renderSettings(w, r, statusOf(err), views.SettingsVM{AllowIncoming: allow, Error: humanError(err, s.dm.now(), s.loc(r))})
+		s.kit.Error(w, r, err, kit.Form(func(status int, msg string) {
+			s.renderSettings(w, r, status, views.SettingsVM{AllowIncoming: allow, Error: msg})
+		}))
 		return
 	}
-	redirect(w, r, noticeURL("/settings/chat", "saved"))
+	kit.Redirect(w, r, noticeURL("/settings/chat", "saved"))
 }
 
 var errDeclarationChanged = apperr.New(apperr.Conflict, "Your chat settings were changed somewhere else at the same time. Check them and save again.")

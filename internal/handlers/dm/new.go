@@ -1,4 +1,4 @@
-package handlers
+package dm
 
 import (
 	"context"
@@ -10,88 +10,80 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/views"
 )
 
-// dmNewConvo is GET /convos/new: the form asking whom to message.
-func (s *Server) dmNewConvo(w http.ResponseWriter, r *http.Request) {
+// NewConvo is GET /convos/new: the form asking whom to message.
+func (s *Pages) NewConvo(w http.ResponseWriter, r *http.Request) {
 	if _, _, ok := s.dmClient(w, r); !ok {
 		return
 	}
 	s.renderNewConvo(w, r, http.StatusOK, views.NewConvoVM{Handle: strings.TrimSpace(r.URL.Query().Get("handle"))})
 }
 
-func (s *Server) renderNewConvo(w http.ResponseWriter, r *http.Request, status int, vm views.NewConvoVM) {
+func (s *Pages) renderNewConvo(w http.ResponseWriter, r *http.Request, status int, vm views.NewConvoVM) {
 	vm.Assets = s.dmAssets()
-	unread := 0
-	if cur := viewerFrom(r.Context()).current; cur != nil {
-		if n, ok := s.dm.counts.peek(cur.DID); ok {
-			unread = n.UnreadTotal
-		}
-	}
-	s.render(w, r, status, views.NewConvoPage(s.dmPage(r, "New message", unread), vm))
+	s.kit.Render(w, r, status, views.NewConvoPage(s.dmPage(r, "New message", s.cachedUnread(r)), vm))
 }
 
-// dmNewConvoPost is POST /convos/new: resolves the handle (or DID), asks
+// NewConvoPost is POST /convos/new: resolves the handle (or DID), asks
 // the chat service whether the two can chat (getConvoAvailability), and
 // opens the existing conversation, creates one (getConvoForMembers: nothing
 // is sent until the person writes), or explains why not: the recipient
 // only accepts messages from people they follow, accepts none, or one has
 // blocked the other. The reason comes from getConvoForMembers, which
 // refuses without creating anything.
-func (s *Server) dmNewConvoPost(w http.ResponseWriter, r *http.Request) {
+func (s *Pages) NewConvoPost(w http.ResponseWriter, r *http.Request) {
 	acct, c, ok := s.dmClient(w, r)
 	if !ok {
 		return
 	}
 	if err := parseDMForm(w, r); err != nil {
-		s.Error(w, r, err)
+		s.kit.Error(w, r, err)
 		return
 	}
 	typed := strings.TrimSpace(r.PostForm.Get("handle"))
 	vm := views.NewConvoVM{Handle: typed}
-	fail := func(err error) {
-		if !inlineError(err) && apperr.CodeOf(err) != apperr.NotFound {
-			s.Error(w, r, err)
-			return
-		}
-		s.logUpstream(r, "new conversation", err)
-		vm.Error = humanError(err, s.dm.now(), s.loc(r))
-		s.renderNewConvo(w, r, statusOf(err), vm)
-	}
+	// The field names the account, so an unknown one (NotFound) is shown
+	// next to it.
+	onForm := kit.Form(func(status int, msg string) {
+		vm.Error = msg
+		s.renderNewConvo(w, r, status, vm)
+	}, apperr.NotFound)
 	ctx, cancel := s.upstreamCtx(r)
 	defer cancel()
 
 	did, name, err := s.lookupRecipient(ctx, typed)
 	if err != nil {
-		fail(err)
+		s.kit.Error(w, r, err, onForm)
 		return
 	}
 	if did == acct.DID {
-		fail(apperr.New(apperr.Invalid, "That is you. Enter the handle of the person you want to message."))
+		s.kit.Error(w, r, apperr.New(apperr.Invalid, "That is you. Enter the handle of the person you want to message."), onForm)
 		return
 	}
 	members := []string{did.String()}
 	c = c.ForRecipient(name)
 	avail, err := c.GetConvoAvailability(ctx, members)
 	if err != nil {
-		fail(err)
+		s.kit.Error(w, r, err, onForm)
 		return
 	}
 	if avail.Convo != nil && avail.Convo.Id != "" {
-		redirect(w, r, views.ConvoLatestURL(avail.Convo.Id))
+		kit.Redirect(w, r, views.ConvoLatestURL(avail.Convo.Id))
 		return
 	}
 	convo, err := c.GetConvoForMembers(ctx, members)
 	if err == nil && !avail.CanChat {
-		s.log.InfoContext(r.Context(), "getConvoForMembers succeeded although getConvoAvailability said no", "request_id", requestID(r.Context()))
+		s.kit.Log.InfoContext(r.Context(), "getConvoForMembers succeeded although getConvoAvailability said no", "request_id", kit.RequestID(r.Context()))
 	}
 	if err != nil {
-		fail(err)
+		s.kit.Error(w, r, err, onForm)
 		return
 	}
 	s.dm.invalidate(acct.DID)
-	redirect(w, r, views.ConvoLatestURL(convo.Id))
+	kit.Redirect(w, r, views.ConvoLatestURL(convo.Id))
 }
 
 var errNoSuchHandle = apperr.New(apperr.NotFound, "We could not find that account. Check the handle and try again.")
@@ -100,7 +92,7 @@ var errNoSuchHandle = apperr.New(apperr.NotFound, "We could not find that accoun
 // "alice.bsky.social" or a DID) to a DID and the name to use in messages.
 // Errors are *apperr.Error: Invalid for something that is not a handle,
 // NotFound for an unknown handle, Unavailable when resolution failed.
-func (s *Server) lookupRecipient(ctx context.Context, typed string) (syntax.DID, string, error) {
+func (s *Pages) lookupRecipient(ctx context.Context, typed string) (syntax.DID, string, error) {
 	in := strings.TrimPrefix(strings.TrimSpace(typed), "@")
 	if in == "" {
 		return "", "", apperr.New(apperr.Invalid, "Enter the handle of the person you want to message, like alice.bsky.social.")

@@ -1,0 +1,3 @@
+// Package signin is the sign-in room: the sign-in and accounts pages, the
+// OAuth login, callback and logout handlers, and the client documents.
+package signin
