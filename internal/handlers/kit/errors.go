@@ -14,12 +14,6 @@ import (
 	"github.com/skydm/skydm/views"
 )
 
-// Reasons the error path treats specially.
-const (
-	ReasonSessionExpired = "SessionExpired"
-	ReasonScopeMissing   = "ScopeMissing"
-)
-
 // ErrorOption changes how Error answers.
 type ErrorOption func(*errorAnswer)
 
@@ -98,7 +92,7 @@ func (k *Kit) Error(w http.ResponseWriter, r *http.Request, err error, opts ...E
 	if a.retry && r.Method == http.MethodGet && (code == apperr.Unavailable || code == apperr.RateLimited) {
 		ev.Retry = safePath(r.URL.RequestURI())
 	}
-	if cur := Current(r.Context()); cur != nil && code == apperr.Forbidden && apperr.ReasonOf(err) == ReasonScopeMissing {
+	if cur := Current(r.Context()); cur != nil && code == apperr.Forbidden && apperr.ReasonOf(err) == apperr.ReasonScopeMissing {
 		ev.SignInAgain = cur.DID.String()
 		ev.Title = "DM access needed"
 		ev.Message = "To read and send DMs, skydm needs your permission for Bluesky Chat. Sign in again and allow “Chat” on your server's consent screen."
@@ -115,7 +109,7 @@ func OnForm(err error) bool {
 	case apperr.Unauthorized, apperr.Internal, apperr.NotFound:
 		return false
 	case apperr.Forbidden:
-		return apperr.ReasonOf(err) != ReasonScopeMissing
+		return apperr.ReasonOf(err) != apperr.ReasonScopeMissing
 	}
 	return true
 }
@@ -124,7 +118,7 @@ func OnForm(err error) bool {
 // with the account's name filled in when it did.
 func (k *Kit) toSignIn(w http.ResponseWriter, r *http.Request, err error) {
 	q := url.Values{}
-	if apperr.ReasonOf(err) == ReasonSessionExpired {
+	if apperr.ReasonOf(err) == apperr.ReasonSessionExpired {
 		q.Set("reason", "expired")
 		if cur := Current(r.Context()); cur != nil {
 			q.Set("hint", views.Account{DID: cur.DID.String(), Handle: cur.Handle}.Name())

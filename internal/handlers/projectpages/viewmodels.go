@@ -159,7 +159,7 @@ func ownerFix(n notify.Status, sender string) string {
 	switch n.ReasonCode {
 	case chatproxy.ReasonNotFollowedBySender:
 		return "To receive it, follow " + sender + " (or allow DMs from everyone in your Bluesky chat settings), then press Retry."
-	case chatproxy.ReasonMessagesDisabled, "CannotChat":
+	case chatproxy.ReasonMessagesDisabled, notify.ReasonCannotChat:
 		return "To receive it, allow DMs from everyone in your Bluesky chat settings (or from accounts you follow, and follow " + sender + "), then press Retry."
 	case chatproxy.ReasonBlocked:
 		return "Only removing the block would let it through."
