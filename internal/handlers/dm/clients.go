@@ -3,8 +3,6 @@ package dm
 import (
 	"context"
 	"errors"
-	"net"
-	"strings"
 
 	"github.com/bluesky-social/indigo/atproto/atclient"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/websession"
+	"github.com/skydm/skydm/internal/xrpcerr"
 )
 
 // NewChatClients returns the ChatClients of the DM pages: for each request,
@@ -106,33 +105,12 @@ func (c proxyChat) SaveDeclaration(ctx context.Context, d Declaration) error {
 	return nil
 }
 
-// repoError maps a failed call to the account's PDS to an *apperr.Error.
+// repoError maps a failed call to the account's PDS to an *apperr.Error
+// (xrpcerr, the one mapper of PDS failures).
 func repoError(err error) error {
-	if apperr.As(err) != nil {
-		return err
-	}
-	const unavailable = "Your PDS (the server that holds your account) is not answering. Please try again in a moment."
-	var apiErr *atclient.APIError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &apiErr):
-		switch s := apiErr.StatusCode; {
-		case s == 401 || apiErr.Name == "ExpiredToken" || apiErr.Name == "InvalidToken":
-			return &apperr.Error{Code: apperr.Unauthorized, Reason: chatproxy.ReasonSessionExpired, Message: "Your session has expired. Please sign in again.", Err: err}
-		case s == 403:
-			return &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonScopeMissing, Message: "skydm may not change your settings. Sign in again and allow it.", Err: err}
-		case s == 429:
-			return &apperr.Error{Code: apperr.RateLimited, Reason: chatproxy.ReasonRateLimited, Message: "Your PDS asked us to slow down. Please wait a moment and try again.", Err: err}
-		case s >= 500:
-			return &apperr.Error{Code: apperr.Unavailable, Reason: chatproxy.ReasonUnavailable, Message: unavailable, Err: err}
-		}
-		return &apperr.Error{Code: apperr.Invalid, Reason: chatproxy.ReasonInvalidRequest, Message: "Your PDS did not accept the change.", Err: err}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, &netErr):
-		return &apperr.Error{Code: apperr.Unavailable, Reason: chatproxy.ReasonUnavailable, Message: unavailable, Err: err}
-	}
-	// indigo's OAuth session reports a dead refresh token as a plain error.
-	if msg := strings.ToLower(err.Error()); strings.Contains(msg, "refresh") && strings.Contains(msg, "token") {
-		return &apperr.Error{Code: apperr.Unauthorized, Reason: chatproxy.ReasonSessionExpired, Message: "Your session has expired. Please sign in again.", Err: err}
-	}
-	return apperr.Wrap(err, apperr.Internal, "")
+	return xrpcerr.Map(err, xrpcerr.Words{
+		Forbidden:     "skydm may not change your settings. Sign in again and allow it.",
+		Refused:       "Your PDS did not accept the change.",
+		RefusedReason: chatproxy.ReasonInvalidRequest,
+	})
 }
