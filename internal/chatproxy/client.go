@@ -226,48 +226,6 @@ func (c *Client) ListConvos(ctx context.Context, p ListConvosParams) (*ConvoPage
 	return page, nil
 }
 
-// ListConvoRequests calls chat.bsky.convo.listConvoRequests and returns the
-// convo requests (group join requests and unknown kinds are counted in
-// Skipped). When the chat service does not implement the method it falls
-// back to listConvos with status "request". On failure it returns an
-// *apperr.Error.
-func (c *Client) ListConvoRequests(ctx context.Context, cursor string, limit int64) (*ConvoPage, error) {
-	params := map[string]any{}
-	setStr(params, "cursor", cursor)
-	if l := clampLimit(limit); l > 0 {
-		params["limit"] = l
-	}
-	const nsid = "chat.bsky.convo.listConvoRequests"
-	body, err := c.query(ctx, nsid, params)
-	if apperr.ReasonOf(err) == ReasonNotImplemented {
-		return c.ListConvos(ctx, ListConvosParams{Cursor: cursor, Limit: limit, Status: "request"})
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
-		Requests []json.RawMessage `json:"requests"`
-		Cursor   *string           `json:"cursor"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, badResponse(nsid, err)
-	}
-	page := &ConvoPage{Cursor: deref(out.Cursor), Convos: make([]*chat.ConvoDefs_ConvoView, 0, len(out.Requests))}
-	for _, raw := range out.Requests {
-		// Elements are a union; only convoView is a DM request.
-		if readCommon(raw).Type != typeConvoView {
-			page.Skipped++
-			continue
-		}
-		if v, ok := decodeConvo(raw); ok {
-			page.Convos = append(page.Convos, v)
-		} else {
-			page.Skipped++
-		}
-	}
-	return page, nil
-}
-
 // GetConvo calls chat.bsky.convo.getConvo. A convo that does not exist or
 // that the viewer left gives Reason ConvoNotFound; other failures an
 // *apperr.Error as well.
