@@ -16,18 +16,19 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
 	"github.com/skydm/skydm/internal/projects"
 )
 
-// Defaults.
+// Defaults of the settings that are cmd/web's own (the tunables' defaults
+// are their packages', see tunables.go).
 const (
 	defaultAddr        = "127.0.0.1:8080"
 	defaultDB          = "skydm.db"
 	defaultScopes      = "atproto transition:generic transition:chat.bsky"
 	defaultChatService = "did:web:api.bsky.chat#bsky_chat"
-	defaultOutboxLease = 2 * time.Minute
-	minOutboxLease     = 30 * time.Second // twice the outbox's per-call timeout
 )
 
 // config is the validated configuration.
@@ -47,210 +48,300 @@ type config struct {
 	TLSKey        string
 
 	// Projects and change requests (internal/projects, internal/notify).
-	NSIDAuthority string        // record types <authority>.project / .changeRequest
-	NotifierDID   syntax.DID    // "" → each requester's own session sends the DM
-	OutboxLease   time.Duration // how long a delivery attempt owns its outbox row
+	NSIDAuthority string     // record types <authority>.project / .changeRequest
+	NotifierDID   syntax.DID // "" → each requester's own session sends the DM
+
+	// The tunables (tunables.go), each already set to its flag, its
+	// variable or its package's default. newApp adds the rest of each
+	// package's configuration (sources, stores, loggers).
+	Live   live.Config   // poll intervals, backoff cap, getLog timeout
+	Outbox notify.Config // poll interval, lease, call timeout, backoff caps, give-up age
+	Pages  pageSettings  // internal/handlers: deadlines, chat-call timeout, counts TTL
+}
+
+// pageSettings are the tunables of internal/handlers: its Config's
+// PageDeadline and SignInDeadline, and its DMs' UpstreamTimeout and
+// CountsTTL.
+type pageSettings struct {
+	Deadline, SignInDeadline, ChatTimeout, CountsTTL time.Duration
 }
 
 // loopback reports whether the app runs as the sandbox's loopback client.
 func (c config) loopback() bool { return c.ClientKey == nil }
+
+func clientKind(cfg config) string {
+	if cfg.loopback() {
+		return "loopback"
+	}
+	return "confidential"
+}
 
 // flagEnv names a flag and the environment variable it falls back to.
 type flagEnv struct{ flag, env string }
 
 func (f flagEnv) String() string { return "-" + f.flag + " (" + f.env + ")" }
 
-// Flags the subcommands name too (the others are parseConfig's own).
+// setting is the flagEnv of a flag whose variable is SKYDM_ and the flag's
+// name in capitals, "-" made "_" (as every flag's is).
+func setting(name string) flagEnv {
+	return flagEnv{name, "SKYDM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+}
+
+// The flags of serving (the subcommands name fDB and fChatService too).
 var (
-	fDB          = flagEnv{"db", "SKYDM_DB"}
-	fChatService = flagEnv{"chat-service", "SKYDM_CHAT_SERVICE"}
+	fPublicURL     = setting("public-url")
+	fAddr          = setting("addr")
+	fDB            = setting("db")
+	fSessionSecret = setting("session-secret")
+	fEncryptionKey = setting("encryption-key")
+	fClientKey     = setting("client-key")
+	fScopes        = setting("scopes")
+	fChatService   = setting("chat-service")
+	fSandbox       = setting("sandbox")
+	fSandboxState  = setting("sandbox-state")
+	fTLSCert       = setting("tls-cert")
+	fTLSKey        = setting("tls-key")
+	fNSIDAuthority = setting("nsid-authority")
+	fNotifierDID   = setting("notifier-did")
 )
 
 // parseConfig reads flags, falling back to SKYDM_* environment variables,
 // and validates the result. It returns flag.ErrHelp for -h, and otherwise
 // one error listing every problem, each naming the flag and variable.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	var (
-		fPublicURL     = flagEnv{"public-url", "SKYDM_PUBLIC_URL"}
-		fAddr          = flagEnv{"addr", "SKYDM_ADDR"}
-		fSessionSecret = flagEnv{"session-secret", "SKYDM_SESSION_SECRET"}
-		fEncryptionKey = flagEnv{"encryption-key", "SKYDM_ENCRYPTION_KEY"}
-		fClientKey     = flagEnv{"client-key", "SKYDM_CLIENT_KEY"}
-		fScopes        = flagEnv{"scopes", "SKYDM_SCOPES"}
-		fSandbox       = flagEnv{"sandbox", "SKYDM_SANDBOX"}
-		fSandboxState  = flagEnv{"sandbox-state", "SKYDM_SANDBOX_STATE"}
-		fTLSCert       = flagEnv{"tls-cert", "SKYDM_TLS_CERT"}
-		fTLSKey        = flagEnv{"tls-key", "SKYDM_TLS_KEY"}
-		fNSIDAuthority = flagEnv{"nsid-authority", "SKYDM_NSID_AUTHORITY"}
-		fNotifierDID   = flagEnv{"notifier-did", "SKYDM_NOTIFIER_DID"}
-		fOutboxLease   = flagEnv{"outbox-lease", "SKYDM_OUTBOX_LEASE"}
-	)
+	in, err := readFlags(args, getenv, stderr)
+	if err != nil {
+		return config{}, err
+	}
+	return in.validate()
+}
+
+// given is the configuration as given (flag, else variable, else default),
+// before validation.
+type given struct {
+	publicURL, addr, db, scopes, chatService string
+	sessionSecret, encKey, clientKey         string
+	sandbox                                  bool
+	sandboxState, tlsCert, tlsKey            string
+	nsidAuthority, notifierDID               string
+	tunables                                 []durationText // by index of tunables()
+}
+
+// readFlags defines the flags on a flag set writing its usage to stderr,
+// and parses args. It returns flag.ErrHelp for -h, the flag package's error
+// for an unknown or malformed flag, and an error for a non-boolean
+// SKYDM_SANDBOX or for arguments left over.
+func readFlags(args []string, getenv func(string) string, stderr io.Writer) (*given, error) {
+	in := &given{}
 	fs := flag.NewFlagSet("web", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(f flagEnv, def string) string {
+	str := func(p *string, f flagEnv, def, usage string) {
 		if v := getenv(f.env); v != "" {
-			return v
+			def = v
 		}
-		return def
-	}
-	str := func(f flagEnv, def, usage string) *string {
-		return fs.String(f.flag, env(f, def), usage+" ["+f.env+"]")
+		fs.StringVar(p, f.flag, def, usage+" ["+f.env+"]")
 	}
 	// secret is str for secrets: the environment value is not made the
 	// flag's default, because flag prints defaults in its usage text (on -h
 	// or any mistyped flag) and the secret would land in a terminal or log.
 	// The environment is read after parsing, when the flag was not given.
 	var secrets []func()
-	secret := func(f flagEnv, usage string) *string {
-		p := fs.String(f.flag, "", usage+" ["+f.env+"]")
+	secret := func(p *string, f flagEnv, usage string) {
+		fs.StringVar(p, f.flag, "", usage+" ["+f.env+"]")
 		secrets = append(secrets, func() {
 			if *p == "" {
 				*p = getenv(f.env)
 			}
 		})
-		return p
 	}
-	publicURL := str(fPublicURL, "", "public origin browsers use: https://host[:port] (production); sandbox loopback client: http://127.0.0.1:PORT, default the listening address")
-	addr := str(fAddr, defaultAddr, "listen address")
-	dbPath := str(fDB, defaultDB, "SQLite database file")
-	sessionSecret := secret(fSessionSecret, "64 random bytes, base64: cookie signing (first 32) and encryption (last 32) keys; prefer the env var (see: web keygen)")
-	encKey := secret(fEncryptionKey, "32 random bytes, base64: encrypts OAuth tokens and DPoP keys at rest; prefer the env var")
-	clientKey := secret(fClientKey, "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var")
-	scopes := str(fScopes, defaultScopes, "OAuth scopes to request, space-separated")
-	chatService := str(fChatService, "", "chat service ref for the atproto-proxy header (default "+defaultChatService+"; in the sandbox: the sandbox's devchat)")
+	str(&in.publicURL, fPublicURL, "", "public origin browsers use: https://host[:port] (production); sandbox loopback client: http://127.0.0.1:PORT, default the listening address")
+	str(&in.addr, fAddr, defaultAddr, "listen address")
+	str(&in.db, fDB, defaultDB, "SQLite database file")
+	secret(&in.sessionSecret, fSessionSecret, "64 random bytes, base64: cookie signing (first 32) and encryption (last 32) keys; prefer the env var (see: web keygen)")
+	secret(&in.encKey, fEncryptionKey, "32 random bytes, base64: encrypts OAuth tokens and DPoP keys at rest; prefer the env var")
+	secret(&in.clientKey, fClientKey, "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var")
+	str(&in.scopes, fScopes, defaultScopes, "OAuth scopes to request, space-separated")
+	str(&in.chatService, fChatService, "", "chat service ref for the atproto-proxy header (default "+defaultChatService+"; in the sandbox: the sandbox's devchat)")
 	sandboxDefault := false
 	if v := getenv(fSandbox.env); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return config{}, fmt.Errorf("%s: %q is not true or false", fSandbox, v)
+			return nil, fmt.Errorf("%s: %q is not true or false", fSandbox, v)
 		}
 		sandboxDefault = b
 	}
-	sandbox := fs.Bool(fSandbox.flag, sandboxDefault, "development against the local sandbox network (never in production) ["+fSandbox.env+"]")
-	sandboxState := str(fSandboxState, "", "the sandbox's state file (PLC/PDS/chat URLs), written by make sandbox or the tests")
-	tlsCert := str(fTLSCert, "", "TLS certificate file (PEM); serve https directly")
-	tlsKey := str(fTLSKey, "", "TLS private key file (PEM)")
-	nsidAuthority := str(fNSIDAuthority, projects.DefaultAuthority, "NSID authority of the project and change-request records (<authority>.project, <authority>.changeRequest); publish lexicons/ under it if you change it")
-	notifierDID := str(fNotifierDID, "", "DID of an account that sends every change-request DM instead of the requester; it must sign in to skydm once with DM access (optional)")
-	outboxLease := str(fOutboxLease, defaultOutboxLease.String(), "how long one delivery attempt owns an outbox row; after a crash the row is retried when this has passed (at least 30s)")
+	fs.BoolVar(&in.sandbox, fSandbox.flag, sandboxDefault, "development against the local sandbox network (never in production) ["+fSandbox.env+"]")
+	str(&in.sandboxState, fSandboxState, "", "the sandbox's state file (PLC/PDS/chat URLs), written by make sandbox or the tests")
+	str(&in.tlsCert, fTLSCert, "", "TLS certificate file (PEM); serve https directly")
+	str(&in.tlsKey, fTLSKey, "", "TLS private key file (PEM)")
+	str(&in.nsidAuthority, fNSIDAuthority, projects.DefaultAuthority, "NSID authority of the project and change-request records (<authority>.project, <authority>.changeRequest); publish lexicons/ under it if you change it")
+	str(&in.notifierDID, fNotifierDID, "", "DID of an account that sends every change-request DM instead of the requester; it must sign in to skydm once with DM access (optional)")
+	ts := tunables()
+	in.tunables = make([]durationText, len(ts))
+	for i, t := range ts {
+		in.tunables[i] = durationText(t.def.String())
+		if v := getenv(t.env); v != "" {
+			in.tunables[i] = durationText(v)
+		}
+		fs.Var(&in.tunables[i], t.flag, t.usage+", a `duration` ["+t.env+"]")
+	}
 	if err := fs.Parse(args); err != nil {
-		return config{}, err
+		return nil, err
 	}
 	for _, fill := range secrets {
 		fill()
 	}
 	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments %q (subcommands: %s)", fs.Args(), strings.Join(subcommandNames(), ", "))
+		return nil, fmt.Errorf("unexpected arguments %q (subcommands: %s)", fs.Args(), strings.Join(subcommandNames(), ", "))
 	}
+	return in, nil
+}
 
+// problems collects what is wrong with a configuration, each naming its
+// flag and variable.
+type problems []error
+
+func (p *problems) add(f flagEnv, format string, a ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", f, fmt.Sprintf(format, a...)))
+}
+
+// err returns nil without problems, else one error listing them all (a
+// lines, one per line).
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration:\n  %w", lines(p))
+}
+
+// validate returns the configuration in, or one error listing every
+// problem with it.
+func (in *given) validate() (config, error) {
 	c := config{
-		Addr: *addr, DBPath: *dbPath, Sandbox: *sandbox, SandboxState: *sandboxState,
-		TLSCert: *tlsCert, TLSKey: *tlsKey, ChatService: strings.TrimSpace(*chatService),
-		Scopes: strings.Fields(*scopes),
+		Addr: in.addr, DBPath: in.db, Sandbox: in.sandbox, SandboxState: in.sandboxState,
+		TLSCert: in.tlsCert, TLSKey: in.tlsKey, ChatService: strings.TrimSpace(in.chatService),
+		Scopes: strings.Fields(in.scopes),
 	}
-	var problems []error
-	bad := func(f flagEnv, format string, a ...any) {
-		problems = append(problems, fmt.Errorf("%s: %s", f, fmt.Sprintf(format, a...)))
-	}
-
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		bad(fAddr, "%q is not host:port", c.Addr)
-	}
+	var p problems
 	if c.DBPath == "" {
-		bad(fDB, "required")
+		p.add(fDB, "required")
 	}
+	in.secrets(&c, &p)
+	in.chat(&c, &p)
+	if c.Sandbox && c.SandboxState == "" {
+		p.add(fSandboxState, "required with -sandbox: the state file `make sandbox` (or the tests) wrote")
+	}
+	if !c.Sandbox && c.SandboxState != "" {
+		p.add(fSandboxState, "only with -sandbox")
+	}
+	in.projects(&c, &p)
+	setTunables(&c, in.tunables, &p)
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		p.add(fTLSCert, "-tls-cert and -tls-key go together")
+	}
+	in.origin(&c, &p)
+	if err := p.err(); err != nil {
+		return config{}, err
+	}
+	return c, nil
+}
 
+// secrets sets the cookie keys, the encryption key and the client key.
+func (in *given) secrets(c *config, p *problems) {
 	switch {
-	case *sessionSecret == "":
-		bad(fSessionSecret, "required: 64 random bytes, base64 (run `web keygen`)")
+	case in.sessionSecret == "":
+		p.add(fSessionSecret, "required: 64 random bytes, base64 (run `web keygen`)")
 	default:
-		b, err := decodeBase64(*sessionSecret)
+		b, err := decodeBase64(in.sessionSecret)
 		if err != nil || len(b) != 64 {
-			bad(fSessionSecret, "must be 64 random bytes, base64 (run `web keygen`)")
+			p.add(fSessionSecret, "must be 64 random bytes, base64 (run `web keygen`)")
 		} else {
 			c.HashKey, c.BlockKey = b[:32], b[32:]
 		}
 	}
-	if *encKey == "" {
-		bad(fEncryptionKey, "required: 32 random bytes, base64 (run `web keygen`)")
-	} else if k, err := oauth.ParseEncryptionKey(*encKey); err != nil {
-		bad(fEncryptionKey, "%v", err)
+	if in.encKey == "" {
+		p.add(fEncryptionKey, "required: 32 random bytes, base64 (run `web keygen`)")
+	} else if k, err := oauth.ParseEncryptionKey(in.encKey); err != nil {
+		p.add(fEncryptionKey, "%v", err)
 	} else {
 		c.EncryptionKey = k
 	}
-	if *clientKey != "" {
-		k, err := oauth.ParseClientKey(*clientKey)
+	if in.clientKey != "" {
+		k, err := oauth.ParseClientKey(in.clientKey)
 		if err != nil {
-			bad(fClientKey, "%v", err)
+			p.add(fClientKey, "%v", err)
 		} else {
 			c.ClientKey = k
 		}
 	} else if !c.Sandbox {
-		bad(fClientKey, "required in production (only -sandbox may run as the loopback client); run `web keygen`")
+		p.add(fClientKey, "required in production (only -sandbox may run as the loopback client); run `web keygen`")
 	}
+}
 
+// chat checks the scopes and the chat service ref, defaulting the ref
+// outside the sandbox.
+func (in *given) chat(c *config, p *problems) {
 	if len(c.Scopes) == 0 || !slices.Contains(c.Scopes, "atproto") {
-		bad(fScopes, "must include \"atproto\"")
+		p.add(fScopes, "must include \"atproto\"")
 	}
 	if c.ChatService == "" && !c.Sandbox {
 		c.ChatService = defaultChatService
 	}
 	if c.ChatService != "" {
 		if _, _, err := parseServiceRef(c.ChatService); err != nil {
-			bad(fChatService, "%v", err)
+			p.add(fChatService, "%v", err)
 		}
 	}
+}
 
-	if c.Sandbox && c.SandboxState == "" {
-		bad(fSandboxState, "required with -sandbox: the state file `make sandbox` (or the tests) wrote")
-	}
-	if !c.Sandbox && c.SandboxState != "" {
-		bad(fSandboxState, "only with -sandbox")
-	}
-	if _, err := projects.CollectionsFor(strings.TrimSpace(*nsidAuthority)); err != nil || strings.TrimSpace(*nsidAuthority) == "" {
-		bad(fNSIDAuthority, "%q must be a reversed domain name such as %s", *nsidAuthority, projects.DefaultAuthority)
+// projects sets the record NSID authority and the notifier account.
+func (in *given) projects(c *config, p *problems) {
+	a := strings.TrimSpace(in.nsidAuthority)
+	if _, err := projects.CollectionsFor(a); err != nil || a == "" {
+		p.add(fNSIDAuthority, "%q must be a reversed domain name such as %s", in.nsidAuthority, projects.DefaultAuthority)
 	} else {
-		c.NSIDAuthority = strings.TrimSpace(*nsidAuthority)
+		c.NSIDAuthority = a
 	}
-	if v := strings.TrimSpace(*notifierDID); v != "" {
+	if v := strings.TrimSpace(in.notifierDID); v != "" {
 		if did, err := syntax.ParseDID(v); err != nil {
-			bad(fNotifierDID, "%q is not a DID", v)
+			p.add(fNotifierDID, "%q is not a DID", v)
 		} else {
 			c.NotifierDID = did
 		}
 	}
-	if d, err := time.ParseDuration(strings.TrimSpace(*outboxLease)); err != nil || d < minOutboxLease {
-		bad(fOutboxLease, "%q must be a duration of at least %s, e.g. 2m", *outboxLease, minOutboxLease)
-	} else {
-		c.OutboxLease = d
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		bad(fTLSCert, "-tls-cert and -tls-key go together")
-	}
+}
 
-	loopback := c.Sandbox && *clientKey == ""
-	if pu := strings.TrimSpace(*publicURL); pu == "" {
+// origin checks the listen address and sets the public URL: required and
+// https for the confidential client; for the sandbox loopback client
+// http://127.0.0.1:PORT, or none (then the listen address must be
+// 127.0.0.1).
+func (in *given) origin(c *config, p *problems) {
+	host, _, addrErr := net.SplitHostPort(c.Addr)
+	if addrErr != nil {
+		p.add(fAddr, "%q is not host:port", c.Addr)
+	}
+	loopback := c.Sandbox && in.clientKey == ""
+	pu := strings.TrimSpace(in.publicURL)
+	if pu == "" {
 		if !loopback {
-			bad(fPublicURL, "required: the https origin browsers use, e.g. https://skydm.example")
-		} else if err == nil && host != "127.0.0.1" {
-			bad(fAddr, "the sandbox loopback client must listen on 127.0.0.1, got %q", c.Addr)
+			p.add(fPublicURL, "required: the https origin browsers use, e.g. https://skydm.example")
+		} else if addrErr == nil && host != "127.0.0.1" {
+			p.add(fAddr, "the sandbox loopback client must listen on 127.0.0.1, got %q", c.Addr)
 		}
-	} else if u, perr := url.Parse(strings.TrimRight(pu, "/")); perr != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		bad(fPublicURL, "%q must be scheme://host[:port] with no path", pu)
-	} else if loopback && (u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.Port() == "") {
-		bad(fPublicURL, "the sandbox loopback client needs http://127.0.0.1:PORT (the PDS refuses \"localhost\" redirect URIs), got %q", pu)
-	} else if !loopback && u.Scheme != "https" {
-		bad(fPublicURL, "must be https (the confidential client), got %q", pu)
-	} else if !loopback && net.ParseIP(u.Hostname()) != nil {
-		bad(fPublicURL, "must name a host, not an IP address, got %q", pu)
-	} else {
+		return
+	}
+	switch u, err := url.Parse(strings.TrimRight(pu, "/")); {
+	case err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		p.add(fPublicURL, "%q must be scheme://host[:port] with no path", pu)
+	case loopback && (u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.Port() == ""):
+		p.add(fPublicURL, "the sandbox loopback client needs http://127.0.0.1:PORT (the PDS refuses \"localhost\" redirect URIs), got %q", pu)
+	case !loopback && u.Scheme != "https":
+		p.add(fPublicURL, "must be https (the confidential client), got %q", pu)
+	case !loopback && net.ParseIP(u.Hostname()) != nil:
+		p.add(fPublicURL, "must name a host, not an IP address, got %q", pu)
+	default:
 		c.PublicURL = u.Scheme + "://" + u.Host
 	}
-	if len(problems) > 0 {
-		return config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(problems))
-	}
-	return c, nil
 }
 
 // parseServiceRef splits "did:…#service_id" into the DID and the id,
@@ -288,5 +379,3 @@ func (l lines) Error() string {
 	}
 	return strings.Join(s, "\n  ")
 }
-
-func joinLines(errs []error) error { return lines(errs) }
