@@ -135,33 +135,63 @@ func readFlags(args []string, getenv func(string) string, stderr io.Writer) (*gi
 	in := &given{}
 	fs := flag.NewFlagSet("web", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	str := func(p *string, f flagEnv, def, usage string) {
-		if v := getenv(f.env); v != "" {
+	fillSecrets, err := in.define(fs, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	fillSecrets()
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (subcommands: %s)", fs.Args(), strings.Join(subcommandNames(), ", "))
+	}
+	return in, nil
+}
+
+// define defines every flag of serving on fs, each defaulting to its
+// variable, else its default. A secret's variable is not made its flag's
+// default, because flag prints defaults in its usage text (on -h or any
+// mistyped flag) and the secret would land in a terminal or log: call
+// fillSecrets after parsing to read the variables of secrets not given as
+// flags. It returns an error when SKYDM_SANDBOX is not a boolean.
+func (in *given) define(fs *flag.FlagSet, getenv func(string) string) (fillSecrets func(), err error) {
+	strs := []struct {
+		p      *string
+		f      flagEnv
+		def    string
+		secret bool
+		usage  string
+	}{
+		{&in.publicURL, fPublicURL, "", false, "public origin browsers use: https://host[:port] (production); sandbox loopback client: http://127.0.0.1:PORT, default the listening address"},
+		{&in.addr, fAddr, defaultAddr, false, "listen address"},
+		{&in.db, fDB, defaultDB, false, "SQLite database file"},
+		{&in.sessionSecret, fSessionSecret, "", true, "64 random bytes, base64: cookie signing (first 32) and encryption (last 32) keys; prefer the env var (see: web keygen)"},
+		{&in.encKey, fEncryptionKey, "", true, "32 random bytes, base64: encrypts OAuth tokens and DPoP keys at rest; prefer the env var"},
+		{&in.clientKey, fClientKey, "", true, "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var"},
+		{&in.scopes, fScopes, defaultScopes, false, "OAuth scopes to request, space-separated"},
+		{&in.chatService, fChatService, "", false, "chat service ref for the atproto-proxy header (default " + defaultChatService + "; in the sandbox: the sandbox's devchat)"},
+		{&in.sandboxState, fSandboxState, "", false, "the sandbox's state file (PLC/PDS/chat URLs), written by make sandbox or the tests"},
+		{&in.tlsCert, fTLSCert, "", false, "TLS certificate file (PEM); serve https directly"},
+		{&in.tlsKey, fTLSKey, "", false, "TLS private key file (PEM)"},
+		{&in.nsidAuthority, fNSIDAuthority, projects.DefaultAuthority, false, "NSID authority of the project and change-request records (<authority>.project, <authority>.changeRequest); publish lexicons/ under it if you change it"},
+		{&in.notifierDID, fNotifierDID, "", false, "DID of an account that sends every change-request DM instead of the requester; it must sign in to skydm once with DM access (optional)"},
+	}
+	var fills []func()
+	for _, s := range strs {
+		def := s.def
+		if v := getenv(s.f.env); v != "" && !s.secret {
 			def = v
 		}
-		fs.StringVar(p, f.flag, def, usage+" ["+f.env+"]")
+		fs.StringVar(s.p, s.f.flag, def, s.usage+" ["+s.f.env+"]")
+		if s.secret {
+			fills = append(fills, func() {
+				if *s.p == "" {
+					*s.p = getenv(s.f.env)
+				}
+			})
+		}
 	}
-	// secret is str for secrets: the environment value is not made the
-	// flag's default, because flag prints defaults in its usage text (on -h
-	// or any mistyped flag) and the secret would land in a terminal or log.
-	// The environment is read after parsing, when the flag was not given.
-	var secrets []func()
-	secret := func(p *string, f flagEnv, usage string) {
-		fs.StringVar(p, f.flag, "", usage+" ["+f.env+"]")
-		secrets = append(secrets, func() {
-			if *p == "" {
-				*p = getenv(f.env)
-			}
-		})
-	}
-	str(&in.publicURL, fPublicURL, "", "public origin browsers use: https://host[:port] (production); sandbox loopback client: http://127.0.0.1:PORT, default the listening address")
-	str(&in.addr, fAddr, defaultAddr, "listen address")
-	str(&in.db, fDB, defaultDB, "SQLite database file")
-	secret(&in.sessionSecret, fSessionSecret, "64 random bytes, base64: cookie signing (first 32) and encryption (last 32) keys; prefer the env var (see: web keygen)")
-	secret(&in.encKey, fEncryptionKey, "32 random bytes, base64: encrypts OAuth tokens and DPoP keys at rest; prefer the env var")
-	secret(&in.clientKey, fClientKey, "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var")
-	str(&in.scopes, fScopes, defaultScopes, "OAuth scopes to request, space-separated")
-	str(&in.chatService, fChatService, "", "chat service ref for the atproto-proxy header (default "+defaultChatService+"; in the sandbox: the sandbox's devchat)")
 	sandboxDefault := false
 	if v := getenv(fSandbox.env); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -171,11 +201,6 @@ func readFlags(args []string, getenv func(string) string, stderr io.Writer) (*gi
 		sandboxDefault = b
 	}
 	fs.BoolVar(&in.sandbox, fSandbox.flag, sandboxDefault, "development against the local sandbox network (never in production) ["+fSandbox.env+"]")
-	str(&in.sandboxState, fSandboxState, "", "the sandbox's state file (PLC/PDS/chat URLs), written by make sandbox or the tests")
-	str(&in.tlsCert, fTLSCert, "", "TLS certificate file (PEM); serve https directly")
-	str(&in.tlsKey, fTLSKey, "", "TLS private key file (PEM)")
-	str(&in.nsidAuthority, fNSIDAuthority, projects.DefaultAuthority, "NSID authority of the project and change-request records (<authority>.project, <authority>.changeRequest); publish lexicons/ under it if you change it")
-	str(&in.notifierDID, fNotifierDID, "", "DID of an account that sends every change-request DM instead of the requester; it must sign in to skydm once with DM access (optional)")
 	ts := tunables()
 	in.tunables = make([]durationText, len(ts))
 	for i, t := range ts {
@@ -183,18 +208,13 @@ func readFlags(args []string, getenv func(string) string, stderr io.Writer) (*gi
 		if v := getenv(t.env); v != "" {
 			in.tunables[i] = durationText(v)
 		}
-		fs.Var(&in.tunables[i], t.flag, t.usage+", a `duration` ["+t.env+"]")
+		fs.Var(&in.tunables[i], t.flag, t.usage+"; a `duration` ["+t.env+"]")
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	for _, fill := range secrets {
-		fill()
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q (subcommands: %s)", fs.Args(), strings.Join(subcommandNames(), ", "))
-	}
-	return in, nil
+	return func() {
+		for _, fill := range fills {
+			fill()
+		}
+	}, nil
 }
 
 // problems collects what is wrong with a configuration, each naming its
