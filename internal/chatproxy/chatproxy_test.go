@@ -443,8 +443,6 @@ func TestEveryCallSendsProxyHeaderToItsMethod(t *testing.T) {
 			out = map[string]any{"messages": []any{messageJSON("m1")}}
 		case "chat.bsky.convo.sendMessage":
 			out = messageJSON("m2")
-		case "chat.bsky.convo.sendMessageBatch":
-			out = map[string]any{"items": []any{messageJSON("m3")}}
 		case "chat.bsky.convo.updateAllRead":
 			out = map[string]any{"updatedCount": 2}
 		case "chat.bsky.convo.acceptConvo":
@@ -488,10 +486,6 @@ func TestEveryCallSendsProxyHeaderToItsMethod(t *testing.T) {
 		{"chat.bsky.convo.getMessages", "GET", func() error { _, err := c.GetMessages(ctx, "c1", "", 30); return err }},
 		{"chat.bsky.convo.sendMessage", "POST", func() error {
 			_, err := c.SendMessage(ctx, "c1", chatproxy.MessageInput{Text: "hi"})
-			return err
-		}},
-		{"chat.bsky.convo.sendMessageBatch", "POST", func() error {
-			_, err := c.SendMessageBatch(ctx, []chatproxy.BatchItem{{ConvoID: "c1", Message: chatproxy.MessageInput{Text: "hi"}}})
 			return err
 		}},
 		{"chat.bsky.convo.updateRead", "POST", func() error { _, err := c.UpdateRead(ctx, "c1", "m1"); return err }},
@@ -674,10 +668,6 @@ func TestInputIsValidatedBeforeCalling(t *testing.T) {
 		}, chatproxy.ReasonConvoNotFound},
 		{"no members is invalid", func() error {
 			_, err := c.GetConvoForMembers(ctx, nil)
-			return err
-		}, chatproxy.ReasonInvalidRequest},
-		{"empty batch is invalid", func() error {
-			_, err := c.SendMessageBatch(ctx, nil)
 			return err
 		}, chatproxy.ReasonInvalidRequest},
 	}

@@ -394,44 +394,6 @@ func (c *Client) SendMessage(ctx context.Context, convoID string, msg MessageInp
 	return out, nil
 }
 
-// BatchItem is one message of SendMessageBatch.
-type BatchItem struct {
-	ConvoID string
-	Message MessageInput
-}
-
-// MaxBatch is the most items chat.bsky.convo.sendMessageBatch accepts.
-const MaxBatch = 100
-
-// SendMessageBatch calls chat.bsky.convo.sendMessageBatch (1..100 items,
-// each validated as in SendMessage) and returns the stored messages in
-// order. The batch succeeds or fails as a whole; on failure it returns an
-// *apperr.Error.
-func (c *Client) SendMessageBatch(ctx context.Context, items []BatchItem) ([]*chat.ConvoDefs_MessageView, error) {
-	if len(items) == 0 || len(items) > MaxBatch {
-		return nil, &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: "A batch holds 1 to 100 messages."}
-	}
-	in := &chat.ConvoSendMessageBatch_Input{Items: make([]*chat.ConvoSendMessageBatch_BatchItem, 0, len(items))}
-	for _, it := range items {
-		if err := needConvoID(it.ConvoID); err != nil {
-			return nil, err
-		}
-		if err := it.Message.Validate(); err != nil {
-			return nil, err
-		}
-		in.Items = append(in.Items, &chat.ConvoSendMessageBatch_BatchItem{ConvoId: it.ConvoID, Message: it.Message.lex()})
-	}
-	var out *chat.ConvoSendMessageBatch_Output
-	err := c.do(ctx, func(ctx context.Context) (err error) {
-		out, err = chat.ConvoSendMessageBatch(ctx, c.api, in)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out.Items, nil
-}
-
 // UpdateRead calls chat.bsky.convo.updateRead: marks the convo read up to
 // messageID ("" → up to the latest message) and returns the updated convo.
 // On failure it returns an *apperr.Error.
