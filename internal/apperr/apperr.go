@@ -29,6 +29,18 @@ const (
 	Internal     Code = "internal"     // a bug or an unexpected failure on our side
 )
 
+// The reasons more than one package gives or branches on, defined here
+// once; a package's own reasons (chatproxy's NotFollowedBySender, oauth's
+// IssuerMismatch…) live with it. Callers compare ReasonOf(err) with these,
+// never a message or a literal.
+const (
+	ReasonSessionExpired = "SessionExpired" // the OAuth session is unknown, ended or revoked: sign in again
+	ReasonScopeMissing   = "ScopeMissing"   // the session was not granted what the call needs
+	ReasonRateLimited    = "RateLimited"    // 429; RetryAt when the server said until when
+	ReasonUnavailable    = "Unavailable"    // 5xx, timeout, connection failure: try again
+	ReasonCanceled       = "Canceled"       // the caller's context was canceled
+)
+
 // Error is an error with a Code, a message fit for people, an optional
 // machine-readable Reason (such as "NotFollowedBySender" or "ScopeMissing")
 // for callers that branch on it, and the internal cause.

@@ -19,31 +19,31 @@ import (
 // Reasons carried in apperr.Error.Reason by this package. Callers branch on
 // these (apperr.ReasonOf), never on messages.
 const (
-	ReasonNotFollowedBySender    = "NotFollowedBySender"    // recipient accepts messages only from people they follow
-	ReasonMessagesDisabled       = "MessagesDisabled"       // recipient accepts no messages
-	ReasonBlocked                = "Blocked"                // a block in either direction (BlockedActor / BlockedSubject)
-	ReasonRecipientNotFound      = "RecipientNotFound"      // no such account, or it is gone
-	ReasonAccountSuspended       = "AccountSuspended"       // a member's account is suspended
-	ReasonChatDisabled           = "ChatDisabled"           // the signed-in account may not use chat
-	ReasonConvoNotFound          = "ConvoNotFound"          // InvalidConvo: no such convo, or the viewer left it
-	ReasonConvoLocked            = "ConvoLocked"            // the convo is locked; no new messages
-	ReasonReactionLimitReached   = "ReactionLimitReached"   // too many reactions by the viewer on one message
-	ReasonReactionMessageDeleted = "ReactionMessageDeleted" // the message is deleted
-	ReasonReactionInvalidValue   = "ReactionInvalidValue"   // not a single emoji
-	ReasonReactionNotAllowed     = "ReactionNotAllowed"     // e.g. a system message
-	ReasonMessageTooLong         = "MessageTooLong"         // over 1000 graphemes / 10000 bytes
-	ReasonMessageEmpty           = "MessageEmpty"           // nothing to send
-	ReasonRateLimited            = "RateLimited"            // 429; RetryAt when the server said
-	ReasonScopeMissing           = "ScopeMissing"           // the session may not call chat.bsky.*
-	ReasonSessionExpired         = "SessionExpired"         // sign in again
-	ReasonUnavailable            = "Unavailable"            // 5xx, timeout, connection failure
-	ReasonServiceRefWrong        = "ServiceRefWrong"        // the PDS cannot resolve skydm's chat service ref: skydm's configuration
-	ReasonNotImplemented         = "NotImplemented"         // the chat service does not know the method
-	ReasonCanceled               = "Canceled"               // the caller's context was canceled
-	ReasonInvalidRequest         = "InvalidRequest"         // any other 4xx
-	ReasonForbidden              = "Forbidden"              // any other 403
-	ReasonNotFound               = "NotFound"               // any other 404
-	ReasonBadResponse            = "BadResponse"            // a 2xx response this client could not read
+	ReasonNotFollowedBySender    = "NotFollowedBySender"       // recipient accepts messages only from people they follow
+	ReasonMessagesDisabled       = "MessagesDisabled"          // recipient accepts no messages
+	ReasonBlocked                = "Blocked"                   // a block in either direction (BlockedActor / BlockedSubject)
+	ReasonRecipientNotFound      = "RecipientNotFound"         // no such account, or it is gone
+	ReasonAccountSuspended       = "AccountSuspended"          // a member's account is suspended
+	ReasonChatDisabled           = "ChatDisabled"              // the signed-in account may not use chat
+	ReasonConvoNotFound          = "ConvoNotFound"             // InvalidConvo: no such convo, or the viewer left it
+	ReasonConvoLocked            = "ConvoLocked"               // the convo is locked; no new messages
+	ReasonReactionLimitReached   = "ReactionLimitReached"      // too many reactions by the viewer on one message
+	ReasonReactionMessageDeleted = "ReactionMessageDeleted"    // the message is deleted
+	ReasonReactionInvalidValue   = "ReactionInvalidValue"      // not a single emoji
+	ReasonReactionNotAllowed     = "ReactionNotAllowed"        // e.g. a system message
+	ReasonMessageTooLong         = "MessageTooLong"            // over 1000 graphemes / 10000 bytes
+	ReasonMessageEmpty           = "MessageEmpty"              // nothing to send
+	ReasonRateLimited            = apperr.ReasonRateLimited    // 429; RetryAt when the server said
+	ReasonScopeMissing           = apperr.ReasonScopeMissing   // the session may not call chat.bsky.*
+	ReasonSessionExpired         = apperr.ReasonSessionExpired // sign in again
+	ReasonUnavailable            = apperr.ReasonUnavailable    // 5xx, timeout, connection failure
+	ReasonServiceRefWrong        = "ServiceRefWrong"           // the PDS cannot resolve skydm's chat service ref: skydm's configuration
+	ReasonNotImplemented         = "NotImplemented"            // the chat service does not know the method
+	ReasonCanceled               = apperr.ReasonCanceled       // the caller's context was canceled
+	ReasonInvalidRequest         = "InvalidRequest"            // any other 4xx
+	ReasonForbidden              = "Forbidden"                 // any other 403
+	ReasonNotFound               = "NotFound"                  // any other 404
+	ReasonBadResponse            = "BadResponse"               // a 2xx response this client could not read
 )
 
 // Human messages. None of them contains upstream text.

@@ -16,33 +16,13 @@ import (
 	"github.com/skydm/skydm/internal/chatproxy"
 )
 
-// Reasons this package branches on: internal/chatproxy's, and a few of
-// its own.
+// The reasons the outbox adds to internal/chatproxy's (whose Reason*
+// constants it uses for everything the chat service says). They are
+// recorded as a row's ReasonCode.
 const (
-	reasonNotFollowedBySender = chatproxy.ReasonNotFollowedBySender
-	reasonMessagesDisabled    = chatproxy.ReasonMessagesDisabled
-	reasonBlocked             = chatproxy.ReasonBlocked
-	reasonRecipientNotFound   = chatproxy.ReasonRecipientNotFound
-	reasonAccountSuspended    = chatproxy.ReasonAccountSuspended
-	reasonChatDisabled        = chatproxy.ReasonChatDisabled
-	reasonConvoLocked         = chatproxy.ReasonConvoLocked
-	reasonConvoNotFound       = chatproxy.ReasonConvoNotFound
-	reasonMessageTooLong      = chatproxy.ReasonMessageTooLong
-	reasonMessageEmpty        = chatproxy.ReasonMessageEmpty
-	reasonInvalidRequest      = chatproxy.ReasonInvalidRequest
-	reasonForbidden           = chatproxy.ReasonForbidden
-	reasonNotFound            = chatproxy.ReasonNotFound
-	reasonRateLimited         = chatproxy.ReasonRateLimited
-	reasonScopeMissing        = chatproxy.ReasonScopeMissing
-	reasonSessionExpired      = chatproxy.ReasonSessionExpired
-	reasonUnavailable         = chatproxy.ReasonUnavailable
-	reasonNotImplemented      = chatproxy.ReasonNotImplemented
-	reasonBadResponse         = chatproxy.ReasonBadResponse
-
-	reasonTimeout     = "Timeout"     // a call hit CallTimeout
-	reasonCannotChat  = "CannotChat"  // getConvoAvailability said no and gave no reason
-	reasonCircuitOpen = "CircuitOpen" // the sender's breaker is open
-	reasonGivenUp     = "GivenUp"     // transient failures for longer than MaxAge
+	ReasonTimeout    = "Timeout"    // a call hit CallTimeout
+	ReasonCannotChat = "CannotChat" // getConvoAvailability said no and gave no reason
+	ReasonGivenUp    = "GivenUp"    // transient failures for longer than MaxAge
 )
 
 // outcome is what a failure means for the row.
@@ -67,40 +47,40 @@ type failure struct {
 // Code, then raw transport and XRPC errors (for adapters that pass them
 // through); anything unknown is treated as transient, bounded by MaxAge.
 func classify(err error) failure {
-	f := failure{kind: transient, code: reasonUnavailable, err: err}
+	f := failure{kind: transient, code: chatproxy.ReasonUnavailable, err: err}
 	if e := apperr.As(err); e != nil {
 		f.retryAt = e.RetryAt
 		switch e.Reason {
-		case reasonNotFollowedBySender, reasonMessagesDisabled, reasonBlocked, reasonRecipientNotFound,
-			reasonAccountSuspended, reasonChatDisabled, reasonConvoLocked, reasonMessageTooLong,
-			reasonMessageEmpty, reasonInvalidRequest, reasonForbidden, reasonNotFound:
+		case chatproxy.ReasonNotFollowedBySender, chatproxy.ReasonMessagesDisabled, chatproxy.ReasonBlocked, chatproxy.ReasonRecipientNotFound,
+			chatproxy.ReasonAccountSuspended, chatproxy.ReasonChatDisabled, chatproxy.ReasonConvoLocked, chatproxy.ReasonMessageTooLong,
+			chatproxy.ReasonMessageEmpty, chatproxy.ReasonInvalidRequest, chatproxy.ReasonForbidden, chatproxy.ReasonNotFound:
 			f.kind, f.code = permanent, e.Reason
 			return f
-		case reasonSessionExpired, reasonScopeMissing:
+		case chatproxy.ReasonSessionExpired, chatproxy.ReasonScopeMissing:
 			f.kind, f.code = authFail, e.Reason
 			return f
-		case reasonRateLimited, reasonUnavailable, reasonNotImplemented, reasonConvoNotFound, reasonBadResponse:
+		case chatproxy.ReasonRateLimited, chatproxy.ReasonUnavailable, chatproxy.ReasonNotImplemented, chatproxy.ReasonConvoNotFound, chatproxy.ReasonBadResponse:
 			f.code = e.Reason
 			return f
 		}
 		switch e.Code {
 		case apperr.Unauthorized:
-			f.kind, f.code = authFail, reasonSessionExpired
+			f.kind, f.code = authFail, chatproxy.ReasonSessionExpired
 		case apperr.Forbidden, apperr.Invalid, apperr.NotFound, apperr.Conflict:
-			f.kind, f.code = permanent, firstNonEmpty(e.Reason, reasonInvalidRequest)
+			f.kind, f.code = permanent, firstNonEmpty(e.Reason, chatproxy.ReasonInvalidRequest)
 		case apperr.RateLimited:
-			f.code = reasonRateLimited
+			f.code = chatproxy.ReasonRateLimited
 		}
 		return f
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		f.code = reasonTimeout
+		f.code = ReasonTimeout
 		return f
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
 		if netErr.Timeout() {
-			f.code = reasonTimeout
+			f.code = ReasonTimeout
 		}
 		return f
 	}
@@ -116,29 +96,29 @@ func classifyAPIError(e *atclient.APIError, f failure) failure {
 	name, msg := e.Name, strings.ToLower(e.Message)
 	switch {
 	case name == "NotFollowedBySender" || strings.Contains(msg, "requires incoming messages to come from someone they follow"):
-		f.kind, f.code = permanent, reasonNotFollowedBySender
+		f.kind, f.code = permanent, chatproxy.ReasonNotFollowedBySender
 	case name == "MessagesDisabled" || strings.Contains(msg, "disabled incoming messages"):
-		f.kind, f.code = permanent, reasonMessagesDisabled
+		f.kind, f.code = permanent, chatproxy.ReasonMessagesDisabled
 	case name == "BlockedActor" || name == "BlockedSubject" || strings.Contains(msg, "block between"):
-		f.kind, f.code = permanent, reasonBlocked
+		f.kind, f.code = permanent, chatproxy.ReasonBlocked
 	case name == "RecipientNotFound" || strings.Contains(msg, "recipient does not exist"):
-		f.kind, f.code = permanent, reasonRecipientNotFound
+		f.kind, f.code = permanent, chatproxy.ReasonRecipientNotFound
 	case name == "AccountSuspended":
-		f.kind, f.code = permanent, reasonAccountSuspended
+		f.kind, f.code = permanent, chatproxy.ReasonAccountSuspended
 	case name == "ConvoLocked":
-		f.kind, f.code = permanent, reasonConvoLocked
+		f.kind, f.code = permanent, chatproxy.ReasonConvoLocked
 	case name == "ScopeMissingError" || (name == "InvalidToken" && (strings.Contains(msg, "scope") || strings.Contains(msg, "method"))):
-		f.kind, f.code = authFail, reasonScopeMissing
+		f.kind, f.code = authFail, chatproxy.ReasonScopeMissing
 	case name == "ExpiredToken" || name == "InvalidToken" || name == "AuthMissing" || e.StatusCode == 401:
-		f.kind, f.code = authFail, reasonSessionExpired
+		f.kind, f.code = authFail, chatproxy.ReasonSessionExpired
 	case e.StatusCode == 429:
-		f.code = reasonRateLimited
+		f.code = chatproxy.ReasonRateLimited
 	case e.StatusCode == 501:
-		f.code = reasonNotImplemented
+		f.code = chatproxy.ReasonNotImplemented
 	case e.StatusCode >= 500 || e.StatusCode == 408:
-		f.code = reasonUnavailable
+		f.code = chatproxy.ReasonUnavailable
 	case e.StatusCode >= 400:
-		f.kind, f.code = permanent, reasonInvalidRequest
+		f.kind, f.code = permanent, chatproxy.ReasonInvalidRequest
 	}
 	return f
 }
@@ -166,48 +146,46 @@ func explain(f failure, n names, maxAge time.Duration) (reason, fix string) {
 		you = n.sender
 	}
 	switch f.code {
-	case reasonNotFollowedBySender:
+	case chatproxy.ReasonNotFollowedBySender:
 		return capitalize(n.recipient) + " only accepts DMs from accounts they follow.",
 			"Ask them to follow " + you + ", or to allow DMs from everyone, then retry."
-	case reasonMessagesDisabled:
+	case chatproxy.ReasonMessagesDisabled:
 		return capitalize(n.recipient) + " does not accept DMs.",
 			"Ask them to allow DMs (from everyone, or from accounts they follow and to follow " + you + "), then retry."
-	case reasonCannotChat:
+	case ReasonCannotChat:
 		return capitalize(n.recipient) + " does not accept DMs from " + n.sender + ".",
 			"Ask them to allow DMs from everyone, or to follow " + you + ", then retry."
-	case reasonBlocked:
+	case chatproxy.ReasonBlocked:
 		return "There is a block between " + n.sender + " and " + n.recipient + ", so Bluesky will not deliver the DM.",
 			"Only removing the block would let it through."
-	case reasonRecipientNotFound:
+	case chatproxy.ReasonRecipientNotFound:
 		return capitalize(possessive(n.recipient)) + " account could not be found. It may have been deleted or deactivated.", ""
-	case reasonAccountSuspended:
+	case chatproxy.ReasonAccountSuspended:
 		return "One of the accounts is suspended, and suspended accounts can't send or receive DMs.", ""
-	case reasonChatDisabled:
+	case chatproxy.ReasonChatDisabled:
 		return capitalize(possessive(n.sender)) + " account can't use DMs right now.", ""
-	case reasonConvoLocked:
+	case chatproxy.ReasonConvoLocked:
 		return "The conversation between " + n.sender + " and " + n.recipient + " is locked.",
 			"Unlock it in Bluesky, then retry."
-	case reasonSessionExpired:
+	case chatproxy.ReasonSessionExpired:
 		if n.senderIsFiler {
 			return capitalize(possessive(n.sender)) + " sign-in to skydm has expired.",
 				"Sign in to skydm again; the DM will be sent then."
 		}
 		return "The notifier account " + n.sender + " is no longer signed in to skydm.",
 			"The DM will be sent when the operator signs " + n.sender + " in again."
-	case reasonScopeMissing:
+	case chatproxy.ReasonScopeMissing:
 		if n.senderIsFiler {
 			return capitalize(n.sender) + " signed in without allowing skydm to send DMs.",
 				"Sign in to skydm again and allow access to your DMs; the DM will be sent then."
 		}
 		return "The notifier account " + n.sender + " signed in without allowing skydm to send DMs.",
 			"The DM will be sent when the operator signs " + n.sender + " in again with DM access."
-	case reasonRateLimited:
+	case chatproxy.ReasonRateLimited:
 		return "Bluesky's chat service asked skydm to slow down. skydm will try again.", ""
-	case reasonTimeout:
+	case ReasonTimeout:
 		return "Bluesky's chat service took too long to answer. skydm will try again.", ""
-	case reasonCircuitOpen:
-		return "Sending from " + n.sender + " failed several times in a row, so skydm is pausing for a few minutes before trying again.", ""
-	case reasonGivenUp:
+	case ReasonGivenUp:
 		return "Bluesky's chat service kept failing for " + humanDuration(maxAge) + ".", "Retry to try again."
 	}
 	if f.kind == permanent {

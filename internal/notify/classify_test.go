@@ -53,9 +53,9 @@ func TestClassify(t *testing.T) {
 }
 
 func TestBackoffDoublesUpToTheCap(t *testing.T) {
-	w := &Worker{cfg: Config{BaseBackoff: 2 * time.Second, MaxBackoff: 30 * time.Second}}
+	p := newPolicy(Config{BaseBackoff: 2 * time.Second, MaxBackoff: 30 * time.Second})
 	for attempts, want := range map[int]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 4: 16 * time.Second, 5: 30 * time.Second, 60: 30 * time.Second} {
-		if got := w.backoff(attempts); got != want {
+		if got := p.backoff(attempts); got != want {
 			t.Errorf("backoff(%d) = %v, want %v", attempts, got, want)
 		}
 	}

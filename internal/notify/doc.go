@@ -53,6 +53,26 @@
 // attempts, reason_code, last_error_reason (human), fix, next_attempt_at,
 // convo_id and sent_message_id.
 //
+// # Files
+//
+//   - outbox.go: the row's [State] and [Status], [Delivery].
+//   - store.go: every SQL statement on the outbox table — the worker's
+//     (lease, mark sent, requeue, park, resume, Retry) and [Enqueue] and
+//     the status queries.
+//   - classify.go: an error from a chat call becomes a failure (permanent,
+//     auth, transient) with a reason code; explain words it for people.
+//   - policy.go: the pure retry policy — a failure's class and the row's
+//     history in, "retry at", "park", "not delivered" or "give up" out.
+//   - breaker.go: the per-sender circuit breakers the policy updates.
+//   - worker.go: the loop — lease due rows, make the chat calls, write the
+//     policy's decision; resume a sender's parked rows after a success, and
+//     recheck parked rows now and then.
+//   - resume.go: [Worker.Resume] (after a sign-in) and [Worker.Retry] (the
+//     UI's button).
+//   - config.go: [Config] and its Default* values, the [Sender] and [Chat]
+//     the worker is given, and [New].
+//   - message.go: the DM's text, link facet and delivery marker.
+//
 // # Who sends
 //
 // By default the requester's own session sends the DM. An operator may

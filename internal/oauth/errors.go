@@ -16,10 +16,10 @@ const (
 	ReasonAccessDenied       = "AccessDenied"
 	ReasonIssuerMismatch     = "IssuerMismatch"
 	ReasonSubjectMismatch    = "SubjectMismatch"
-	ReasonScopeMissing       = "ScopeMissing"
+	ReasonScopeMissing       = apperr.ReasonScopeMissing
 	ReasonCallbackInvalid    = "CallbackInvalid"
 	ReasonTokenExchange      = "TokenExchangeFailed"
-	ReasonSessionExpired     = "SessionExpired"
+	ReasonSessionExpired     = apperr.ReasonSessionExpired
 	ReasonRefreshFailed      = "RefreshFailed"
 	ReasonPDSFault           = "PDSFault" // the PDS answered in a way that breaks the protocol
 )

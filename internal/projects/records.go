@@ -47,6 +47,10 @@ const (
 	ReasonInvalidProject     = "InvalidProject"
 )
 
+// ReasonRecordRefused is set when the user's PDS did not accept a record
+// write (a 4xx other than auth, scope and rate limits).
+const ReasonRecordRefused = "InvalidRecord"
+
 // Collections are the record collections (NSIDs) for one authority.
 type Collections struct {
 	Project       syntax.NSID // <authority>.project

@@ -196,35 +196,35 @@ func writeError(err error) error {
 	case errors.As(err, &apiErr):
 		switch {
 		case apiErr.StatusCode == 401 || apiErr.Name == "ExpiredToken" || apiErr.Name == "InvalidToken" || apiErr.Name == "AuthMissing":
-			return &apperr.Error{Code: apperr.Unauthorized, Reason: "SessionExpired",
+			return &apperr.Error{Code: apperr.Unauthorized, Reason: apperr.ReasonSessionExpired,
 				Message: "Your session has expired. Please sign in again; nothing was saved.", Err: err}
 		case apiErr.StatusCode == 403:
-			return &apperr.Error{Code: apperr.Forbidden, Reason: "ScopeMissing",
+			return &apperr.Error{Code: apperr.Forbidden, Reason: apperr.ReasonScopeMissing,
 				Message: "skydm is not allowed to save records to your account. Sign in again and allow it; nothing was saved.", Err: err}
 		case apiErr.StatusCode == 429:
-			return &apperr.Error{Code: apperr.RateLimited, Reason: "RateLimited",
+			return &apperr.Error{Code: apperr.RateLimited, Reason: apperr.ReasonRateLimited,
 				Message: "Your PDS asked us to slow down. Please wait a moment and try again; nothing was saved.", Err: err}
 		case apiErr.StatusCode >= 500:
-			return &apperr.Error{Code: apperr.Unavailable, Reason: "Unavailable",
+			return &apperr.Error{Code: apperr.Unavailable, Reason: apperr.ReasonUnavailable,
 				Message: "Your PDS (the server that holds your account's data) is not answering. Please try again; nothing was saved.", Err: err}
 		case apiErr.StatusCode >= 400:
-			return &apperr.Error{Code: apperr.Invalid, Reason: "InvalidRecord",
+			return &apperr.Error{Code: apperr.Invalid, Reason: ReasonRecordRefused,
 				Message: "Your PDS did not accept this record; nothing was saved.", Err: err}
 		}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &apperr.Error{Code: apperr.Unavailable, Reason: "Unavailable",
+		return &apperr.Error{Code: apperr.Unavailable, Reason: apperr.ReasonUnavailable,
 			Message: "Your PDS took too long to answer. Please try again; nothing was saved.", Err: err}
 	case errors.Is(err, context.Canceled):
-		return &apperr.Error{Code: apperr.Unavailable, Reason: "Canceled", Message: "The request was canceled; nothing was saved.", Err: err}
+		return &apperr.Error{Code: apperr.Unavailable, Reason: apperr.ReasonCanceled, Message: "The request was canceled; nothing was saved.", Err: err}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
-		return &apperr.Error{Code: apperr.Unavailable, Reason: "Unavailable",
+		return &apperr.Error{Code: apperr.Unavailable, Reason: apperr.ReasonUnavailable,
 			Message: "Your PDS (the server that holds your account's data) is not answering. Please try again; nothing was saved.", Err: err}
 	}
 	// indigo's OAuth session reports a dead refresh token as a plain error.
 	if msg := strings.ToLower(err.Error()); strings.Contains(msg, "refresh") && strings.Contains(msg, "token") {
-		return &apperr.Error{Code: apperr.Unauthorized, Reason: "SessionExpired",
+		return &apperr.Error{Code: apperr.Unauthorized, Reason: apperr.ReasonSessionExpired,
 			Message: "Your session has expired. Please sign in again; nothing was saved.", Err: err}
 	}
 	return apperr.Wrap(err, apperr.Internal, "")

@@ -103,36 +103,34 @@ func NewServer(now func() time.Time) *Server {
 	}
 }
 
-// Errors shaped like internal/chatproxy's.
-
-// Unavailable is a 5xx.
+// Unavailable is a 5xx; it and the errors below are shaped like chatproxy's.
 func Unavailable() error {
-	return &apperr.Error{Code: apperr.Unavailable, Reason: "Unavailable", Message: "unavailable", Err: fmt.Errorf("HTTP 503")}
+	return &apperr.Error{Code: apperr.Unavailable, Reason: chatproxy.ReasonUnavailable, Message: "unavailable", Err: fmt.Errorf("HTTP 503")}
 }
 
 // RateLimited is a 429 that says when to retry.
 func RateLimited(at time.Time) error {
-	return &apperr.Error{Code: apperr.RateLimited, Reason: "RateLimited", Message: "slow down", RetryAt: at}
+	return &apperr.Error{Code: apperr.RateLimited, Reason: chatproxy.ReasonRateLimited, Message: "slow down", RetryAt: at}
 }
 
 // NotFollowed is NotFollowedBySender.
 func NotFollowed() error {
-	return &apperr.Error{Code: apperr.Forbidden, Reason: "NotFollowedBySender", Message: "not followed"}
+	return &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonNotFollowedBySender, Message: "not followed"}
 }
 
 // Disabled is MessagesDisabled.
 func Disabled() error {
-	return &apperr.Error{Code: apperr.Forbidden, Reason: "MessagesDisabled", Message: "disabled"}
+	return &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonMessagesDisabled, Message: "disabled"}
 }
 
 // SessionExpired is an expired or revoked session.
 func SessionExpired() error {
-	return &apperr.Error{Code: apperr.Unauthorized, Reason: "SessionExpired", Message: "expired"}
+	return &apperr.Error{Code: apperr.Unauthorized, Reason: chatproxy.ReasonSessionExpired, Message: "expired"}
 }
 
 // ScopeMissing is a session without transition:chat.bsky.
 func ScopeMissing() error {
-	return &apperr.Error{Code: apperr.Forbidden, Reason: "ScopeMissing", Message: "scope"}
+	return &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonScopeMissing, Message: "scope"}
 }
 
 // Inject adds a fault.
@@ -345,13 +343,13 @@ type client struct {
 
 func (c *client) others(members []string) ([]syntax.DID, error) {
 	if len(members) == 0 {
-		return nil, &apperr.Error{Code: apperr.Invalid, Reason: "InvalidRequest", Message: "no members"}
+		return nil, &apperr.Error{Code: apperr.Invalid, Reason: chatproxy.ReasonInvalidRequest, Message: "no members"}
 	}
 	out := []syntax.DID{c.me}
 	for _, m := range members {
 		d, err := syntax.ParseDID(m)
 		if err != nil {
-			return nil, &apperr.Error{Code: apperr.Invalid, Reason: "InvalidRequest", Message: "bad member", Err: err}
+			return nil, &apperr.Error{Code: apperr.Invalid, Reason: chatproxy.ReasonInvalidRequest, Message: "bad member", Err: err}
 		}
 		out = append(out, d)
 	}
@@ -433,7 +431,7 @@ func (c *client) SendMessage(ctx context.Context, convoID string, msg chatproxy.
 	cv := c.s.byID[in.ConvoId]
 	if cv == nil || !slices.Contains(cv.members, c.me) {
 		c.s.mu.Unlock()
-		return nil, &apperr.Error{Code: apperr.NotFound, Reason: "ConvoNotFound", Message: "no convo"}
+		return nil, &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonConvoNotFound, Message: "no convo"}
 	}
 	for _, m := range cv.members {
 		if m != c.me {
@@ -468,7 +466,7 @@ func (c *client) GetMessages(ctx context.Context, convoID, cursor string, limit 
 	cv := c.s.byID[convoID]
 	if cv == nil || !slices.Contains(cv.members, c.me) {
 		c.s.mu.Unlock()
-		return nil, &apperr.Error{Code: apperr.NotFound, Reason: "ConvoNotFound", Message: "no convo"}
+		return nil, &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonConvoNotFound, Message: "no convo"}
 	}
 	// cursor = index (from the newest) to start at
 	start := 0
