@@ -4,25 +4,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/notify"
 )
 
-// Defaults of tunables whose packages do not export them yet, each the
-// value that package falls back to today. Once internal/notify exports
-// them as notify.Default* and internal/handlers as handlers.Default* (the
-// names expected are in the comments), the table below names those and
-// these go.
+// Defaults of tunables whose package does not export them yet, each the
+// value internal/handlers falls back to today. Once handlers exports them
+// (the names expected are in the comments), the table below names those
+// and these go.
 const (
-	defaultOutboxPollInterval = time.Second      // notify.DefaultPollInterval
-	defaultOutboxLease        = 2 * time.Minute  // notify.DefaultLeaseDuration
-	defaultOutboxCallTimeout  = 15 * time.Second // notify.DefaultCallTimeout
-	defaultOutboxMaxBackoff   = 30 * time.Minute // notify.DefaultMaxBackoff
-	defaultOutboxMaxAge       = 24 * time.Hour   // notify.DefaultMaxAge
-	defaultPageDeadline       = 10 * time.Second // handlers.DefaultPageDeadline (its pageDeadline), also the most it takes
-	defaultSignInDeadline     = 15 * time.Second // handlers.DefaultSignInDeadline (its signInDeadline), also the most it takes
-	defaultDMChatTimeout      = 10 * time.Second // handlers.DefaultUpstreamTimeout (its defaultUpstreamTimeout)
-	defaultDMCountsTTL        = 10 * time.Second // handlers.DefaultCountsTTL (its defaultCountsTTL)
+	defaultPageDeadline   = 10 * time.Second // handlers.DefaultPageDeadline (its pageDeadline), also the most it takes
+	defaultSignInDeadline = 15 * time.Second // handlers.DefaultSignInDeadline (its signInDeadline), also the most it takes
+	defaultDMChatTimeout  = 10 * time.Second // handlers.DefaultUpstreamTimeout (its defaultUpstreamTimeout)
+	defaultDMCountsTTL    = 10 * time.Second // handlers.DefaultCountsTTL (its defaultCountsTTL)
 )
 
 // Tunables that validation names beyond their own entry.
@@ -64,22 +58,22 @@ func tunables() []tunable {
 			func(c *config) *time.Duration { return &c.Live.CallTimeout }},
 
 		// internal/notify: the outbox worker delivering change-request DMs.
-		{setting("outbox-poll-interval"), defaultOutboxPollInterval, 0, 0,
+		{setting("outbox-poll-interval"), notify.DefaultPollInterval, 0, 0,
 			"how often the outbox looks for DMs due without being woken",
 			func(c *config) *time.Duration { return &c.Outbox.PollInterval }},
-		{fOutboxLease, defaultOutboxLease, 0, 0,
+		{fOutboxLease, notify.DefaultLeaseDuration, 0, 0,
 			"how long one delivery attempt owns an outbox row; after a crash the row is retried when this has passed (at least twice -outbox-call-timeout)",
 			func(c *config) *time.Duration { return &c.Outbox.LeaseDuration }},
-		{fOutboxCallTimeout, defaultOutboxCallTimeout, 0, 0,
+		{fOutboxCallTimeout, notify.DefaultCallTimeout, 0, 0,
 			"timeout of one chat call of the outbox",
 			func(c *config) *time.Duration { return &c.Outbox.CallTimeout }},
-		{setting("outbox-max-backoff"), defaultOutboxMaxBackoff, 0, 0,
+		{setting("outbox-max-backoff"), notify.DefaultMaxBackoff, 0, 0,
 			"cap on the outbox's backoff between attempts at one DM",
 			func(c *config) *time.Duration { return &c.Outbox.MaxBackoff }},
-		{setting("outbox-max-retry-after"), apperr.MaxRetryWait, 0, apperr.MaxRetryWait,
+		{setting("outbox-max-retry-after"), notify.DefaultMaxRetryAfter, 0, notify.DefaultMaxRetryAfter,
 			"cap on how long the outbox honours a server's Retry-After or ratelimit-reset",
 			func(c *config) *time.Duration { return &c.Outbox.MaxRetryAfter }},
-		{setting("outbox-max-age"), defaultOutboxMaxAge, 0, 0,
+		{setting("outbox-max-age"), notify.DefaultMaxAge, 0, 0,
 			"how long the outbox keeps retrying a DM after transient failures before it gives up",
 			func(c *config) *time.Duration { return &c.Outbox.MaxAge }},
 
@@ -125,6 +119,6 @@ func setTunables(c *config, texts []durationText, p *problems) {
 		}
 	}
 	if lease, call := c.Outbox.LeaseDuration, c.Outbox.CallTimeout; lease > 0 && call > 0 && lease < 2*call {
-		p.add(fOutboxLease, "%s must be at least %s, twice %s; e.g. %s", lease, 2*call, fOutboxCallTimeout, defaultOutboxLease)
+		p.add(fOutboxLease, "%s must be at least %s, twice %s; e.g. %s", lease, 2*call, fOutboxCallTimeout, notify.DefaultLeaseDuration)
 	}
 }
