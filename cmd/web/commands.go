@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"slices"
 
 	"github.com/skydm/skydm/internal/db"
+	"github.com/skydm/skydm/internal/oauth"
 )
 
 // command is a subcommand: args are those after its name.
@@ -136,4 +139,24 @@ func exists(path string) bool {
 func isDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
+}
+
+// keygen prints fresh secrets as environment lines. It fails only if the
+// system random source does.
+func keygen(stdout io.Writer) error {
+	secret := make([]byte, 64)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	enc, err := oauth.GenerateEncryptionKey()
+	if err != nil {
+		return err
+	}
+	key, err := oauth.GenerateClientKey()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "SKYDM_SESSION_SECRET=%s\nSKYDM_ENCRYPTION_KEY=%s\nSKYDM_CLIENT_KEY=%s\n",
+		base64.StdEncoding.EncodeToString(secret), enc, key)
+	return err
 }

@@ -10,6 +10,11 @@
 // Production runs as a confidential OAuth client (-public-url https://…,
 // -client-key); the sandbox (-sandbox -sandbox-state FILE) may run as the
 // loopback client on http://127.0.0.1:PORT. `web -h` lists the flags.
+//
+// The program is run (run.go): parseConfig reads the flags and variables
+// (config.go; the timings and their one defaults are tunables.go) and
+// validates them (validate.go), newApp builds the app from that config
+// (app.go), and serve runs it until the signal to stop.
 package main
 
 import (

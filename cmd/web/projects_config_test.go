@@ -15,8 +15,8 @@ func TestProjectSettingsDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NSIDAuthority != projects.DefaultAuthority || c.NotifierDID != "" || c.OutboxLease != 2*time.Minute {
-		t.Errorf("defaults: authority %q notifier %q lease %v", c.NSIDAuthority, c.NotifierDID, c.OutboxLease)
+	if c.NSIDAuthority != projects.DefaultAuthority || c.NotifierDID != "" || c.Outbox.LeaseDuration != 2*time.Minute {
+		t.Errorf("defaults: authority %q notifier %q lease %v", c.NSIDAuthority, c.NotifierDID, c.Outbox.LeaseDuration)
 	}
 	env["SKYDM_NSID_AUTHORITY"] = "com.example.skydm"
 	env["SKYDM_NOTIFIER_DID"] = "did:plc:notifier000000000000000"
@@ -24,8 +24,8 @@ func TestProjectSettingsDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NSIDAuthority != "com.example.skydm" || c.NotifierDID != "did:plc:notifier000000000000000" || c.OutboxLease != 45*time.Second {
-		t.Errorf("overrides: authority %q notifier %q lease %v", c.NSIDAuthority, c.NotifierDID, c.OutboxLease)
+	if c.NSIDAuthority != "com.example.skydm" || c.NotifierDID != "did:plc:notifier000000000000000" || c.Outbox.LeaseDuration != 45*time.Second {
+		t.Errorf("overrides: authority %q notifier %q lease %v", c.NSIDAuthority, c.NotifierDID, c.Outbox.LeaseDuration)
 	}
 }
 

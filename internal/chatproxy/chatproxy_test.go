@@ -434,8 +434,6 @@ func TestEveryCallSendsProxyHeaderToItsMethod(t *testing.T) {
 		switch nsid {
 		case "chat.bsky.convo.listConvos":
 			out = map[string]any{"convos": []any{convoJSON("c1")}, "cursor": "next"}
-		case "chat.bsky.convo.listConvoRequests":
-			out = map[string]any{"requests": []any{}}
 		case "chat.bsky.convo.getConvo", "chat.bsky.convo.getConvoForMembers", "chat.bsky.convo.updateRead",
 			"chat.bsky.convo.muteConvo", "chat.bsky.convo.unmuteConvo":
 			out = map[string]any{"convo": convoJSON("c1")}
@@ -445,8 +443,6 @@ func TestEveryCallSendsProxyHeaderToItsMethod(t *testing.T) {
 			out = map[string]any{"messages": []any{messageJSON("m1")}}
 		case "chat.bsky.convo.sendMessage":
 			out = messageJSON("m2")
-		case "chat.bsky.convo.sendMessageBatch":
-			out = map[string]any{"items": []any{messageJSON("m3")}}
 		case "chat.bsky.convo.updateAllRead":
 			out = map[string]any{"updatedCount": 2}
 		case "chat.bsky.convo.acceptConvo":
@@ -478,7 +474,6 @@ func TestEveryCallSendsProxyHeaderToItsMethod(t *testing.T) {
 			}
 			return err
 		}},
-		{"chat.bsky.convo.listConvoRequests", "GET", func() error { _, err := c.ListConvoRequests(ctx, "", 10); return err }},
 		{"chat.bsky.convo.getConvo", "GET", func() error { _, err := c.GetConvo(ctx, "c1"); return err }},
 		{"chat.bsky.convo.getConvoForMembers", "GET", func() error { _, err := c.GetConvoForMembers(ctx, []string{carolDID}); return err }},
 		{"chat.bsky.convo.getConvoAvailability", "GET", func() error {
@@ -491,10 +486,6 @@ func TestEveryCallSendsProxyHeaderToItsMethod(t *testing.T) {
 		{"chat.bsky.convo.getMessages", "GET", func() error { _, err := c.GetMessages(ctx, "c1", "", 30); return err }},
 		{"chat.bsky.convo.sendMessage", "POST", func() error {
 			_, err := c.SendMessage(ctx, "c1", chatproxy.MessageInput{Text: "hi"})
-			return err
-		}},
-		{"chat.bsky.convo.sendMessageBatch", "POST", func() error {
-			_, err := c.SendMessageBatch(ctx, []chatproxy.BatchItem{{ConvoID: "c1", Message: chatproxy.MessageInput{Text: "hi"}}})
 			return err
 		}},
 		{"chat.bsky.convo.updateRead", "POST", func() error { _, err := c.UpdateRead(ctx, "c1", "m1"); return err }},
@@ -533,24 +524,6 @@ func TestEveryCallSendsProxyHeaderToItsMethod(t *testing.T) {
 	}
 }
 
-func TestListConvoRequestsFallsBackWhenNotImplemented(t *testing.T) {
-	f := newFakePDS(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/xrpc/chat.bsky.convo.listConvoRequests":
-			writeJSON(w, 501, xrpcErr("MethodNotImplemented", ""))
-		case "/xrpc/chat.bsky.convo.listConvos":
-			if got := r.URL.Query().Get("status"); got != "request" {
-				t.Errorf("status = %q, want request", got)
-			}
-			writeJSON(w, 200, map[string]any{"convos": []any{convoJSON("req1")}})
-		}
-	})
-	p, err := f.client().ListConvoRequests(context.Background(), "", 0)
-	if err != nil || len(p.Convos) != 1 || p.Convos[0].Id != "req1" {
-		t.Fatalf("page %+v, err %v", p, err)
-	}
-}
-
 func TestUnknownUnionMembersDoNotFailResponses(t *testing.T) {
 	future := map[string]any{"$type": "chat.bsky.convo.defs#someFutureView", "id": "f1", "rev": "rf", "sentAt": "2026-03-04T05:06:07Z"}
 	f := newFakePDS(t, func(w http.ResponseWriter, r *http.Request) {
@@ -569,12 +542,6 @@ func TestUnknownUnionMembersDoNotFailResponses(t *testing.T) {
 				"a string where a convo should be",
 				broken,
 				nil,
-			}})
-		case "chat.bsky.convo.listConvoRequests":
-			writeJSON(w, 200, map[string]any{"requests": []any{
-				map[string]any{"$type": "chat.bsky.group.defs#joinRequestConvoView", "convoId": "g1"},
-				func() map[string]any { m := convoJSON("req1"); m["$type"] = "chat.bsky.convo.defs#convoView"; return m }(),
-				future,
 			}})
 		case "chat.bsky.convo.getMessages":
 			withFutureEmbed := messageJSON("m3")
@@ -618,15 +585,6 @@ func TestUnknownUnionMembersDoNotFailResponses(t *testing.T) {
 		}
 		if _, ok := chatproxy.LastMessage(p.Convos[0]); ok {
 			t.Error("convo without last message reported one")
-		}
-	})
-	t.Run("listConvoRequests keeps convo requests only", func(t *testing.T) {
-		p, err := c.ListConvoRequests(ctx, "", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(p.Convos) != 1 || p.Convos[0].Id != "req1" || p.Skipped != 2 {
-			t.Fatalf("convos %d skipped %d", len(p.Convos), p.Skipped)
 		}
 	})
 	t.Run("getMessages keeps unknown kinds in place as unsupported", func(t *testing.T) {
@@ -710,10 +668,6 @@ func TestInputIsValidatedBeforeCalling(t *testing.T) {
 		}, chatproxy.ReasonConvoNotFound},
 		{"no members is invalid", func() error {
 			_, err := c.GetConvoForMembers(ctx, nil)
-			return err
-		}, chatproxy.ReasonInvalidRequest},
-		{"empty batch is invalid", func() error {
-			_, err := c.SendMessageBatch(ctx, nil)
 			return err
 		}, chatproxy.ReasonInvalidRequest},
 	}

@@ -226,48 +226,6 @@ func (c *Client) ListConvos(ctx context.Context, p ListConvosParams) (*ConvoPage
 	return page, nil
 }
 
-// ListConvoRequests calls chat.bsky.convo.listConvoRequests and returns the
-// convo requests (group join requests and unknown kinds are counted in
-// Skipped). When the chat service does not implement the method it falls
-// back to listConvos with status "request". On failure it returns an
-// *apperr.Error.
-func (c *Client) ListConvoRequests(ctx context.Context, cursor string, limit int64) (*ConvoPage, error) {
-	params := map[string]any{}
-	setStr(params, "cursor", cursor)
-	if l := clampLimit(limit); l > 0 {
-		params["limit"] = l
-	}
-	const nsid = "chat.bsky.convo.listConvoRequests"
-	body, err := c.query(ctx, nsid, params)
-	if apperr.ReasonOf(err) == ReasonNotImplemented {
-		return c.ListConvos(ctx, ListConvosParams{Cursor: cursor, Limit: limit, Status: "request"})
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
-		Requests []json.RawMessage `json:"requests"`
-		Cursor   *string           `json:"cursor"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, badResponse(nsid, err)
-	}
-	page := &ConvoPage{Cursor: deref(out.Cursor), Convos: make([]*chat.ConvoDefs_ConvoView, 0, len(out.Requests))}
-	for _, raw := range out.Requests {
-		// Elements are a union; only convoView is a DM request.
-		if readCommon(raw).Type != typeConvoView {
-			page.Skipped++
-			continue
-		}
-		if v, ok := decodeConvo(raw); ok {
-			page.Convos = append(page.Convos, v)
-		} else {
-			page.Skipped++
-		}
-	}
-	return page, nil
-}
-
 // GetConvo calls chat.bsky.convo.getConvo. A convo that does not exist or
 // that the viewer left gives Reason ConvoNotFound; other failures an
 // *apperr.Error as well.
@@ -434,44 +392,6 @@ func (c *Client) SendMessage(ctx context.Context, convoID string, msg MessageInp
 		return nil, err
 	}
 	return out, nil
-}
-
-// BatchItem is one message of SendMessageBatch.
-type BatchItem struct {
-	ConvoID string
-	Message MessageInput
-}
-
-// MaxBatch is the most items chat.bsky.convo.sendMessageBatch accepts.
-const MaxBatch = 100
-
-// SendMessageBatch calls chat.bsky.convo.sendMessageBatch (1..100 items,
-// each validated as in SendMessage) and returns the stored messages in
-// order. The batch succeeds or fails as a whole; on failure it returns an
-// *apperr.Error.
-func (c *Client) SendMessageBatch(ctx context.Context, items []BatchItem) ([]*chat.ConvoDefs_MessageView, error) {
-	if len(items) == 0 || len(items) > MaxBatch {
-		return nil, &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: "A batch holds 1 to 100 messages."}
-	}
-	in := &chat.ConvoSendMessageBatch_Input{Items: make([]*chat.ConvoSendMessageBatch_BatchItem, 0, len(items))}
-	for _, it := range items {
-		if err := needConvoID(it.ConvoID); err != nil {
-			return nil, err
-		}
-		if err := it.Message.Validate(); err != nil {
-			return nil, err
-		}
-		in.Items = append(in.Items, &chat.ConvoSendMessageBatch_BatchItem{ConvoId: it.ConvoID, Message: it.Message.lex()})
-	}
-	var out *chat.ConvoSendMessageBatch_Output
-	err := c.do(ctx, func(ctx context.Context) (err error) {
-		out, err = chat.ConvoSendMessageBatch(ctx, c.api, in)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out.Items, nil
 }
 
 // UpdateRead calls chat.bsky.convo.updateRead: marks the convo read up to

@@ -3,9 +3,10 @@
 //
 // A map of the package:
 //
-//   - live.go: [Hub], [New], [Config], [Hub.Run], [Stats] and the narrow
-//     interface the hub consumes, [LogSource] (one chat.bsky.convo.getLog
-//     call for one [User]).
+//   - live.go: [Hub], [New], [Config] with its Default* values (the one
+//     default of each tunable; cmd/web makes them flags), [Hub.Config],
+//     [Hub.Run], [Stats] and the narrow interface the hub consumes,
+//     [LogSource] (one chat.bsky.convo.getLog call for one [User]).
 //   - poller.go: one poller goroutine per signed-in user (DID) with at least
 //     one page connected, never one per tab. It starts at the current cursor
 //     (the first getLog call is made without a cursor; its cursor is taken

@@ -41,24 +41,25 @@ func (f LogSourceFunc) GetLog(ctx context.Context, user User, cursor string) (*c
 	return f(ctx, user, cursor)
 }
 
-// Config configures a Hub. Zero durations and sizes take the defaults.
+// Config configures a Hub. Zero durations and sizes take the Default* of
+// the same name.
 type Config struct {
 	Source LogSource    // required
 	Logger *slog.Logger // nil → discard
 	Now    func() time.Time
 
-	ConvoInterval time.Duration // poll interval while a conversation page is open; default 4s
-	InboxInterval time.Duration // poll interval while only other pages are open; default 30s
-	MaxBackoff    time.Duration // cap on error backoff and on RateLimited waits; default 5m
-	Buffer        int           // events kept per user for resume; default 256
+	ConvoInterval time.Duration // poll interval while a conversation page is open
+	InboxInterval time.Duration // poll interval while only other pages are open
+	MaxBackoff    time.Duration // cap on error backoff and on RateLimited waits
+	Buffer        int           // events kept per user for resume
 
-	Grace        time.Duration // how long a poller outlives its last page (reloads); default 10s
-	Heartbeat    time.Duration // SSE comment interval; default 20s
-	CallTimeout  time.Duration // timeout of one getLog call; default 30s
-	WriteTimeout time.Duration // deadline of one SSE write; default 15s
+	Grace        time.Duration // how long a poller outlives its last page (reloads)
+	Heartbeat    time.Duration // SSE comment interval
+	CallTimeout  time.Duration // timeout of one getLog call
+	WriteTimeout time.Duration // deadline of one SSE write
 }
 
-// Defaults for Config's zero values.
+// Defaults for Config's zero values: the one default of each setting.
 const (
 	DefaultConvoInterval = 4 * time.Second
 	DefaultInboxInterval = 30 * time.Second
@@ -151,6 +152,10 @@ func New(cfg Config) *Hub {
 		users: make(map[syntax.DID]*userState),
 	}
 }
+
+// Config returns the configuration the hub runs with, defaults filled in:
+// the poll intervals and timeouts actually used.
+func (h *Hub) Config() Config { return h.cfg }
 
 // Run keeps the hub alive until ctx is done, then stops every poller, ends
 // every SSE stream and returns nil once all pollers have returned. Pollers

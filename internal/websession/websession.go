@@ -26,10 +26,13 @@ type Account struct {
 	HasChatScope bool   // transition:chat.bsky was granted
 }
 
-// Defaults for the expiry policy.
+// The expiry policy, and how many accounts one browser holds.
 const (
-	DefaultIdleTimeout = 30 * 24 * time.Hour
-	DefaultMaxAge      = 90 * 24 * time.Hour
+	// IdleTimeout is how long an account may go unseen before it is
+	// signed out of this browser.
+	IdleTimeout = 30 * 24 * time.Hour
+	// MaxAge is how long an account stays signed in at most, seen or not.
+	MaxAge = 90 * 24 * time.Hour
 	// MaxAccounts is how many accounts one browser may have signed in at
 	// once; adding one more drops the least recently used.
 	MaxAccounts = 5
@@ -43,21 +46,11 @@ type Option func(*Store)
 // WithClock sets the clock used for expiry (tests).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-// WithIdleTimeout sets how long an account may go unseen before it is
-// signed out of this browser (default 30 days).
-func WithIdleTimeout(d time.Duration) Option { return func(s *Store) { s.idle = d } }
-
-// WithMaxAge sets how long an account stays signed in at most, seen or not
-// (default 90 days).
-func WithMaxAge(d time.Duration) Option { return func(s *Store) { s.maxAge = d } }
-
 // Store reads and writes the session cookie. Safe for concurrent use.
 type Store struct {
-	cs     *sessions.CookieStore
-	name   string
-	now    func() time.Time
-	idle   time.Duration
-	maxAge time.Duration
+	cs   *sessions.CookieStore
+	name string
+	now  func() time.Time
 }
 
 // New returns a Store. hashKey (32 or 64 random bytes) signs the cookie,
@@ -67,11 +60,9 @@ type Store struct {
 // Path=/. Bad key lengths surface as errors from Add/Switch/Remove.
 func New(hashKey, blockKey []byte, secure bool, opts ...Option) *Store {
 	s := &Store{
-		cs:     sessions.NewCookieStore(hashKey, blockKey),
-		name:   "skydm_session",
-		now:    time.Now,
-		idle:   DefaultIdleTimeout,
-		maxAge: DefaultMaxAge,
+		cs:   sessions.NewCookieStore(hashKey, blockKey),
+		name: "skydm_session",
+		now:  time.Now,
 	}
 	if secure {
 		s.name = "__Host-skydm_session"
@@ -81,12 +72,12 @@ func New(hashKey, blockKey []byte, secure bool, opts ...Option) *Store {
 	}
 	s.cs.Options = &sessions.Options{
 		Path:     "/",
-		MaxAge:   int(s.maxAge / time.Second),
+		MaxAge:   int(MaxAge / time.Second),
 		Secure:   secure,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
-	s.cs.MaxAge(int(s.maxAge / time.Second))
+	s.cs.MaxAge(int(MaxAge / time.Second))
 	return s
 }
 
@@ -131,7 +122,7 @@ func (s *Store) load(r *http.Request) (state, bool) {
 			changed = true
 			continue
 		}
-		if now.Sub(time.Unix(e.Created, 0)) >= s.maxAge || now.Sub(time.Unix(e.LastSeen, 0)) >= s.idle {
+		if now.Sub(time.Unix(e.Created, 0)) >= MaxAge || now.Sub(time.Unix(e.LastSeen, 0)) >= IdleTimeout {
 			changed = true
 			continue
 		}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/db"
+	"github.com/skydm/skydm/internal/handlers"
+	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/notify"
+	"github.com/skydm/skydm/internal/oauth"
+	"github.com/skydm/skydm/internal/projects"
+	"github.com/skydm/skydm/internal/websession"
+)
+
+// productionImageOrigin is where Bluesky avatars are served from.
+const productionImageOrigin = "https://cdn.bsky.app"
+
+// app is skydm built from a validated config: listening, its database
+// open, every service and the HTTP server made; serve runs it.
+type app struct {
+	cfg       config
+	log       *slog.Logger
+	ln        net.Listener
+	publicURL string // cfg.PublicURL with the listening port filled in
+	db        *sql.DB
+	up        upstream
+	refAlarm  *serviceRefAlarm // shared by every chat client made
+
+	auth     *oauth.Service
+	outbox   *notify.Worker
+	projects *projects.Service
+	hub      *live.Hub
+	srv      *http.Server
+}
+
+// newApp builds the app of cfg, step by step: listen, open the database,
+// reach the network, make the services, then the HTTP server. It returns
+// the first step's error (having closed what it opened); ctx bounds the
+// start-up checks and is the base of every request's context.
+func newApp(ctx context.Context, cfg config, logger *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: logger, refAlarm: &serviceRefAlarm{log: logger}}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if err := a.listen(); err != nil {
+		return nil, err
+	}
+	if a.db, err = db.Open(ctx, cfg.DBPath); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if err := a.reachNetwork(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.newServices(); err != nil {
+		return nil, err
+	}
+	h, err := a.newHandler()
+	if err != nil {
+		return nil, err
+	}
+	a.srv = a.newServer(ctx, h)
+	return a, nil
+}
+
+// listen opens the listener and fills in the public URL.
+func (a *app) listen() error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	a.ln = ln
+	a.publicURL, err = resolvePublicURL(a.cfg, ln.Addr())
+	return err
+}
+
+// reachNetwork sets up the way to the atproto network (production or
+// sandbox) and checks the chat service ref (checkChatServiceAtStart).
+func (a *app) reachNetwork(ctx context.Context) error {
+	up, err := newUpstream(a.cfg)
+	if err != nil {
+		return err
+	}
+	a.up = up
+	if up.sandbox != nil {
+		a.log.Warn("sandbox mode: identities and OAuth go to the local network; never use in production",
+			"pds", up.sandbox.PDSURL, "plc", up.sandbox.PLCURL, "chat_service", up.chatService)
+	}
+	return checkChatServiceAtStart(ctx, up.dir, up.chatService, a.log)
+}
+
+// newServices makes OAuth, the outbox worker, the projects service and the
+// live-updates hub.
+func (a *app) newServices() error {
+	cfg, chatService := a.cfg, a.up.chatService
+	auth, err := oauth.New(oauth.Config{
+		PublicURL:     a.publicURL,
+		Sandbox:       cfg.Sandbox,
+		Scopes:        cfg.Scopes,
+		ClientKey:     cfg.ClientKey,
+		EncryptionKey: cfg.EncryptionKey,
+		Directory:     a.up.dir,
+		HTTPClient:    a.up.httpClient,
+		Logger:        a.log.With("component", "oauth"),
+	}, a.db)
+	if err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	a.auth = auth
+	// Change-request DMs: the outbox worker sends through the senders'
+	// stored OAuth sessions (the same live sessions the pages use).
+	oc := cfg.Outbox
+	oc.DB, oc.Directory, oc.Logger = a.db, a.up.dir, a.log
+	oc.Sender = &oauthSender{sessions: auth, chatService: chatService, opts: a.refAlarm.options()}
+	if a.outbox, err = notify.New(oc); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	a.projects, err = projects.NewService(projects.Config{
+		DB:          a.db,
+		Authority:   cfg.NSIDAuthority,
+		BaseURL:     a.publicURL,
+		NotifierDID: cfg.NotifierDID,
+		OnEnqueue:   a.outbox.Wake,
+		Sessions:    oauthRepos{auth},
+		Logger:      a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("projects: %w", err)
+	}
+	return nil
+}
+
+// newHandler makes the HTTP layer: the pages of projects and of DMs, the
+// latter with live updates from one getLog poller per signed-in user, and
+// one rate-limit gate for both (chatproxy.Gate).
+func (a *app) newHandler() (http.Handler, error) {
+	cfg := a.cfg
+	secure := publicURLIsHTTPS(a.publicURL)
+	gate := chatproxy.NewGate(nil)
+	lc := cfg.Live
+	lc.Source = liveLogSource(a.auth, a.up.chatService, gate, a.refAlarm.options()...)
+	lc.Logger = a.log.With("component", "live")
+	a.hub = live.New(lc)
+	hcfg := handlers.Config{
+		Auth:         a.auth,
+		Sessions:     websession.New(cfg.HashKey, cfg.BlockKey, secure),
+		PublicURL:    a.publicURL,
+		ImageOrigins: a.up.imageOrigins,
+		HSTS:         secure && !cfg.Sandbox,
+		Health:       a.db.PingContext,
+		Logger:       a.log,
+		Projects: &handlers.Projects{
+			Service: a.projects, Clients: a.auth, Outbox: a.outbox, Directory: a.up.dir,
+		},
+		OnSignIn:       a.onSignIn,
+		PageDeadline:   cfg.Pages.Deadline,
+		SignInDeadline: cfg.Pages.SignInDeadline,
+		DMs: &handlers.DMs{
+			Chats:           handlers.NewChatClients(a.auth, a.up.chatService, gate, a.refAlarm.options()...),
+			Directory:       a.up.dir,
+			Hub:             a.hub,
+			UpstreamTimeout: cfg.Pages.ChatTimeout,
+			CountsTTL:       cfg.Pages.CountsTTL,
+		},
+	}
+	if !cfg.loopback() {
+		hcfg.ClientDocs = a.auth
+	}
+	return handlers.New(hcfg)
+}
+
+// onSignIn resumes the DMs parked until acct signed in again and wakes the
+// reconciler: change requests cut off mid-filing may wait for this session.
+func (a *app) onSignIn(ctx context.Context, acct websession.Account) {
+	if err := a.outbox.Resume(ctx, acct.DID); err != nil {
+		a.log.ErrorContext(ctx, "resuming parked DMs after sign-in", "did", acct.DID.String(), "err", err)
+	}
+	a.projects.WakeReconciler()
+}
+
+// newServer returns the HTTP server of h; requests' contexts are based on
+// ctx without its cancellation (shutdown ends them gracefully).
+func (a *app) newServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Longer than every request deadline (-page-deadline, -sign-in-deadline:
+		// at most 10 s and 15 s), so the answer to a request cut off by its deadline
+		// is always written; long-lived responses (SSE) extend it with
+		// http.ResponseController.
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// close closes the database and the listener, those that are open.
+func (a *app) close() {
+	if a.db != nil {
+		a.db.Close()
+	}
+	if a.ln != nil {
+		a.ln.Close()
+	}
+}
+
+// resolvePublicURL fills in the listening address: no public URL (loopback
+// client) → http://<addr>; a public URL with port 0 → the listening port.
+func resolvePublicURL(cfg config, addr net.Addr) (string, error) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "", fmt.Errorf("listening on a non-TCP address %s", addr)
+	}
+	if cfg.PublicURL == "" {
+		return fmt.Sprintf("http://127.0.0.1:%d", tcp.Port), nil
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil {
+		return "", err
+	}
+	if u.Port() == "0" {
+		u.Host = net.JoinHostPort(u.Hostname(), fmt.Sprint(tcp.Port))
+	}
+	return u.String(), nil
+}
+
+func publicURLIsHTTPS(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && p.Scheme == "https"
+}

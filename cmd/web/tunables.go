@@ -1,0 +1,124 @@
+package main
+
+import (
+	"strings"
+	"time"
+
+	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/notify"
+)
+
+// Defaults of tunables whose package does not export them yet, each the
+// value internal/handlers falls back to today. Once handlers exports them
+// (the names expected are in the comments), the table below names those
+// and these go.
+const (
+	defaultPageDeadline   = 10 * time.Second // handlers.DefaultPageDeadline (its pageDeadline), also the most it takes
+	defaultSignInDeadline = 15 * time.Second // handlers.DefaultSignInDeadline (its signInDeadline), also the most it takes
+	defaultDMChatTimeout  = 10 * time.Second // handlers.DefaultUpstreamTimeout (its defaultUpstreamTimeout)
+	defaultDMCountsTTL    = 10 * time.Second // handlers.DefaultCountsTTL (its defaultCountsTTL)
+)
+
+// Tunables that validation names beyond their own entry.
+var (
+	fOutboxLease       = setting("outbox-lease")
+	fOutboxCallTimeout = setting("outbox-call-timeout")
+)
+
+// tunable is one duration setting: its flag and variable, its one default
+// (the package's that uses it), the range it must lie in and the field of
+// config it sets.
+type tunable struct {
+	flagEnv
+	def      time.Duration
+	min, max time.Duration // min 0: above 0; max 0: no upper bound
+	usage    string
+	field    func(*config) *time.Duration
+}
+
+// tunables lists every tunable, grouped by the package that uses it (`web
+// -h` lists flags by name).
+func tunables() []tunable {
+	return []tunable{
+		// internal/live: one getLog poller per signed-in user with a page open.
+		{setting("live-convo-interval"), live.DefaultConvoInterval, time.Second, 0,
+			"how often live updates poll the chat service while one of the user's pages is a conversation",
+			func(c *config) *time.Duration { return &c.Live.ConvoInterval }},
+		{setting("live-inbox-interval"), live.DefaultInboxInterval, time.Second, 0,
+			"how often live updates poll while the user's pages are only other pages (the inbox)",
+			func(c *config) *time.Duration { return &c.Live.InboxInterval }},
+		{setting("live-grace"), live.DefaultGrace, 0, 0,
+			"how long live updates keep polling after the user's last page closed (a reload reconnects within it)",
+			func(c *config) *time.Duration { return &c.Live.Grace }},
+		{setting("live-max-backoff"), live.DefaultMaxBackoff, time.Second, 0,
+			"cap on the live poller's backoff after errors and on its wait when rate-limited",
+			func(c *config) *time.Duration { return &c.Live.MaxBackoff }},
+		{setting("live-call-timeout"), live.DefaultCallTimeout, 0, 0,
+			"timeout of one live-update poll (chat.bsky.convo.getLog)",
+			func(c *config) *time.Duration { return &c.Live.CallTimeout }},
+
+		// internal/notify: the outbox worker delivering change-request DMs.
+		{setting("outbox-poll-interval"), notify.DefaultPollInterval, 0, 0,
+			"how often the outbox looks for DMs due without being woken",
+			func(c *config) *time.Duration { return &c.Outbox.PollInterval }},
+		{fOutboxLease, notify.DefaultLeaseDuration, 0, 0,
+			"how long one delivery attempt owns an outbox row; after a crash the row is retried when this has passed (at least twice -outbox-call-timeout)",
+			func(c *config) *time.Duration { return &c.Outbox.LeaseDuration }},
+		{fOutboxCallTimeout, notify.DefaultCallTimeout, 0, 0,
+			"timeout of one chat call of the outbox",
+			func(c *config) *time.Duration { return &c.Outbox.CallTimeout }},
+		{setting("outbox-max-backoff"), notify.DefaultMaxBackoff, 0, 0,
+			"cap on the outbox's backoff between attempts at one DM",
+			func(c *config) *time.Duration { return &c.Outbox.MaxBackoff }},
+		{setting("outbox-max-retry-after"), notify.DefaultMaxRetryAfter, 0, notify.DefaultMaxRetryAfter,
+			"cap on how long the outbox honours a server's Retry-After or ratelimit-reset",
+			func(c *config) *time.Duration { return &c.Outbox.MaxRetryAfter }},
+		{setting("outbox-max-age"), notify.DefaultMaxAge, 0, 0,
+			"how long the outbox keeps retrying a DM after transient failures before it gives up",
+			func(c *config) *time.Duration { return &c.Outbox.MaxAge }},
+
+		// internal/handlers: pages.
+		{setting("page-deadline"), defaultPageDeadline, 0, defaultPageDeadline,
+			"the one deadline of every page and form, from the request to the answer",
+			func(c *config) *time.Duration { return &c.Pages.Deadline }},
+		{setting("sign-in-deadline"), defaultSignInDeadline, 0, defaultSignInDeadline,
+			"the deadline of signing in (POST /oauth/login, GET /oauth/callback)",
+			func(c *config) *time.Duration { return &c.Pages.SignInDeadline }},
+		{setting("dm-call-timeout"), defaultDMChatTimeout, 0, 0,
+			"bound on the chat calls of one DM page, within -page-deadline",
+			func(c *config) *time.Duration { return &c.Pages.ChatTimeout }},
+		{setting("dm-counts-ttl"), defaultDMCountsTTL, 0, 0,
+			"how long a user's unread counts are reused before the chat service is asked again",
+			func(c *config) *time.Duration { return &c.Pages.CountsTTL }},
+	}
+}
+
+// durationText is a tunable's flag.Value: the text as given, parsed and
+// checked by setTunables with the other problems, not by flag.Parse.
+type durationText string
+
+func (d *durationText) String() string     { return string(*d) }
+func (d *durationText) Set(s string) error { *d = durationText(s); return nil }
+
+// setTunables sets c's tunables from texts (by index of tunables()),
+// adding a problem for each that is not a duration in its range, and one
+// when the outbox lease is shorter than twice its call timeout.
+func setTunables(c *config, texts []durationText, p *problems) {
+	for i, t := range tunables() {
+		s := strings.TrimSpace(string(texts[i]))
+		d, err := time.ParseDuration(s)
+		switch {
+		case (err != nil || d <= 0) && t.min == 0:
+			p.add(t.flagEnv, "%q must be a duration above 0, e.g. %s", s, t.def)
+		case err != nil || d < t.min:
+			p.add(t.flagEnv, "%q must be a duration of at least %s, e.g. %s", s, t.min, t.def)
+		case t.max > 0 && d > t.max:
+			p.add(t.flagEnv, "%q must be a duration of at most %s", s, t.max)
+		default:
+			*t.field(c) = d
+		}
+	}
+	if lease, call := c.Outbox.LeaseDuration, c.Outbox.CallTimeout; lease > 0 && call > 0 && lease < 2*call {
+		p.add(fOutboxLease, "%s must be at least %s, twice %s; e.g. %s", lease, 2*call, fOutboxCallTimeout, notify.DefaultLeaseDuration)
+	}
+}
