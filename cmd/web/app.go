@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/skydm/skydm/internal/chataccess"
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/handlers"
@@ -35,6 +36,7 @@ type app struct {
 	refAlarm  *serviceRefAlarm // shared by every chat client made
 
 	auth     *oauth.Service
+	chats    *chataccess.Service // every chat client: pages, live updates, outbox
 	outbox   *notify.Worker
 	projects *projects.Service
 	hub      *live.Hub
@@ -116,11 +118,14 @@ func (a *app) newServices() error {
 		return fmt.Errorf("oauth: %w", err)
 	}
 	a.auth = auth
+	// One way to a chat client for the pages, live updates and the outbox,
+	// with one rate-limit gate: a wait any of them learns holds for all.
+	a.chats = chataccess.New(auth, chatService, chatproxy.NewGate(nil), a.refAlarm.options()...)
 	// Change-request DMs: the outbox worker sends through the senders'
 	// stored OAuth sessions (the same live sessions the pages use).
 	oc := cfg.Outbox
 	oc.DB, oc.Directory, oc.Logger = a.db, a.up.dir, a.log
-	oc.Sender = &oauthSender{sessions: auth, chatService: chatService, opts: a.refAlarm.options()}
+	oc.Sender = outboxSender{a.chats}
 	if a.outbox, err = notify.New(oc); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -140,14 +145,13 @@ func (a *app) newServices() error {
 }
 
 // newHandler makes the HTTP layer: the pages of projects and of DMs, the
-// latter with live updates from one getLog poller per signed-in user, and
-// one rate-limit gate for both (chatproxy.Gate).
+// latter with live updates from one getLog poller per signed-in user; both
+// get their chat clients from a.chats.
 func (a *app) newHandler() (http.Handler, error) {
 	cfg := a.cfg
 	secure := publicURLIsHTTPS(a.publicURL)
-	gate := chatproxy.NewGate(nil)
 	lc := cfg.Live
-	lc.Source = liveLogSource(a.auth, a.up.chatService, gate, a.refAlarm.options()...)
+	lc.Source = liveLogSource(a.chats)
 	lc.Logger = a.log.With("component", "live")
 	a.hub = live.New(lc)
 	hcfg := handlers.Config{
@@ -165,7 +169,7 @@ func (a *app) newHandler() (http.Handler, error) {
 		PageDeadline:   cfg.Pages.Deadline,
 		SignInDeadline: cfg.Pages.SignInDeadline,
 		DMs: &handlers.DMs{
-			Chats:           handlers.NewChatClients(a.auth, a.up.chatService, gate, a.refAlarm.options()...),
+			Chats:           handlers.NewChatClients(a.chats),
 			Directory:       a.up.dir,
 			Hub:             a.hub,
 			UpstreamTimeout: cfg.Pages.ChatTimeout,

@@ -13,17 +13,23 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atclient"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/websession"
 )
 
-// staticAPIs hands every account an API client for one host.
-type staticAPIs struct{ host string }
+// staticAccess hands every account a real chat client (with the shared
+// rate-limit gate, as chataccess makes them) over a plain API client for
+// one host.
+type staticAccess struct {
+	host string
+	gate *chatproxy.Gate
+}
 
-func (s staticAPIs) APIClient(ctx context.Context, acct websession.Account) (*atclient.APIClient, error) {
+func (s staticAccess) ForAccount(ctx context.Context, acct websession.Account) (*chatproxy.Client, *atclient.APIClient, error) {
 	api := atclient.NewAPIClient(s.host)
 	did := acct.DID
 	api.AccountDID = &did
-	return api, nil
+	return chatproxy.New(api, "did:web:chat.example#bsky_chat", chatproxy.WithGate(s.gate, did.String())), api, nil
 }
 
 // TestRateLimitFarInTheFutureIsCappedAndHonoured goes through the real chat
@@ -45,7 +51,7 @@ func TestRateLimitFarInTheFutureIsCappedAndHonoured(t *testing.T) {
 	}))
 	t.Cleanup(pds.Close)
 	a := newTestApp(t, func(c *Config) {
-		c.DMs = &DMs{Chats: NewChatClients(staticAPIs{pds.URL}, "did:web:chat.example#bsky_chat", nil), Directory: fakeDir{}}
+		c.DMs = &DMs{Chats: NewChatClients(staticAccess{pds.URL, chatproxy.NewGate(nil)}), Directory: fakeDir{}}
 	})
 	a.signIn(dmAlice, "alice.test", true)
 

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/handlers/projectpages"
@@ -44,9 +43,7 @@ type DMs = dm.Config
 
 // NewChatClients returns the chatproxy-backed ChatClients of the DM pages;
 // see dm.NewChatClients.
-func NewChatClients(apis APIClients, serviceRef string, gate *chatproxy.Gate, opts ...chatproxy.Option) dm.ChatClients {
-	return dm.NewChatClients(apis, serviceRef, gate, opts...)
-}
+func NewChatClients(access dm.Access) dm.ChatClients { return dm.NewChatClients(access) }
 
 // Config is what New needs.
 type Config struct {

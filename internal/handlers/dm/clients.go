@@ -8,43 +8,32 @@ import (
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
-	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/websession"
 	"github.com/skydm/skydm/internal/xrpcerr"
 )
 
-// NewChatClients returns the ChatClients of the DM pages: for each request,
-// a chatproxy.Client over the account's API client from apis (the
-// process's one live OAuth session, *oauth.Service), proxied to the chat
-// service serviceRef; the chat declaration is read and written on the
-// account's PDS through the same client. The clients share gate (nil → a
-// gate of their own; pass the live poller's to share what it learns):
-// while an account's PDS or chat service has said to wait, its pages
-// answer from that without calling again. opts apply to every
-// chatproxy.Client made.
-func NewChatClients(apis kit.APIClients, serviceRef string, gate *chatproxy.Gate, opts ...chatproxy.Option) ChatClients {
-	if gate == nil {
-		gate = chatproxy.NewGate(nil)
-	}
-	return proxyClients{apis: apis, ref: serviceRef, gate: gate, opts: opts}
+// Access is what the DM pages need of *chataccess.Service: the chat
+// client of a signed-in account and its PDS client (for the chat
+// declaration), or the *apperr.Error saying why not (SessionExpired,
+// ScopeMissing).
+type Access interface {
+	ForAccount(ctx context.Context, acct websession.Account) (*chatproxy.Client, *atclient.APIClient, error)
 }
 
-type proxyClients struct {
-	apis kit.APIClients
-	ref  string
-	gate *chatproxy.Gate
-	opts []chatproxy.Option
-}
+// NewChatClients returns the ChatClients of the DM pages, each request's
+// made by access (the one way to a chat client: scope check, chat
+// service, the rate-limit gate shared with live updates and the outbox).
+func NewChatClients(access Access) ChatClients { return proxyClients{access} }
 
-// Chat returns the chat client of acct, or the *apperr.Error of the
-// session lookup (Unauthorized SessionExpired when it is gone).
+type proxyClients struct{ access Access }
+
+// Chat returns the chat client of acct, or access's *apperr.Error.
 func (p proxyClients) Chat(ctx context.Context, acct websession.Account) (Chat, error) {
-	api, err := p.apis.APIClient(ctx, acct)
+	c, api, err := p.access.ForAccount(ctx, acct)
 	if err != nil {
 		return nil, err
 	}
-	opts := append(p.opts[:len(p.opts):len(p.opts)], chatproxy.WithGate(p.gate, acct.DID.String()))
-	return proxyChat{Client: chatproxy.New(api, p.ref, opts...), api: api}, nil
+	return proxyChat{Client: c, api: api}, nil
 }
 
 // proxyChat is a *chatproxy.Client plus the repository calls of the chat

@@ -13,6 +13,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/chataccess"
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/live"
@@ -179,11 +180,6 @@ func newDMState(cfg Config) *dmState {
 	}
 }
 
-// errNoChatScope is shown when the session was granted no DM access; the
-// error path offers to sign in again.
-var errNoChatScope = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonScopeMissing,
-	Message: "To use DMs, sign in again and allow skydm to access your messages."}
-
 // dmClient returns the signed-in account and its chat client, or writes the
 // response (sign-in redirect, DM-access page, error page) and returns false.
 func (s *Pages) dmClient(w http.ResponseWriter, r *http.Request) (websession.Account, Chat, bool) {
@@ -196,8 +192,8 @@ func (s *Pages) dmClient(w http.ResponseWriter, r *http.Request) (websession.Acc
 		}
 		return websession.Account{}, nil, false
 	}
-	if !cur.HasChatScope {
-		s.kit.Error(w, r, errNoChatScope)
+	if !cur.HasChatScope { // what the session was granted, as the cookie recorded it: no lookup needed to say no
+		s.kit.Error(w, r, chataccess.ErrNoChatScope)
 		return websession.Account{}, nil, false
 	}
 	c, err := s.dm.cfg.Chats.Chat(r.Context(), *cur)
