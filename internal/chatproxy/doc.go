@@ -5,8 +5,10 @@
 // service ref; the PDS forwards them to the chat service with a service-auth
 // JWT. A map of the package:
 //
-//   - client.go: [New], [Client] and one method per chat.bsky.* call skydm
-//     uses. Every method returns an *apperr.Error on failure.
+//   - client.go: [New], [Client], its options and the one call path (do).
+//   - convos.go and messages.go: one method per chat.bsky.* call skydm uses,
+//     on conversations and on messages (and the log). Every method returns
+//     an *apperr.Error on failure.
 //   - errors.go: the error taxonomy. Upstream failures (XRPC error bodies,
 //     transport errors, timeouts, auth refresh failures) become an
 //     *apperr.Error with a Code, a Reason from the Reason* constants and a
