@@ -4,19 +4,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skydm/skydm/internal/handlers/dm"
+	"github.com/skydm/skydm/internal/handlers/kit"
 	"github.com/skydm/skydm/internal/live"
 	"github.com/skydm/skydm/internal/notify"
 )
 
-// Defaults of tunables whose package does not export them yet, each the
-// value internal/handlers falls back to today. Once handlers exports them
-// (the names expected are in the comments), the table below names those
-// and these go.
+// The HTTP layer's tunables, each its package's one default: the
+// deadlines (also the most they may be) and the DM pages' call timeout
+// and unread-counts cache.
 const (
-	defaultPageDeadline   = 10 * time.Second // handlers.DefaultPageDeadline (its pageDeadline), also the most it takes
-	defaultSignInDeadline = 15 * time.Second // handlers.DefaultSignInDeadline (its signInDeadline), also the most it takes
-	defaultDMChatTimeout  = 10 * time.Second // handlers.DefaultUpstreamTimeout (its defaultUpstreamTimeout)
-	defaultDMCountsTTL    = 10 * time.Second // handlers.DefaultCountsTTL (its defaultCountsTTL)
+	defaultPageDeadline   = kit.PageDeadline
+	defaultSignInDeadline = kit.SignInDeadline
+	defaultDMChatTimeout  = dm.DefaultUpstreamTimeout
+	defaultDMCountsTTL    = dm.DefaultCountsTTL
 )
 
 // Tunables that validation names beyond their own entry.

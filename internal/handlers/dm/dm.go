@@ -94,10 +94,10 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Defaults of Config.
+// Defaults of Config (the composition root offers them as flags).
 const (
-	defaultUpstreamTimeout = 10 * time.Second
-	defaultCountsTTL       = 10 * time.Second
+	DefaultUpstreamTimeout = 10 * time.Second // Config.UpstreamTimeout
+	DefaultCountsTTL       = 10 * time.Second // Config.CountsTTL
 	defaultPostBase        = "https://bsky.app"
 	// messagesPageSize is how many messages a conversation page shows.
 	messagesPageSize = 50
@@ -152,10 +152,10 @@ type dmState struct {
 
 func newDMState(cfg Config) *dmState {
 	if cfg.UpstreamTimeout <= 0 {
-		cfg.UpstreamTimeout = defaultUpstreamTimeout
+		cfg.UpstreamTimeout = DefaultUpstreamTimeout
 	}
 	if cfg.CountsTTL <= 0 {
-		cfg.CountsTTL = defaultCountsTTL
+		cfg.CountsTTL = DefaultCountsTTL
 	}
 	if cfg.PostBase == "" {
 		cfg.PostBase = defaultPostBase
