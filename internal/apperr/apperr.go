@@ -39,6 +39,20 @@ const (
 	ReasonRateLimited    = "RateLimited"    // 429; RetryAt when the server said until when
 	ReasonUnavailable    = "Unavailable"    // 5xx, timeout, connection failure: try again
 	ReasonCanceled       = "Canceled"       // the caller's context was canceled
+
+	// Why a DM was refused or not delivered: the chat service's refusals
+	// (chatproxy gives them, the outbox and the pages branch on them) and
+	// the outbox's own, all worded by internal/wording.
+	ReasonNotFollowedBySender = "NotFollowedBySender" // the recipient accepts messages only from people they follow
+	ReasonMessagesDisabled    = "MessagesDisabled"    // the recipient accepts no messages
+	ReasonBlocked             = "Blocked"             // a block in either direction
+	ReasonRecipientNotFound   = "RecipientNotFound"   // no such account, or it is gone
+	ReasonAccountSuspended    = "AccountSuspended"    // a member's account is suspended
+	ReasonChatDisabled        = "ChatDisabled"        // the signed-in account may not use chat
+	ReasonConvoLocked         = "ConvoLocked"         // the conversation takes no new messages
+	ReasonCannotChat          = "CannotChat"          // getConvoAvailability said no and gave no reason
+	ReasonTimeout             = "Timeout"             // a call hit its timeout
+	ReasonGivenUp             = "GivenUp"             // transient failures for longer than the outbox keeps trying
 )
 
 // Error is an error with a Code, a message fit for people, an optional

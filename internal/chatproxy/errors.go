@@ -14,43 +14,41 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atclient"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/wording"
 )
 
 // Reasons carried in apperr.Error.Reason by this package. Callers branch on
 // these (apperr.ReasonOf), never on messages.
 const (
-	ReasonNotFollowedBySender    = "NotFollowedBySender"       // recipient accepts messages only from people they follow
-	ReasonMessagesDisabled       = "MessagesDisabled"          // recipient accepts no messages
-	ReasonBlocked                = "Blocked"                   // a block in either direction (BlockedActor / BlockedSubject)
-	ReasonRecipientNotFound      = "RecipientNotFound"         // no such account, or it is gone
-	ReasonAccountSuspended       = "AccountSuspended"          // a member's account is suspended
-	ReasonChatDisabled           = "ChatDisabled"              // the signed-in account may not use chat
-	ReasonConvoNotFound          = "ConvoNotFound"             // InvalidConvo: no such convo, or the viewer left it
-	ReasonConvoLocked            = "ConvoLocked"               // the convo is locked; no new messages
-	ReasonReactionLimitReached   = "ReactionLimitReached"      // too many reactions by the viewer on one message
-	ReasonReactionMessageDeleted = "ReactionMessageDeleted"    // the message is deleted
-	ReasonReactionInvalidValue   = "ReactionInvalidValue"      // not a single emoji
-	ReasonReactionNotAllowed     = "ReactionNotAllowed"        // e.g. a system message
-	ReasonMessageTooLong         = "MessageTooLong"            // over 1000 graphemes / 10000 bytes
-	ReasonMessageEmpty           = "MessageEmpty"              // nothing to send
-	ReasonRateLimited            = apperr.ReasonRateLimited    // 429; RetryAt when the server said
-	ReasonScopeMissing           = apperr.ReasonScopeMissing   // the session may not call chat.bsky.*
-	ReasonSessionExpired         = apperr.ReasonSessionExpired // sign in again
-	ReasonUnavailable            = apperr.ReasonUnavailable    // 5xx, timeout, connection failure
-	ReasonServiceRefWrong        = "ServiceRefWrong"           // the PDS cannot resolve skydm's chat service ref: skydm's configuration
-	ReasonNotImplemented         = "NotImplemented"            // the chat service does not know the method
-	ReasonCanceled               = apperr.ReasonCanceled       // the caller's context was canceled
-	ReasonInvalidRequest         = "InvalidRequest"            // any other 4xx
-	ReasonForbidden              = "Forbidden"                 // any other 403
-	ReasonNotFound               = "NotFound"                  // any other 404
-	ReasonBadResponse            = "BadResponse"               // a 2xx response this client could not read
+	ReasonNotFollowedBySender    = apperr.ReasonNotFollowedBySender // recipient accepts messages only from people they follow
+	ReasonMessagesDisabled       = apperr.ReasonMessagesDisabled    // recipient accepts no messages
+	ReasonBlocked                = apperr.ReasonBlocked             // a block in either direction (BlockedActor / BlockedSubject)
+	ReasonRecipientNotFound      = apperr.ReasonRecipientNotFound   // no such account, or it is gone
+	ReasonAccountSuspended       = apperr.ReasonAccountSuspended    // a member's account is suspended
+	ReasonChatDisabled           = apperr.ReasonChatDisabled        // the signed-in account may not use chat
+	ReasonConvoNotFound          = "ConvoNotFound"                  // InvalidConvo: no such convo, or the viewer left it
+	ReasonConvoLocked            = apperr.ReasonConvoLocked         // the convo is locked; no new messages
+	ReasonReactionLimitReached   = "ReactionLimitReached"           // too many reactions by the viewer on one message
+	ReasonReactionMessageDeleted = "ReactionMessageDeleted"         // the message is deleted
+	ReasonReactionInvalidValue   = "ReactionInvalidValue"           // not a single emoji
+	ReasonReactionNotAllowed     = "ReactionNotAllowed"             // e.g. a system message
+	ReasonMessageTooLong         = "MessageTooLong"                 // over 1000 graphemes / 10000 bytes
+	ReasonMessageEmpty           = "MessageEmpty"                   // nothing to send
+	ReasonRateLimited            = apperr.ReasonRateLimited         // 429; RetryAt when the server said
+	ReasonScopeMissing           = apperr.ReasonScopeMissing        // the session may not call chat.bsky.*
+	ReasonSessionExpired         = apperr.ReasonSessionExpired      // sign in again
+	ReasonUnavailable            = apperr.ReasonUnavailable         // 5xx, timeout, connection failure
+	ReasonServiceRefWrong        = "ServiceRefWrong"                // the PDS cannot resolve skydm's chat service ref: skydm's configuration
+	ReasonNotImplemented         = "NotImplemented"                 // the chat service does not know the method
+	ReasonCanceled               = apperr.ReasonCanceled            // the caller's context was canceled
+	ReasonInvalidRequest         = "InvalidRequest"                 // any other 4xx
+	ReasonForbidden              = "Forbidden"                      // any other 403
+	ReasonNotFound               = "NotFound"                       // any other 404
+	ReasonBadResponse            = "BadResponse"                    // a 2xx response this client could not read
 )
 
 // Human messages. None of them contains upstream text.
 const (
-	msgNotFollowedGeneric = "This account only accepts messages from people they follow."
-	msgDisabledGeneric    = "This account does not accept direct messages."
-	msgBlockedGeneric     = "You can't message this account because one of you has blocked the other."
 	msgRecipientNotFound  = "We could not find that account. It may have been deleted or deactivated."
 	msgAccountSuspended   = "Suspended accounts can't take part in direct messages."
 	msgChatDisabled       = "Your account can't use direct messages right now."
@@ -86,25 +84,15 @@ type kind struct {
 
 func fixed(s string) func(string) string { return func(string) string { return s } }
 
+// toSender words a refusal as the sender reads it (internal/wording).
+func toSender(reason string) func(string) string {
+	return func(recipient string) string { msg, _ := wording.ToSender(reason, recipient); return msg }
+}
+
 var (
-	kNotFollowed = kind{apperr.Forbidden, ReasonNotFollowedBySender, func(r string) string {
-		if r == "" {
-			return msgNotFollowedGeneric
-		}
-		return r + " only accepts messages from people they follow."
-	}}
-	kDisabled = kind{apperr.Forbidden, ReasonMessagesDisabled, func(r string) string {
-		if r == "" {
-			return msgDisabledGeneric
-		}
-		return r + " does not accept direct messages."
-	}}
-	kBlocked = kind{apperr.Forbidden, ReasonBlocked, func(r string) string {
-		if r == "" {
-			return msgBlockedGeneric
-		}
-		return "You can't message " + r + " because one of you has blocked the other."
-	}}
+	kNotFollowed       = kind{apperr.Forbidden, ReasonNotFollowedBySender, toSender(ReasonNotFollowedBySender)}
+	kDisabled          = kind{apperr.Forbidden, ReasonMessagesDisabled, toSender(ReasonMessagesDisabled)}
+	kBlocked           = kind{apperr.Forbidden, ReasonBlocked, toSender(ReasonBlocked)}
 	kRecipientNotFound = kind{apperr.NotFound, ReasonRecipientNotFound, fixed(msgRecipientNotFound)}
 	kSuspended         = kind{apperr.Forbidden, ReasonAccountSuspended, fixed(msgAccountSuspended)}
 	kChatDisabled      = kind{apperr.Forbidden, ReasonChatDisabled, fixed(msgChatDisabled)}

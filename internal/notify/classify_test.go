@@ -60,12 +60,3 @@ func TestBackoffDoublesUpToTheCap(t *testing.T) {
 		}
 	}
 }
-
-func TestHumanDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{24 * time.Hour: "24 hours", 72 * time.Hour: "3 days", time.Hour: "1 hour",
-		90 * time.Minute: "90 minutes", 45 * time.Second: "45 seconds"} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
-	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/projects"
+	"github.com/skydm/skydm/internal/wording"
 	"github.com/skydm/skydm/views"
 )
 
@@ -154,20 +154,8 @@ func deliveryVM(n notify.Status, viewer syntax.DID, names map[syntax.DID]string)
 }
 
 // ownerFix says, to the project's owner, what would let a refused DM
-// through (notify's Fix is addressed to the requester).
+// through (notify's Fix is addressed to the requester), from the one table
+// of such sentences (internal/wording).
 func ownerFix(n notify.Status, sender string) string {
-	switch n.ReasonCode {
-	case chatproxy.ReasonNotFollowedBySender:
-		return "To receive it, follow " + sender + " (or allow DMs from everyone in your Bluesky chat settings), then press Retry."
-	case chatproxy.ReasonMessagesDisabled, notify.ReasonCannotChat:
-		return "To receive it, allow DMs from everyone in your Bluesky chat settings (or from accounts you follow, and follow " + sender + "), then press Retry."
-	case chatproxy.ReasonBlocked:
-		return "Only removing the block would let it through."
-	case chatproxy.ReasonSessionExpired, chatproxy.ReasonScopeMissing:
-		return "It will be sent when " + sender + " signs in to skydm again with DM access."
-	}
-	if n.State == notify.StateGivenUp {
-		return "Press Retry to try again."
-	}
-	return ""
+	return wording.ToOwner(n.ReasonCode, n.State == notify.StateGivenUp, sender)
 }
