@@ -192,6 +192,13 @@ var byMessage = []struct {
 // holder the transport filled for the call (may be nil); recipient is the
 // display name used in messages about the other person ("" → generic).
 // It returns nil for a nil err; an *apperr.Error passes through unchanged.
+// MapError maps a failed chat call's error that is not yet an
+// *apperr.Error (a raw XRPC error, a transport failure) through this
+// package's taxonomy, as every Client method does; an *apperr.Error
+// passes unchanged. For callers that hold such an error without a Client
+// (the outbox's adapters), so there is one mapping of chat errors.
+func MapError(err error) error { return mapError(err, nil, "", time.Now) }
+
 func mapError(err error, meta *respMeta, recipient string, now func() time.Time) error {
 	if err == nil {
 		return nil

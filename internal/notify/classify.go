@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atclient"
@@ -41,9 +40,10 @@ type failure struct {
 }
 
 // classify maps an error from Sender or Chat to what the worker does next.
-// It prefers the apperr Reason (chatproxy's taxonomy), then the apperr
-// Code, then raw transport and XRPC errors (for adapters that pass them
-// through); anything unknown is treated as transient, bounded by MaxAge.
+// It reads the apperr Reason (chatproxy's taxonomy), then the apperr Code;
+// timeouts are the outbox's own Timeout; a raw XRPC error (from an adapter
+// that passed it through) is first named by chatproxy.MapError, the one
+// mapping of chat errors. Anything unknown is transient, bounded by MaxAge.
 func classify(err error) failure {
 	f := failure{kind: transient, code: chatproxy.ReasonUnavailable, err: err}
 	if e := apperr.As(err); e != nil {
@@ -84,39 +84,9 @@ func classify(err error) failure {
 	}
 	var apiErr *atclient.APIError
 	if errors.As(err, &apiErr) {
-		return classifyAPIError(apiErr, f)
-	}
-	return f
-}
-
-// classifyAPIError is the fallback for raw XRPC errors.
-func classifyAPIError(e *atclient.APIError, f failure) failure {
-	name, msg := e.Name, strings.ToLower(e.Message)
-	switch {
-	case name == "NotFollowedBySender" || strings.Contains(msg, "requires incoming messages to come from someone they follow"):
-		f.kind, f.code = permanent, chatproxy.ReasonNotFollowedBySender
-	case name == "MessagesDisabled" || strings.Contains(msg, "disabled incoming messages"):
-		f.kind, f.code = permanent, chatproxy.ReasonMessagesDisabled
-	case name == "BlockedActor" || name == "BlockedSubject" || strings.Contains(msg, "block between"):
-		f.kind, f.code = permanent, chatproxy.ReasonBlocked
-	case name == "RecipientNotFound" || strings.Contains(msg, "recipient does not exist"):
-		f.kind, f.code = permanent, chatproxy.ReasonRecipientNotFound
-	case name == "AccountSuspended":
-		f.kind, f.code = permanent, chatproxy.ReasonAccountSuspended
-	case name == "ConvoLocked":
-		f.kind, f.code = permanent, chatproxy.ReasonConvoLocked
-	case name == "ScopeMissingError" || (name == "InvalidToken" && (strings.Contains(msg, "scope") || strings.Contains(msg, "method"))):
-		f.kind, f.code = authFail, chatproxy.ReasonScopeMissing
-	case name == "ExpiredToken" || name == "InvalidToken" || name == "AuthMissing" || e.StatusCode == 401:
-		f.kind, f.code = authFail, chatproxy.ReasonSessionExpired
-	case e.StatusCode == 429:
-		f.code = chatproxy.ReasonRateLimited
-	case e.StatusCode == 501:
-		f.code = chatproxy.ReasonNotImplemented
-	case e.StatusCode >= 500 || e.StatusCode == 408:
-		f.code = chatproxy.ReasonUnavailable
-	case e.StatusCode >= 400:
-		f.kind, f.code = permanent, chatproxy.ReasonInvalidRequest
+		// A raw XRPC error (an adapter passed it through): chat's one
+		// taxonomy names it, then it is classified like any other.
+		return classify(chatproxy.MapError(err))
 	}
 	return f
 }
