@@ -34,10 +34,6 @@ type Sessions = signin.Sessions
 // projectpages.Config.
 type Projects = projectpages.Config
 
-// APIClients gives the pages an XRPC client acting as a signed-in account
-// (*oauth.Service implements it); see kit.APIClients.
-type APIClients = kit.APIClients
-
 // DMs is what the DM pages need; see dm.Config.
 type DMs = dm.Config
 
