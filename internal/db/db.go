@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 //go:embed migrations/*.sql
@@ -55,11 +55,36 @@ func open(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
-	if err := sdb.PingContext(ctx); err != nil {
+	if err := pingBusy(ctx, sdb); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
 	return sdb, nil
+}
+
+// busyWait is how long open keeps trying a connection that SQLite answers
+// SQLITE_BUSY, as long as busy_timeout would have waited.
+const busyWait = 5 * time.Second
+
+// pingBusy pings sdb, trying again while SQLite answers SQLITE_BUSY: a new
+// file switching to WAL (the journal_mode pragma of every new connection)
+// gets SQLITE_BUSY at once, without the busy handler, while another
+// process or connection opens it at the same moment. Other errors, and
+// the last busy one after busyWait, are returned.
+func pingBusy(ctx context.Context, sdb *sql.DB) error {
+	deadline := time.Now().Add(busyWait)
+	for {
+		err := sdb.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != 5 /* SQLITE_BUSY */ || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond): // polling interval
+		}
+	}
 }
 
 // Migration is one embedded schema change.
