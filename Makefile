@@ -8,9 +8,20 @@ PKGS := ./...
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The chat.bsky Go types and XRPC calls (internal/lex/chat) come from the
+# vendored official lexicons (lexicons/official, source commit in its README)
+# through indigo's own generator; the record types' CBOR encoders through
+# cbor-gen, as indigo does. Generated files are committed.
+LEX := lexicons/official
+LEXGEN_DIRS := $(addprefix $(LEX)/chat/bsky/,actor convo embed group moderation notification)
+GENERATED := views internal/lex/chat
+
 .PHONY: generate
-generate: ## regenerate templ components (commit the *_templ.go files)
+generate: ## regenerate templ components and the chat.bsky types (commit the generated files)
 	$(GO) tool templ generate -path views
+	@grep -l '^// Code generated' internal/lex/chat/*.go | xargs -r rm -f
+	@$(GO) tool lexgen --build-file $(LEX)/lexgen.json --external-lexicons $(LEX)/app --external-lexicons $(LEX)/com $(LEXGEN_DIRS) >/dev/null
+	@$(GO) run -tags cborgen ./internal/lex/cborgen
 
 .PHONY: build
 build: ## build bin/web, bin/devchat, bin/sandbox
@@ -43,8 +54,8 @@ bench: install-sandbox ## run the benchmarks (speed and memory targets)
 lint: ## gofmt, go vet, and generated files current
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	@if [ -d views ]; then $(GO) tool templ generate -path views >/dev/null 2>&1 && \
-	  if [ -n "$$(git status --porcelain -- views)" ]; then echo "generated files are stale: run make generate and commit"; git status --porcelain -- views; exit 1; fi; fi
+	@$(MAKE) -s generate >/dev/null && \
+	  if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then echo "generated files are stale: run make generate and commit"; git status --porcelain -- $(GENERATED); exit 1; fi
 
 .PHONY: keys
 keys: ## print fresh secrets and a client signing key for production

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/chataccess"
 	"github.com/skydm/skydm/internal/live"

@@ -16,8 +16,8 @@ import (
 	"log/slog"
 
 	"github.com/bluesky-social/indigo/api/bsky"
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/atclient"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/richtext"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/demo"

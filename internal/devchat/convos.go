@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // Convo handlers: listing, opening (with the follow gate), and the per-member

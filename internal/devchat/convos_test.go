@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 func TestConvoIsARequestForTheRecipientUntilAccepted(t *testing.T) {

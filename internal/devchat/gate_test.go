@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 func TestFollowGateOnNewConvos(t *testing.T) {

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/auth"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // fakeRecords is an in-memory RecordSource: did → collection → rkey → value.

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // logKind is the type of a chat.bsky.convo.getLog event.

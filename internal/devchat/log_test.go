@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 func getLog(t *testing.T, e *env, u *user, cursor string) *chat.ConvoGetLog_Output {

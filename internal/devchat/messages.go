@@ -11,9 +11,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/rivo/uniseg"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // Message handlers: reading, sending, deleting for self, reactions.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/rivo/uniseg"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 func TestMessageTextLimits(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 func TestReactions(t *testing.T) {

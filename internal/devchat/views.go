@@ -6,9 +6,9 @@ import (
 	"time"
 
 	appbsky "github.com/bluesky-social/indigo/api/bsky"
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	lexutil "github.com/bluesky-social/indigo/lex/util"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // Views are built fresh for every response (under Server.mu, from state),

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 func TestConfigReportsTheSettingsInEffect(t *testing.T) {

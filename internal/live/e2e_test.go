@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/sandbox"
 	"github.com/skydm/skydm/internal/testenv"

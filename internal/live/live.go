@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // User is the signed-in account a page belongs to: its DID and the id of

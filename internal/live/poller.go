@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/apperr"
 )

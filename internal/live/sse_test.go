@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/apperr"
 )

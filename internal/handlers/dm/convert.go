@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/api/bsky"
-	"github.com/bluesky-social/indigo/api/chat"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/richtext"

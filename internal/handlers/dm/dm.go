@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chataccess"

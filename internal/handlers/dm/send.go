@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluesky-social/indigo/api/chat"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
