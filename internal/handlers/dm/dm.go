@@ -25,7 +25,19 @@ import (
 // Chat is what the DM pages need of one account's chat client. The
 // *chatproxy.Client that NewChatClients wraps implements the chat.bsky.*
 // methods; every error is an *apperr.Error (see the chatproxy Reasons).
+// Each feature's file declares the part it needs: conversations here,
+// group views (groupview.go), group management (groups.go), join links
+// (joinlinks.go), reports and blocks (safety.go).
 type Chat interface {
+	directChat
+	groupViewChat
+	groupChat
+	joinChat
+	safetyChat
+}
+
+// directChat is what every conversation, one-to-one or group, needs.
+type directChat interface {
 	ListConvos(ctx context.Context, p chatproxy.ListConvosParams) (*chatproxy.ConvoPage, error)
 	GetConvo(ctx context.Context, convoID string) (*chat.ConvoDefs_ConvoView, error)
 	GetMessages(ctx context.Context, convoID, cursor string, limit int64) (*chatproxy.MessagePage, error)

@@ -1,0 +1,4 @@
+package dm
+
+// safetyChat is what the pages of reports and blocks need of Chat.
+type safetyChat interface{}
