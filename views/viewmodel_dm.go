@@ -95,6 +95,13 @@ type ConvoRowVM struct {
 	Unread      int
 	Muted       bool
 	Status      string // StatusAccepted or StatusRequest
+
+	// GroupConvo is set for a group conversation: its name, member count
+	// and lock; nil for a direct one.
+	GroupConvo *GroupConvoVM
+	// PreviewQuiet is set when LastPreview is a system message ("Bob
+	// added Carol"), shown as quiet text.
+	PreviewQuiet bool
 }
 
 // InboxVM is what the inbox (/) shows.
@@ -140,6 +147,10 @@ type ConvoVM struct {
 	ViewerDID string
 	Now       time.Time      // for "Today" / "Yesterday"
 	Loc       *time.Location // nil → UTC
+
+	// GroupConvo is set for a group conversation (Title is then its name):
+	// member count and lock; nil for a direct one.
+	GroupConvo *GroupConvoVM
 }
 
 // NewestID returns the id of the newest message the page shows ("" when
@@ -158,11 +169,11 @@ func (c ConvoVM) NewestID() string {
 // the message list is then marked data-group and dm.css shows sender names
 // on others' messages (in one-to-one conversations they are for screen
 // readers only).
-func (c ConvoVM) Group() bool { return len(c.Members) > 1 }
+func (c ConvoVM) Group() bool { return c.GroupConvo != nil || len(c.Members) > 1 }
 
 // MsgContext returns what MessageItem needs besides the message.
 func (c ConvoVM) MsgContext() MsgContext {
-	return MsgContext{ConvoID: c.ID, Selected: c.Selected, Loc: dmLoc(c.Loc), base: ConvoURL(c.ID)}
+	return MsgContext{ConvoID: c.ID, Selected: c.Selected, Loc: dmLoc(c.Loc), base: ConvoURL(c.ID), Group: c.Group()}
 }
 
 // MsgContext is what MessageItem needs to know about the conversation a
@@ -173,6 +184,10 @@ type MsgContext struct {
 	Selected string         // message id whose action panel is open (?sel=)
 	Loc      *time.Location // nil → UTC
 	base     string         // ConvoURL(ConvoID), computed once per page
+
+	// Group shows the others' avatars beside their messages (the first of
+	// a run only).
+	Group bool
 }
 
 // msgURL returns MessageActionURL(ConvoID, msgID, action).
@@ -204,6 +219,13 @@ type MessageVM struct {
 	SystemText  string // e.g. "Alice added Bob"; "" → "Conversation updated"
 	Unsupported bool   // a kind of message this app cannot show
 	SentAt      time.Time
+
+	// SenderAvatar is the sender's picture (http(s) only), or "" for their
+	// initials; shown in groups (MsgContext.Group).
+	SenderAvatar string
+	// Continued is set when the message before it on the page is from the
+	// same sender on the same day: its name and avatar are not shown again.
+	Continued bool
 }
 
 // Text returns the message's text (the segments joined).

@@ -97,34 +97,14 @@ func waitEvent(t *testing.T, events <-chan sseEvent, name string) sseEvent {
 }
 
 func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
-	src := &scriptedLog{}
-	hub := live.New(live.Config{Source: src, ConvoInterval: 20 * time.Millisecond, InboxInterval: 20 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-hubDone
-	})
+	hub, src := startLiveHub(t)
 	a := newDMApp(t, func(d *DMs) { d.Hub = hub })
 	bob := profile(dmBob, "bob.test", "Bob <b>")
 	a.chat.addConvo("c1", bob, "accepted", 1, 0)
 	a.chat.addConvo("c2", profile(dmCarol, "carol.test", "Carol"), "accepted", 1, 0)
 
-	open := func(path string) <-chan sseEvent {
-		req, _ := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
-		res, err := a.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { res.Body.Close() })
-		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
-			t.Fatalf("GET %s: %d %q", path, res.StatusCode, res.Header.Get("Content-Type"))
-		}
-		return readEvents(t, res)
-	}
-	convoPage := open("/events?convo=c1")
-	inbox := open("/events")
+	convoPage := a.openEvents("/events?convo=c1")
+	inbox := a.openEvents("/events")
 	// Wait until the poller has taken its starting cursor.
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -47,6 +47,9 @@ type Event struct {
 	Message *chat.ConvoDefs_MessageView
 	Deleted *chat.ConvoDefs_DeletedMessageView
 	System  *chat.ConvoDefs_SystemMessageView
+	// Related are the profiles the entry refers to (its relatedProfiles:
+	// senders, reactors, the members a group event names), when it has them.
+	Related []*chat.ActorDefs_ProfileViewBasic
 	// Reaction is the reaction added or removed; ReactionRemoved tells which.
 	Reaction        *chat.ConvoDefs_ReactionView
 	ReactionRemoved bool
@@ -78,6 +81,7 @@ func decodeEntry(e *chat.ConvoGetLog_Output_Logs_Elem) (ev *Event, ok bool) {
 		ev.JSON = b
 	}
 	ev.Rev, ev.ConvoID, ev.Type = commonFields(member)
+	ev.Related = relatedProfiles(member)
 	switch {
 	case e.ConvoDefs_LogCreateMessage != nil:
 		ev.Kind = KindMessage
@@ -163,4 +167,15 @@ func systemMessage(member any) *chat.ConvoDefs_SystemMessageView {
 	}
 	m, _ := f.Interface().(*chat.ConvoDefs_SystemMessageView)
 	return m
+}
+
+// relatedProfiles returns the member's RelatedProfiles field (message,
+// reaction and group events), or nil.
+func relatedProfiles(member any) []*chat.ActorDefs_ProfileViewBasic {
+	f := reflect.ValueOf(member).Elem().FieldByName("RelatedProfiles")
+	if !f.IsValid() {
+		return nil
+	}
+	p, _ := f.Interface().([]*chat.ActorDefs_ProfileViewBasic)
+	return p
 }

@@ -76,6 +76,7 @@ func convoRow(v *chat.ConvoDefs_ConvoView, viewer string) views.ConvoRowVM {
 		ID: v.Id, Members: otherMembers(v, viewer, names), Unread: int(max(v.UnreadCount, 0)),
 		Muted: v.Muted, Status: convoStatus(v),
 	}
+	row.GroupConvo = groupConvo(v, viewer, names)
 	who := func(did string) string {
 		if did == viewer {
 			return "You"
@@ -88,8 +89,16 @@ func convoRow(v *chat.ConvoDefs_ConvoView, viewer string) views.ConvoRowVM {
 	if item, ok := chatproxy.LastMessage(v); ok {
 		row.LastAt = parseTime(item.SentAt)
 		text := chatproxy.MessageText(item)
-		if item.Message != nil && item.SenderDID() == viewer {
+		switch {
+		case item.Message != nil && item.SenderDID() == viewer:
 			text = "You: " + text
+		case item.Message != nil && row.GroupConvo != nil:
+			text = who(item.SenderDID()) + ": " + text
+		case item.System != nil:
+			text, row.PreviewQuiet = systemText(item.System, viewer, names), true
+			if text == "" {
+				text = "Conversation updated"
+			}
 		}
 		row.LastPreview = views.Shorten(text, previewLen)
 	}
@@ -115,6 +124,7 @@ func convoRow(v *chat.ConvoDefs_ConvoView, viewer string) views.ConvoRowVM {
 type msgConv struct {
 	viewer   string
 	names    dmNames
+	avatars  dmNames // avatar URLs by DID (groups show them)
 	links    richtext.Links
 	postBase string
 }
@@ -134,7 +144,8 @@ func (c msgConv) item(it chatproxy.MessageItem) views.MessageVM {
 		}
 		return m
 	case it.System != nil:
-		return views.MessageVM{ID: it.System.Id, Rev: it.System.Rev, System: true, SentAt: parseTime(it.System.SentAt)}
+		return views.MessageVM{ID: it.System.Id, Rev: it.System.Rev, System: true, SentAt: parseTime(it.System.SentAt),
+			SystemText: systemText(it.System, c.viewer, c.names)}
 	}
 	return views.MessageVM{ID: it.ID, Rev: it.Rev, Unsupported: true, SentAt: parseTime(it.SentAt)}
 }
@@ -148,6 +159,7 @@ func (c msgConv) message(v *chat.ConvoDefs_MessageView) views.MessageVM {
 	}
 	if v.Sender != nil {
 		m.SenderDID, m.Own, m.SenderName = v.Sender.Did, v.Sender.Did == c.viewer, c.name(v.Sender.Did)
+		m.SenderAvatar = c.avatars[v.Sender.Did]
 	}
 	if v.Embed != nil && v.Embed.EmbedRecord_View != nil {
 		m.Embed = c.embed(v.Embed.EmbedRecord_View)

@@ -63,10 +63,11 @@ func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.
 		return views.ConvoVM{}, nil, err
 	}
 	viewer := acct.DID.String()
-	names := dmNames{}
+	names, avatars := dmNames{}, dmNames{}
 	for _, p := range msgs.RelatedProfiles {
 		if p != nil && p.Did != "" {
 			names[p.Did] = memberVM(p).Label()
+			avatars[p.Did] = str(p.Avatar)
 		}
 	}
 	vm := views.ConvoVM{
@@ -77,11 +78,23 @@ func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.
 	for did, n := range names {
 		s.dm.names.put(did, n)
 	}
-	conv := msgConv{viewer: viewer, names: names, links: s.dm.links, postBase: s.dm.cfg.PostBase}
+	if vm.GroupConvo = groupConvo(convo, viewer, names); vm.GroupConvo != nil {
+		vm.Title = vm.GroupConvo.Name
+		if vm.GroupConvo.Locked() {
+			vm.GroupConvo.LockedBy = lockedBy(msgs.Messages, viewer, names)
+		}
+		for _, p := range convo.Members {
+			if p != nil && p.Did != "" && avatars[p.Did] == "" {
+				avatars[p.Did] = str(p.Avatar)
+			}
+		}
+	}
+	conv := msgConv{viewer: viewer, names: names, avatars: avatars, links: s.dm.links, postBase: s.dm.cfg.PostBase}
 	vm.Messages = make([]views.MessageVM, 0, len(msgs.Messages))
 	for _, it := range slices.Backward(msgs.Messages) { // the service sends newest first
 		vm.Messages = append(vm.Messages, conv.item(it))
 	}
+	markRuns(vm.Messages, vm.MsgContext().Loc)
 	return vm, convo, nil
 }
 

@@ -41,6 +41,8 @@ func (s *Pages) liveUser(r *http.Request) (live.User, bool) {
 //	message   {convoId, id, html}  the new message's <li> (views.MessageItem); the page marks it read (POST) when seen
 //	delete    {convoId, id}        the message was deleted for the viewer
 //	reaction  {convoId, id, html}  the message's reactions row (views.MessageReactions; "" → none)
+//	group     LiveGroup            a group event's system line, and what it changed (name, lock)
+//	gone      {convoId}            the viewer is no longer a member (logLeaveConvo: removed, or left elsewhere)
 //
 // and for anything else that changes unread counts:
 //
@@ -111,20 +113,16 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 	case ev.Deleted != nil:
 		msgID = ev.Deleted.Id
 	}
-	conv := msgConv{viewer: viewer, names: dmNames{}, links: s.dm.links, postBase: s.dm.cfg.PostBase}
-	mc := views.MsgContext{ConvoID: ev.ConvoID, Loc: lr.loc}
+	conv := msgConv{viewer: viewer, names: dmNames{}, avatars: dmNames{}, links: s.dm.links, postBase: s.dm.cfg.PostBase}
+	// A live message carries its sender's avatar, shown in groups only
+	// (dm.css); the page does not know which kind of convo this is.
+	mc := views.MsgContext{ConvoID: ev.ConvoID, Loc: lr.loc, Group: true}
 	switch {
 	case here && ev.Kind == live.KindMessage && ev.Message != nil:
 		if sd := ev.Message.Sender; sd != nil {
 			conv.names[sd.Did] = s.dm.names.get(sd.Did)
-			if ev.Log != nil && ev.Log.ConvoDefs_LogCreateMessage != nil {
-				for _, p := range ev.Log.ConvoDefs_LogCreateMessage.RelatedProfiles {
-					if p != nil && p.Did == sd.Did {
-						conv.names[sd.Did] = memberVM(p).Label()
-					}
-				}
-			}
 		}
+		conv.related(ev.Related)
 		html, ok := lr.html(ctx, views.MessageItem(conv.message(ev.Message), mc))
 		return lr.event("message", LiveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
 	case here && ev.Kind == live.KindDelete && msgID != "":
@@ -134,6 +132,10 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 		return lr.event("reaction", LiveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
 	case here && (ev.Kind == live.KindMessage || ev.Kind == live.KindReaction):
 		return "", nil, false
+	case here && ev.System != nil:
+		return lr.groupEvent(ctx, conv, ev, mc)
+	case here && ev.Log != nil && ev.Log.ConvoDefs_LogLeaveConvo != nil:
+		return lr.event("gone", LiveMessage{ConvoID: ev.ConvoID}, true)
 	}
 	n, err := s.countsOf(ctx, acct.DID, c, ev.Rev)
 	if err != nil {
