@@ -66,12 +66,19 @@ func newDMBench(tb testing.TB) *dmBench {
 	tb.Helper()
 	fc := newFakeChat(dmAlice)
 	sc := &staticChat{fakeChat: fc}
+	return newBench(tb, fc, staticChats{sc}, sc)
+}
+
+// newBench serves the DM pages over chats to a signed-in alice, with
+// fc's clock.
+func newBench(tb testing.TB, fc *fakeChat, chats dm.ChatClients, sc *staticChat) *dmBench {
+	tb.Helper()
 	s, err := New(Config{
 		Auth:      &fakeAuth{},
 		Sessions:  websession.New(bytes.Repeat([]byte("h"), 32), bytes.Repeat([]byte("b"), 32), false),
 		PublicURL: "http://127.0.0.1:8080",
 		Logger:    slog.New(slog.DiscardHandler),
-		DMs: &DMs{Chats: staticChats{sc}, Directory: fakeDir{"bob.test": dmBob},
+		DMs: &DMs{Chats: chats, Directory: fakeDir{"bob.test": dmBob},
 			Now: func() time.Time { return fc.now }},
 	})
 	if err != nil {
