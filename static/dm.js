@@ -88,7 +88,7 @@
     if (x.locked && c) {
       var el = frag(x.locked);
       if (c.elements.text.value) { c.elements.text.readOnly = true; $("[data-testid=send]", c).disabled = true; c.before(el); }
-      else c.replaceWith(el);
+      else { c.replaceWith(el); skipTo(el); }
     }
     if (x.unlocked && !c) location.reload();
   }
@@ -99,10 +99,19 @@
     if (!here(x)) return;
     var n = d.createElement("div"), c = $("#composer") || $("#composer-locked");
     n.className = "notice";
+    n.id = "gone";
+    n.tabIndex = -1;
     n.setAttribute("role", "status");
     n.setAttribute("data-testid", "gone");
     n.textContent = list.getAttribute("data-gone");
     if (c) c.replaceWith(n); else list.after(n);
+    skipTo(n);
+  }
+
+  // The composer's skip link follows what replaced it.
+  function skipTo(el) {
+    var s = $("[data-testid=skip]");
+    if (s) s.href = "#" + el.id;
   }
 
   // Marking read is a POST (a GET never changes anything), sent only while
