@@ -30,14 +30,18 @@ type logEntry struct {
 	rev      string
 	kind     logKind
 	convoID  string
-	msg      *message  // snapshot at event time (message events)
-	deleted  bool      // render msg as a deletedMessageView for this user
-	reaction *reaction // add/remove reaction events
+	msg      *message     // snapshot at event time (message events)
+	deleted  bool         // render msg as a deletedMessageView for this user
+	reaction *reaction    // add/remove reaction events
+	member   *memberState // the user's state in the convo, for reply parents (replies.go)
 }
 
 // appendLog adds an event to did's log. Revs are handed out in order under
 // Server.mu, so every log stays in ascending rev order. Requires Server.mu.
 func (s *Server) appendLog(did syntax.DID, e logEntry) {
+	if c := s.st.convos[e.convoID]; c != nil && e.member == nil {
+		e.member = c.member[did]
+	}
 	s.st.logs[did] = append(s.st.logs[did], e)
 }
 
@@ -85,6 +89,7 @@ func (h *hydrator) logView(e logEntry) *chat.ConvoGetLog_Output_Logs_Elem {
 	var dv *chat.ConvoDefs_DeletedMessageView
 	if e.msg != nil {
 		mv, dv = h.message(e.msg, e.deleted)
+		h.reply(mv, e.msg, e.member)
 	}
 	switch e.kind {
 	case logBeginConvo:

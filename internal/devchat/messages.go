@@ -50,6 +50,7 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 	for i := end - 1; i >= start; i-- { // newest first
 		m := msgs[i]
 		mv, dv := h.message(m, ms.hidden[m.id])
+		h.reply(mv, m, ms)
 		out.Messages = append(out.Messages, &chat.ConvoGetMessages_Output_Messages_Elem{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv})
 		people = append(people, m.sender)
 		if mv != nil {
@@ -76,6 +77,8 @@ type draft struct {
 	text    string
 	facets  json.RawMessage
 	embed   *embedRecord
+	replyTo string   // id of the message replied to, "" for none
+	parent  *message // that message, found by send (replies.go)
 }
 
 // prepare validates a messageInput (path is its lexicon path, for error
@@ -85,6 +88,12 @@ func (s *Server) prepare(ctx context.Context, path, convoID string, in *chat.Con
 		return nil, invalidf("%s must be an object", path)
 	}
 	d := &draft{convoID: convoID, text: in.Text}
+	if in.ReplyTo != nil {
+		if in.ReplyTo.MessageId == "" {
+			return nil, invalidf("%s/replyTo must have the property %q", path, "messageId")
+		}
+		d.replyTo = in.ReplyTo.MessageId
+	}
 	var ref struct {
 		did        syntax.DID
 		collection syntax.NSID
@@ -197,18 +206,24 @@ func (s *Server) sendMessageBatch(ctx context.Context, viewer syntax.DID, r *htt
 	return &chat.ConvoSendMessageBatch_Output{Items: views}, nil
 }
 
-// send stores drafts as viewer's messages, all or none. Members who have not
+// send stores drafts as viewer's messages, all or none. A block either way
+// between the members of a direct convo refuses the send the way Bluesky's
+// service does: InvalidRequest "block between recipient and sender" (the
+// lexicons declare no block error for sendMessage). Members who have not
 // accepted the convo (they never answered, or left) are asked again through
 // the follow gate, as the real service refuses to keep writing to a request
 // once the recipient's settings no longer allow it.
 func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) ([]*chat.ConvoDefs_MessageView, error) {
 	s.mu.Lock()
-	var gated []syntax.DID
+	var gated, partners []syntax.DID
 	for _, d := range drafts {
 		c, _, err := s.lookup(d.convoID, viewer, true)
 		if err != nil {
 			s.mu.Unlock()
 			return nil, err
+		}
+		if o := s.directOther(c, viewer); o != "" && !slices.Contains(partners, o) {
+			partners = append(partners, o)
 		}
 		for _, o := range c.others(viewer) {
 			if s.needsGate(viewer, o) && !slices.Contains(gated, o) {
@@ -217,6 +232,13 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 		}
 	}
 	s.mu.Unlock()
+	for _, o := range partners {
+		if blocked, e := s.blockedPair(ctx, viewer, o); e != nil {
+			return nil, e
+		} else if blocked {
+			return nil, invalidf(blockMessage)
+		}
+	}
 	for _, o := range gated {
 		if e := s.checkGate(ctx, viewer, o); e != nil {
 			return nil, asSendRefusal(e)
@@ -232,12 +254,17 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 			s.mu.Unlock()
 			return nil, err
 		}
+		if err := d.findParent(c, c.member[viewer]); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
 		convos[i] = c
 	}
 	views := make([]*chat.ConvoDefs_MessageView, len(drafts))
 	for i, d := range drafts {
 		m := s.sendLocked(convos[i], viewer, d)
 		views[i], _ = h.message(m, false)
+		h.reply(views[i], m, convos[i].member[viewer])
 	}
 	s.mu.Unlock()
 	s.hydrate(ctx, h)
@@ -265,12 +292,13 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 		}
 	}
 	m := &message{
-		id:     s.nextTID(),
-		sender: sender,
-		text:   d.text,
-		facets: d.facets,
-		embed:  d.embed,
-		sentAt: s.now(),
+		id:      s.nextTID(),
+		sender:  sender,
+		text:    d.text,
+		facets:  d.facets,
+		embed:   d.embed,
+		sentAt:  s.now(),
+		replyTo: d.parent,
 	}
 	m.rev = s.nextTID()
 	c.messages = append(c.messages, m)
@@ -399,6 +427,7 @@ func (s *Server) react(ctx context.Context, viewer syntax.DID, r *http.Request, 
 		}
 	}
 	v, _ := h.message(m, false)
+	h.reply(v, m, ms)
 	s.mu.Unlock()
 	s.hydrate(ctx, h)
 	return v, nil

@@ -95,6 +95,7 @@ type message struct {
 	facets    json.RawMessage // []app.bsky.richtext.facet, stored encoded so each view decodes its own copy
 	embed     *embedRecord
 	sentAt    time.Time
+	replyTo   *message   // the message this one replies to (replies.go), or nil
 	reactions []reaction // ascending creation
 }
 

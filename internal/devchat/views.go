@@ -90,6 +90,7 @@ func (h *hydrator) convoView(c *convo, viewer syntax.DID) *chat.ConvoDefs_ConvoV
 	}
 	if m := c.lastMessage(ms); m != nil {
 		mv, dv := h.message(m, ms.hidden[m.id])
+		h.reply(mv, m, ms)
 		v.LastMessage = &chat.ConvoDefs_ConvoView_LastMessage{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv}
 	}
 	var lastMsg *message
@@ -106,6 +107,7 @@ func (h *hydrator) convoView(c *convo, viewer syntax.DID) *chat.ConvoDefs_ConvoV
 	}
 	if last != nil {
 		mv, _ := h.message(lastMsg, false)
+		h.reply(mv, lastMsg, ms)
 		v.LastReaction = &chat.ConvoDefs_ConvoView_LastReaction{
 			ConvoDefs_MessageAndReactionView: &chat.ConvoDefs_MessageAndReactionView{Message: mv, Reaction: reactionView(*last)},
 		}

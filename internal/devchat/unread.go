@@ -1,0 +1,63 @@
+package devchat
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/skydm/skydm/internal/lex/chat"
+)
+
+// maxUnreadConvos caps each getUnreadCounts count: the lexicon says "Capped
+// at 100, where 100 means more than 99". (devchat first capped at 31 and
+// 11 "as the lexicon says": the same N+1-means-more-than-N convention as
+// joinRequestCount's "Capped at 21", from a revision of the lexicon before
+// the one vendored now.)
+const maxUnreadConvos = 100
+
+// getUnreadCounts counts unmuted convos with unread messages, split by the
+// viewer's status, each capped at maxUnreadConvos. A direct convo is left
+// out while a block exists either way between its members.
+func (s *Server) getUnreadCounts(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
+	if _, err := enumParam(r.URL.Query(), "includeGroupChats", "true", "false"); err != nil {
+		return nil, err
+	}
+	type unread struct {
+		accepted bool
+		partner  syntax.DID // "" for a group
+	}
+	var found []unread
+	s.mu.Lock()
+	for _, c := range s.st.convos {
+		ms, ok := c.member[viewer]
+		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 {
+			continue
+		}
+		found = append(found, unread{accepted: ms.status == statusAccepted, partner: s.directOther(c, viewer)})
+	}
+	s.mu.Unlock()
+
+	out := &chat.ConvoGetUnreadCounts_Output{}
+	blocked := map[syntax.DID]bool{}
+	for _, u := range found {
+		if u.partner != "" {
+			b, ok := blocked[u.partner]
+			if !ok {
+				var e *xrpcError
+				if b, e = s.blockedPair(ctx, viewer, u.partner); e != nil {
+					return nil, e
+				}
+				blocked[u.partner] = b
+			}
+			if b {
+				continue
+			}
+		}
+		if u.accepted {
+			out.UnreadAcceptedConvos = min(out.UnreadAcceptedConvos+1, maxUnreadConvos)
+		} else {
+			out.UnreadRequestConvos = min(out.UnreadRequestConvos+1, maxUnreadConvos)
+		}
+	}
+	return out, nil
+}
