@@ -20,6 +20,8 @@ type state struct {
 	convos     map[string]*convo         // by convo id
 	direct     map[[2]syntax.DID]string  // sorted member pair → convo id
 	logs       map[syntax.DID][]logEntry // per-user event log, ascending rev
+	prefs      map[syntax.DID]*chatPrefs // notification preferences set (notification.go)
+	reports    []Report                  // com.atproto.moderation.createReport (reports.go)
 }
 
 func newState() *state {
