@@ -88,3 +88,13 @@ func TestDeleteAccountDropsTheCallersChats(t *testing.T) {
 		t.Errorf("alice's history changed: %d messages", len(msgs))
 	}
 }
+
+// TestGetStatusAnswersTheLexicon: the test client checks the answer against
+// chat.bsky.actor.getStatus's output schema.
+func TestGetStatusAnswersTheLexicon(t *testing.T) {
+	e := newEnv(t, false)
+	out := ok[chat.ActorGetStatus_Output](t, e.query(e.user("alice"), "chat.bsky.actor.getStatus", nil))
+	if out.ChatDisabled {
+		t.Fatal("a fresh account has chat disabled")
+	}
+}

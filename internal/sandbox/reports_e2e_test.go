@@ -42,7 +42,10 @@ func TestReportThroughPDS(t *testing.T) {
 	})
 	must(t, err)
 
-	labeler := aliceAPI.WithService(n.Chat.LabelerServiceRef())
+	if n.ReportServiceRef != n.Chat.LabelerServiceRef() {
+		t.Fatalf("ReportServiceRef = %q, want devchat's %q", n.ReportServiceRef, n.Chat.LabelerServiceRef())
+	}
+	labeler := aliceAPI.WithService(n.ReportServiceRef)
 	var out comatproto.ModerationCreateReport_Output
 	must(t, labeler.Post(ctx, syntax.NSID("com.atproto.moderation.createReport"), map[string]any{
 		"reasonType": "com.atproto.moderation.defs#reasonSpam",
