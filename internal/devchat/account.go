@@ -20,14 +20,11 @@ type jsonLines []byte
 // exportAccountData answers the caller's chat history as JSON lines: for
 // each convo they have (oldest first), its convoView, then every message of
 // their history in it, oldest first, as messageView (with replyTo) or, when
-// they deleted it for themselves, deletedMessageView. Profiles are not
-// hydrated: the export is the account's data, not a rendering.
-func (s *Server) exportAccountData(_ context.Context, viewer syntax.DID, _ *http.Request) (any, error) {
+// they deleted it for themselves, deletedMessageView.
+func (s *Server) exportAccountData(ctx context.Context, viewer syntax.DID, _ *http.Request) (any, error) {
 	h := &hydrator{}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	var lines []any
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var mine []*convo
 	for _, c := range s.st.convos {
 		if ms, ok := c.member[viewer]; ok && ms.active() {
@@ -37,19 +34,25 @@ func (s *Server) exportAccountData(_ context.Context, viewer syntax.DID, _ *http
 	slices.SortFunc(mine, func(a, b *convo) int { return strings.Compare(a.id, b.id) })
 	for _, c := range mine {
 		ms := c.member[viewer]
-		if err := enc.Encode(h.convoView(c, viewer)); err != nil {
-			return nil, err
-		}
+		lines = append(lines, h.convoView(c, viewer))
 		for _, m := range c.visibleMessages(ms) {
 			mv, dv := h.message(m, ms.hidden[m.id])
 			h.reply(mv, m, ms)
-			var v any = dv
 			if mv != nil {
-				v = mv
+				lines = append(lines, mv)
+			} else {
+				lines = append(lines, dv)
 			}
-			if err := enc.Encode(v); err != nil {
-				return nil, err
-			}
+		}
+	}
+	s.mu.Unlock()
+	s.hydrate(ctx, h)
+
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			return nil, err
 		}
 	}
 	return jsonLines(buf.Bytes()), nil

@@ -44,8 +44,12 @@ func TestExportAccountDataIsTheHistoryAsJSONLines(t *testing.T) {
 	gone := e.send(alice, c.Id, "three")
 	e.proc(bob, "chat.bsky.convo.deleteMessageForSelf", map[string]string{"convoId": c.Id, "messageId": gone.Id})
 
+	lines := e.export(bob)
+	if members, _ := lines[0]["members"].([]any); len(members) != 2 || members[0].(map[string]any)["handle"] != "alice.test" {
+		t.Errorf("exported convoView members = %v, want hydrated profiles", lines[0]["members"])
+	}
 	var got []string
-	for _, l := range e.export(bob) {
+	for _, l := range lines {
 		typ := strings.TrimPrefix(l["$type"].(string), "chat.bsky.convo.defs#")
 		if text, ok := l["text"].(string); ok {
 			typ += ":" + text

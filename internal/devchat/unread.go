@@ -2,7 +2,10 @@ package devchat
 
 import (
 	"context"
+	"errors"
 	"net/http"
+
+	"github.com/bluesky-social/indigo/atproto/identity"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/skydm/skydm/internal/lex/chat"
@@ -17,7 +20,8 @@ const maxUnreadConvos = 100
 
 // getUnreadCounts counts unmuted convos with unread messages, split by the
 // viewer's status, each capped at maxUnreadConvos. A direct convo is left
-// out while a block exists either way between its members.
+// out while a block exists either way between its members, or when the other
+// member's DID no longer resolves (a deleted account).
 func (s *Server) getUnreadCounts(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
 	if _, err := enumParam(r.URL.Query(), "includeGroupChats", "true", "false"); err != nil {
 		return nil, err
@@ -38,15 +42,12 @@ func (s *Server) getUnreadCounts(ctx context.Context, viewer syntax.DID, r *http
 	s.mu.Unlock()
 
 	out := &chat.ConvoGetUnreadCounts_Output{}
-	blocked := map[syntax.DID]bool{}
+	blocked := map[syntax.DID]bool{} // partner → convo left out
 	for _, u := range found {
 		if u.partner != "" {
 			b, ok := blocked[u.partner]
 			if !ok {
-				var e *xrpcError
-				if b, e = s.blockedPair(ctx, viewer, u.partner); e != nil {
-					return nil, e
-				}
+				b = s.hiddenFromUnread(ctx, viewer, u.partner)
 				blocked[u.partner] = b
 			}
 			if b {
@@ -60,4 +61,16 @@ func (s *Server) getUnreadCounts(ctx context.Context, viewer syntax.DID, r *http
 		}
 	}
 	return out, nil
+}
+
+// hiddenFromUnread reports whether viewer's direct convo with partner is
+// left out of the counts: a block either way, or a partner whose DID is
+// gone. When the blocks cannot be read the convo is counted (an unread
+// badge is no place to fail the whole answer).
+func (s *Server) hiddenFromUnread(ctx context.Context, viewer, partner syntax.DID) bool {
+	if _, err := s.dir.LookupDID(ctx, partner); errors.Is(err, identity.ErrDIDNotFound) {
+		return true
+	}
+	blocked, e := s.blockedPair(ctx, viewer, partner)
+	return e == nil && blocked
 }

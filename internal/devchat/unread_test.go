@@ -49,3 +49,14 @@ func TestUnreadCountsLeaveOutDirectConvosAcrossABlock(t *testing.T) {
 		t.Fatalf("with blocks both ways: %+v, want nothing counted", got)
 	}
 }
+
+func TestUnreadCountsStillCountWhenBlocksCannotBeRead(t *testing.T) {
+	e := newEnv(t, false)
+	alice, bob := e.user("alice"), e.user("bob")
+	c := e.open(alice, bob)
+	e.send(alice, c.Id, "hello")
+	e.recs.fail(alice.did, fmt.Errorf("connection refused"))
+	if got := e.unreadCounts(bob); got.UnreadRequestConvos != 1 {
+		t.Fatalf("with alice's repo unreadable: %+v, want her convo counted", got)
+	}
+}
