@@ -41,7 +41,7 @@ func (s *Server) addMemberLocked(c *convo, did, addedBy syntax.DID, role, status
 	rev := s.nextTID()
 	ms := &memberState{
 		visible: true, status: status, leftRev: rev, readRev: rev, hidden: map[string]bool{},
-		role: role, addedBy: addedBy, joinedRev: rev, joinedAt: s.now(),
+		role: role, addedBy: addedBy, joinedRev: rev,
 	}
 	c.members = append(c.members, did)
 	c.member[did] = ms
