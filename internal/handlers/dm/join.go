@@ -67,6 +67,7 @@ func (s *Pages) Join(w http.ResponseWriter, r *http.Request) {
 		Notice: joinNotice(notice)}
 	if notice == "requested" && vm.Preview.State == views.JoinValid && !vm.Preview.Member {
 		vm.Preview.Requested = true // the service said pending just now
+		vm.Notice = ""              // the pending line says it, naming the owner
 	}
 	s.renderJoin(w, r, http.StatusOK, vm)
 }
