@@ -88,7 +88,7 @@ func TestDeleteAccountDropsTheCallersChats(t *testing.T) {
 	if lines := e.export(bob); len(lines) != 0 {
 		t.Errorf("bob's export after deletion: %v", lines)
 	}
-	if msgs := e.messages(alice, c.Id); len(msgs) != 1 {
+	if msgs := e.messages(alice, c.Id).Messages; len(msgs) != 1 {
 		t.Errorf("alice's history changed: %d messages", len(msgs))
 	}
 }

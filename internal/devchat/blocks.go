@@ -51,11 +51,13 @@ func (s *Server) blockedPair(ctx context.Context, a, b syntax.DID) (bool, *xrpcE
 }
 
 // directOther returns viewer's partner in c when c is a direct convo, ""
-// for a group. Requires Server.mu.
-func (s *Server) directOther(c *convo, viewer syntax.DID) syntax.DID {
-	others := c.others(viewer)
-	if len(others) != 1 || s.st.direct[pairKey(viewer, others[0])] != c.id {
+// for a group.
+func directOther(c *convo, viewer syntax.DID) syntax.DID {
+	if c.group != nil {
 		return ""
 	}
-	return others[0]
+	if others := c.others(viewer); len(others) == 1 {
+		return others[0]
+	}
+	return ""
 }

@@ -59,7 +59,7 @@ func TestSendingIntoADirectConvoAcrossABlockIsRefused(t *testing.T) {
 	}
 	// The history stays readable for both.
 	for _, u := range []*user{alice, bob} {
-		if msgs := e.messages(u, c.Id); len(msgs) != 1 || msgs[0].ConvoDefs_MessageView.Text != "hi" {
+		if msgs := e.messages(u, c.Id).Messages; len(msgs) != 1 || msgs[0].ConvoDefs_MessageView.Text != "hi" {
 			t.Errorf("%s's history after the block: %+v", u.handle, msgs)
 		}
 	}

@@ -71,8 +71,8 @@ func (s *Server) listConvos(ctx context.Context, viewer syntax.DID, r *http.Requ
 	keep := func(c *convo, ms *memberState) bool {
 		return (status == "" || ms.status == status) &&
 			(readState == "" || c.unread(viewer, ms) > 0) &&
-			kind != "group" && // only direct convos exist here
-			(lockStatus == "" || lockStatus == "unlocked")
+			(kind == "" || c.kind() == kind) &&
+			(lockStatus == "" || c.lockStatus() == lockStatus)
 	}
 
 	h := &hydrator{}
@@ -351,6 +351,13 @@ func (s *Server) leaveConvo(_ context.Context, viewer syntax.DID, r *http.Reques
 	if err != nil {
 		return nil, err
 	}
+	if c.group != nil {
+		rev, err := s.leaveGroupLocked(c, viewer)
+		if err != nil {
+			return nil, err
+		}
+		return &chat.ConvoLeaveConvo_Output{ConvoId: c.id, Rev: rev}, nil
+	}
 	rev := s.nextTID()
 	ms.left, ms.leftRev, ms.muted, ms.readRev = true, rev, false, rev
 	ms.hidden = map[string]bool{}
@@ -427,8 +434,8 @@ func (s *Server) updateAllRead(_ context.Context, viewer syntax.DID, r *http.Req
 	return &chat.ConvoUpdateAllRead_Output{UpdatedCount: int64(len(ids))}, nil
 }
 
-// getStatus implements chat.bsky.actor.getStatus. Groups are not modelled,
-// so nobody can create one.
+// getStatus implements chat.bsky.actor.getStatus: everyone may create
+// groups of up to groupMemberLimit members.
 func (s *Server) getStatus(context.Context, syntax.DID, *http.Request) (any, error) {
-	return &chat.ActorGetStatus_Output{CanCreateGroups: false, ChatDisabled: false, GroupMemberLimit: 50}, nil
+	return &chat.ActorGetStatus_Output{CanCreateGroups: true, ChatDisabled: false, GroupMemberLimit: groupMemberLimit}, nil
 }

@@ -2,7 +2,6 @@ package devchat
 
 import (
 	"net/http"
-	"net/url"
 	"testing"
 
 	"github.com/skydm/skydm/internal/lex/chat"
@@ -14,12 +13,6 @@ func (e *env) reply(u *user, convoID, parentID, text string) resp {
 	return e.proc(u, "chat.bsky.convo.sendMessage", map[string]any{
 		"convoId": convoID, "message": map[string]any{"text": text, "replyTo": map[string]string{"messageId": parentID}},
 	})
-}
-
-// messages returns u's getMessages of a convo, newest first.
-func (e *env) messages(u *user, convoID string) []*chat.ConvoGetMessages_Output_Messages_Elem {
-	e.t.Helper()
-	return ok[chat.ConvoGetMessages_Output](e.t, e.query(u, "chat.bsky.convo.getMessages", url.Values{"convoId": {convoID}})).Messages
 }
 
 // parentText is the text of a view's embedded parent messageView, failing
@@ -49,7 +42,7 @@ func TestReplyEmbedsItsParentOneLevelDeep(t *testing.T) {
 		t.Fatalf("parent of the reply to a reply = %q", got)
 	}
 
-	msgs := e.messages(bob, c.Id) // newest first
+	msgs := e.messages(bob, c.Id).Messages // newest first
 	if got := parentText(t, msgs[0].ConvoDefs_MessageView); got != "yes, noon" {
 		t.Errorf("getMessages: third's parent = %q", got)
 	}
@@ -89,7 +82,7 @@ func TestReplyTargetMustBeAMessageOfTheSameConvo(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.messages(bob, c.Id)); n != 1 {
+	if n := len(e.messages(bob, c.Id).Messages); n != 1 {
 		t.Fatalf("bob's convo has %d messages after refused replies, want 1", n)
 	}
 }
@@ -102,11 +95,11 @@ func TestReplyParentDeletedForTheViewerIsADeletedView(t *testing.T) {
 	e.reply(alice, c.Id, first.Id, "ignore that")
 	ok[chat.ConvoDefs_DeletedMessageView](t, e.proc(bob, "chat.bsky.convo.deleteMessageForSelf", map[string]string{"convoId": c.Id, "messageId": first.Id}))
 
-	got := e.messages(bob, c.Id)[0].ConvoDefs_MessageView
+	got := e.messages(bob, c.Id).Messages[0].ConvoDefs_MessageView
 	if got.ReplyTo == nil || got.ReplyTo.ConvoDefs_DeletedMessageView == nil || got.ReplyTo.ConvoDefs_DeletedMessageView.Id != first.Id {
 		t.Fatalf("bob's view of the reply: replyTo %+v, want a deletedMessageView of %s", got.ReplyTo, first.Id)
 	}
-	if parentText(t, e.messages(alice, c.Id)[0].ConvoDefs_MessageView) != "oops" {
+	if parentText(t, e.messages(alice, c.Id).Messages[0].ConvoDefs_MessageView) != "oops" {
 		t.Fatal("alice, who deleted nothing, lost the parent")
 	}
 }
@@ -120,7 +113,7 @@ func TestReplyParentOutsideTheViewersHistoryIsAPlaceholder(t *testing.T) {
 	// bob's history now starts after his leave; alice still sees old.
 	ok[chat.ConvoDefs_MessageView](t, e.reply(alice, c.Id, old.Id, "remember this?"))
 
-	got := e.messages(bob, c.Id)[0].ConvoDefs_MessageView
+	got := e.messages(bob, c.Id).Messages[0].ConvoDefs_MessageView
 	if got.ReplyTo == nil || got.ReplyTo.ConvoDefs_MessageBeforeUserJoinedGroupView == nil {
 		t.Fatalf("bob's view of a reply to a message he cannot see: replyTo %+v", got.ReplyTo)
 	}

@@ -18,12 +18,14 @@ import (
 // the one vendored now.)
 const maxUnreadConvos = 100
 
-// getUnreadCounts counts unmuted convos with unread messages, split by the
-// viewer's status, each capped at maxUnreadConvos. A direct convo is left
+// getUnreadCounts counts unmuted, unlocked convos with unread messages,
+// split by the viewer's status, each capped at maxUnreadConvos;
+// includeGroupChats=false leaves groups out. A direct convo is left
 // out while a block exists either way between its members, or when the other
 // member's DID no longer resolves (a deleted account).
 func (s *Server) getUnreadCounts(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
-	if _, err := enumParam(r.URL.Query(), "includeGroupChats", "true", "false"); err != nil {
+	groups, err := enumParam(r.URL.Query(), "includeGroupChats", "true", "false")
+	if err != nil {
 		return nil, err
 	}
 	type unread struct {
@@ -34,10 +36,11 @@ func (s *Server) getUnreadCounts(ctx context.Context, viewer syntax.DID, r *http
 	s.mu.Lock()
 	for _, c := range s.st.convos {
 		ms, ok := c.member[viewer]
-		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 {
+		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 ||
+			c.lockStatus() != lockUnlocked || (c.group != nil && groups == "false") {
 			continue
 		}
-		found = append(found, unread{accepted: ms.status == statusAccepted, partner: s.directOther(c, viewer)})
+		found = append(found, unread{accepted: ms.status == statusAccepted, partner: directOther(c, viewer)})
 	}
 	s.mu.Unlock()
 
