@@ -7,15 +7,16 @@ import "github.com/skydm/skydm/internal/lex/chat"
 // one level deep, as the viewer may see it.
 
 // findParent resolves d.replyTo to a message of c in the sender's history,
-// or answers ReplyTargetNotFound (an unknown id, another convo's message, or
-// one from before the sender's history began). Requires Server.mu.
+// or answers ReplyTargetNotFound (an unknown id, another convo's message, a
+// system message, or one from before the sender's history began). Requires
+// Server.mu.
 func (d *draft) findParent(c *convo, ms *memberState) error {
 	d.parent = nil
 	if d.replyTo == "" {
 		return nil
 	}
 	p, ok := c.byID[d.replyTo]
-	if !ok || !ms.sees(p) {
+	if !ok || p.system != nil || !ms.sees(p) {
 		return badRequest("ReplyTargetNotFound", "the message replied to was not found in this convo")
 	}
 	d.parent = p
