@@ -12,10 +12,10 @@ import (
 )
 
 // maxUnreadConvos caps each getUnreadCounts count: the lexicon says "Capped
-// at 100, where 100 means more than 99". (devchat first capped at 31 and
-// 11 "as the lexicon says": the same N+1-means-more-than-N convention as
-// joinRequestCount's "Capped at 21", from a revision of the lexicon before
-// the one vendored now.)
+// at 100, where 100 means more than 99". (devchat first capped at 31 and 11:
+// an earlier revision of the lexicon said "Capped at 31, where 31 means more
+// than 30" for accepted convos and "Capped at 11, where 11 means more than
+// 10" for requests; the vendored newest one raised both to 100.)
 const maxUnreadConvos = 100
 
 // getUnreadCounts counts unmuted, unlocked convos with unread messages,
