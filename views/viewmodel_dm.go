@@ -226,6 +226,9 @@ type MessageVM struct {
 	// Continued is set when the message before it on the page is from the
 	// same sender on the same day: its name and avatar are not shown again.
 	Continued bool
+	// JoinLink is a group's join link shared in the message
+	// (chat.bsky.embed.joinLink → JoinLinkCard).
+	JoinLink *JoinPreviewVM
 }
 
 // Text returns the message's text (the segments joined).

@@ -71,8 +71,8 @@ func (s *Server) listConvos(ctx context.Context, viewer syntax.DID, r *http.Requ
 	keep := func(c *convo, ms *memberState) bool {
 		return (status == "" || ms.status == status) &&
 			(readState == "" || c.unread(viewer, ms) > 0) &&
-			kind != "group" && // only direct convos exist here
-			(lockStatus == "" || lockStatus == "unlocked")
+			(kind == "" || c.kind() == kind) &&
+			(lockStatus == "" || c.lockStatus() == lockStatus)
 	}
 
 	h := &hydrator{}
@@ -163,21 +163,15 @@ func (s *Server) existingConvo(viewer, other syntax.DID) *convo {
 
 // getConvoForMembers implements chat.bsky.convo.getConvoForMembers: returns
 // the caller's direct convo with the other member, creating it (or re-opening
-// it after leaveConvo) behind the follow gate.
+// it after leaveConvo) behind the follow gate, unless a block exists either
+// way (BlockedActor, BlockedSubject; blocks.go).
 func (s *Server) getConvoForMembers(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
 	other, err := otherMember(r.URL.Query(), viewer)
 	if err != nil {
 		return nil, err
 	}
-	h := &hydrator{}
 	s.mu.Lock()
-	if c := s.existingConvo(viewer, other); c != nil {
-		out := &chat.ConvoGetConvoForMembers_Output{Convo: h.convoView(c, viewer)}
-		s.mu.Unlock()
-		s.hydrate(ctx, h)
-		return out, nil
-	}
-	gate := s.needsGate(viewer, other)
+	gate := s.existingConvo(viewer, other) == nil && s.needsGate(viewer, other)
 	s.mu.Unlock()
 
 	if gate {
@@ -185,7 +179,11 @@ func (s *Server) getConvoForMembers(ctx context.Context, viewer syntax.DID, r *h
 			return nil, e
 		}
 	}
+	if e := s.checkBlocks(ctx, viewer, other); e != nil {
+		return nil, e
+	}
 
+	h := &hydrator{}
 	s.mu.Lock()
 	c := s.openConvoLocked(viewer, other)
 	out := &chat.ConvoGetConvoForMembers_Output{Convo: h.convoView(c, viewer)}
@@ -225,8 +223,9 @@ func (s *Server) openConvoLocked(viewer, other syntax.DID) *convo {
 }
 
 // getConvoAvailability implements chat.bsky.convo.getConvoAvailability:
-// canChat is the follow gate's answer (true without asking when the other
-// member already accepted the convo); an existing convo is returned.
+// canChat is false when a block exists either way (blocks.go), else the
+// follow gate's answer (true without asking when the other member already
+// accepted the convo); an existing convo is returned.
 func (s *Server) getConvoAvailability(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
 	other, err := otherMember(r.URL.Query(), viewer)
 	if err != nil {
@@ -249,6 +248,13 @@ func (s *Server) getConvoAvailability(ctx context.Context, viewer syntax.DID, r 
 			}
 			out.CanChat = false
 		}
+	}
+	if out.CanChat {
+		blocked, e := s.blockedPair(ctx, viewer, other)
+		if e != nil {
+			return nil, e
+		}
+		out.CanChat = !blocked
 	}
 	s.hydrate(ctx, h)
 	return out, nil
@@ -345,6 +351,13 @@ func (s *Server) leaveConvo(_ context.Context, viewer syntax.DID, r *http.Reques
 	if err != nil {
 		return nil, err
 	}
+	if c.group != nil {
+		rev, err := s.leaveGroupLocked(c, viewer)
+		if err != nil {
+			return nil, err
+		}
+		return &chat.ConvoLeaveConvo_Output{ConvoId: c.id, Rev: rev}, nil
+	}
 	rev := s.nextTID()
 	ms.left, ms.leftRev, ms.muted, ms.readRev = true, rev, false, rev
 	ms.hidden = map[string]bool{}
@@ -421,38 +434,8 @@ func (s *Server) updateAllRead(_ context.Context, viewer syntax.DID, r *http.Req
 	return &chat.ConvoUpdateAllRead_Output{UpdatedCount: int64(len(ids))}, nil
 }
 
-// unreadCountsOutput is chat.bsky.convo.getUnreadCounts's output (not in
-// indigo's generated types).
-type unreadCountsOutput struct {
-	UnreadAcceptedConvos int64 `json:"unreadAcceptedConvos"`
-	UnreadRequestConvos  int64 `json:"unreadRequestConvos"`
-}
-
-// getUnreadCounts counts unmuted convos with unread messages, split by the
-// viewer's status, capped at 31 (accepted) and 11 (request) as the lexicon says.
-func (s *Server) getUnreadCounts(_ context.Context, viewer syntax.DID, r *http.Request) (any, error) {
-	if _, err := enumParam(r.URL.Query(), "includeGroupChats", "true", "false"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := &unreadCountsOutput{}
-	for _, c := range s.st.convos {
-		ms, ok := c.member[viewer]
-		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 {
-			continue
-		}
-		if ms.status == statusAccepted {
-			out.UnreadAcceptedConvos = min(out.UnreadAcceptedConvos+1, 31)
-		} else {
-			out.UnreadRequestConvos = min(out.UnreadRequestConvos+1, 11)
-		}
-	}
-	return out, nil
-}
-
-// getStatus implements chat.bsky.actor.getStatus. Groups are not modelled,
-// so nobody can create one.
+// getStatus implements chat.bsky.actor.getStatus: everyone may create
+// groups of up to groupMemberLimit members.
 func (s *Server) getStatus(context.Context, syntax.DID, *http.Request) (any, error) {
-	return &chat.ActorGetStatus_Output{CanCreateGroups: false, ChatDisabled: false, GroupMemberLimit: 50}, nil
+	return &chat.ActorGetStatus_Output{CanCreateGroups: true, ChatDisabled: false, GroupMemberLimit: groupMemberLimit}, nil
 }

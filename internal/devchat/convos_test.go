@@ -50,7 +50,7 @@ func TestConvoIsARequestForTheRecipientUntilAccepted(t *testing.T) {
 	if got := e.convo(alice, c.Id); got.UnreadCount != 0 || got.LastMessage.ConvoDefs_MessageView.Text != "are you there?" {
 		t.Errorf("alice's view: unread %d last %+v", got.UnreadCount, got.LastMessage)
 	}
-	counts := ok[unreadCountsOutput](t, e.query(bob, "chat.bsky.convo.getUnreadCounts", nil))
+	counts := ok[chat.ConvoGetUnreadCounts_Output](t, e.query(bob, "chat.bsky.convo.getUnreadCounts", nil))
 	if counts.UnreadRequestConvos != 1 || counts.UnreadAcceptedConvos != 0 {
 		t.Errorf("unread counts = %+v", counts)
 	}
@@ -111,7 +111,7 @@ func TestMuteAndUnmuteArePerMember(t *testing.T) {
 	if !muted.Convo.Muted || e.convo(alice, c.Id).Muted {
 		t.Fatalf("bob muted %v, alice muted %v", muted.Convo.Muted, e.convo(alice, c.Id).Muted)
 	}
-	if counts := ok[unreadCountsOutput](t, e.query(bob, "chat.bsky.convo.getUnreadCounts", nil)); counts.UnreadRequestConvos != 0 {
+	if counts := ok[chat.ConvoGetUnreadCounts_Output](t, e.query(bob, "chat.bsky.convo.getUnreadCounts", nil)); counts.UnreadRequestConvos != 0 {
 		t.Errorf("muted convo counted as unread: %+v", counts)
 	}
 	unmuted := ok[chat.ConvoUnmuteConvo_Output](t, e.proc(bob, "chat.bsky.convo.unmuteConvo", map[string]any{"convoId": c.Id}))

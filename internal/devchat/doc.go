@@ -7,15 +7,29 @@
 //   - server.go: Config, New, routing, the XRPC method table, error bodies.
 //   - auth.go: the PDS-minted service token (indigo ServiceAuthValidator).
 //   - convos.go: listing, getConvoForMembers (follow gate), accept, mute,
-//     leave, read state, unread counts.
+//     leave, read state.
 //   - messages.go: getMessages, sendMessage(Batch), deleteMessageForSelf,
 //     reactions.
 //   - log.go: the per-user event log behind chat.bsky.convo.getLog.
 //   - records.go: RecordSource (profiles, chat declarations, follows) and the
 //     follow gate.
+//   - groups.go: group convos (createGroup, addMembers, removeMembers,
+//     editGroup, listMutualGroups) and membership changes.
+//   - members.go: member views (directConvoMember, groupConvoMember,
+//     pastGroupConvoMember), getConvoMembers, the group invitation check.
+//   - lock.go: lockConvo/unlockConvo, the moderation lock, leaving a group.
+//   - system.go: system messages and the group log events carrying them.
 //   - faults.go: fault injection and call counting for tests.
+//   - replies.go: replyTo targets and the embedded parent views.
+//   - blocks.go: app.bsky.graph.block records (BlockedActor/BlockedSubject).
+//   - unread.go: getUnreadCounts.
+//   - notification.go: chat.bsky.notification get/putPreferences.
+//   - reports.go: com.atproto.moderation.createReport, through the
+//     #atproto_labeler service of the DID document.
+//   - account.go: chat.bsky.actor.exportAccountData and deleteAccount.
 //   - state.go, views.go, params.go: the model, its lexicon views, and input
 //     checks.
 //
-// Only direct (1:1) conversations are modelled; group methods answer 501.
+// Direct (1:1) and group conversations are modelled (see convo in
+// state.go); join links and join requests are not.
 package devchat

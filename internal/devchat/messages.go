@@ -24,11 +24,7 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 	if err != nil {
 		return nil, err
 	}
-	limit, err := limitParam(q, defaultLimit)
-	if err != nil {
-		return nil, err
-	}
-	cursor, err := cursorParam(q)
+	limit, cursor, err := pageParams(q)
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +45,13 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 	var people []syntax.DID
 	for i := end - 1; i >= start; i-- { // newest first
 		m := msgs[i]
-		mv, dv := h.message(m, ms.hidden[m.id])
-		out.Messages = append(out.Messages, &chat.ConvoGetMessages_Output_Messages_Elem{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv})
+		mv, dv, sv := h.anyMessage(m, ms.hidden[m.id])
+		h.reply(mv, m, ms)
+		out.Messages = append(out.Messages, &chat.ConvoGetMessages_Output_Messages_Elem{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv, ConvoDefs_SystemMessageView: sv})
+		if sv != nil {
+			people = append(people, m.system.referred()...)
+			continue
+		}
 		people = append(people, m.sender)
 		if mv != nil {
 			for _, rx := range m.reactions {
@@ -63,7 +64,7 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 		out.Cursor = &next
 	}
 	if len(people) > 0 {
-		out.RelatedProfiles = h.related(people...)
+		out.RelatedProfiles = h.relatedIn(c, people...)
 	}
 	s.mu.Unlock()
 	s.hydrate(ctx, h)
@@ -76,6 +77,8 @@ type draft struct {
 	text    string
 	facets  json.RawMessage
 	embed   *embedRecord
+	replyTo string   // id of the message replied to, "" for none
+	parent  *message // that message, found by send (replies.go)
 }
 
 // prepare validates a messageInput (path is its lexicon path, for error
@@ -85,6 +88,12 @@ func (s *Server) prepare(ctx context.Context, path, convoID string, in *chat.Con
 		return nil, invalidf("%s must be an object", path)
 	}
 	d := &draft{convoID: convoID, text: in.Text}
+	if in.ReplyTo != nil {
+		if in.ReplyTo.MessageId == "" {
+			return nil, invalidf("%s/replyTo must have the property %q", path, "messageId")
+		}
+		d.replyTo = in.ReplyTo.MessageId
+	}
 	var ref struct {
 		did        syntax.DID
 		collection syntax.NSID
@@ -197,18 +206,30 @@ func (s *Server) sendMessageBatch(ctx context.Context, viewer syntax.DID, r *htt
 	return &chat.ConvoSendMessageBatch_Output{Items: views}, nil
 }
 
-// send stores drafts as viewer's messages, all or none. Members who have not
+// send stores drafts as viewer's messages, all or none. A block either way
+// between the members of a direct convo refuses the send the way Bluesky's
+// service does: InvalidRequest "block between recipient and sender" (the
+// lexicons declare no block error for sendMessage). Members who have not
 // accepted the convo (they never answered, or left) are asked again through
 // the follow gate, as the real service refuses to keep writing to a request
 // once the recipient's settings no longer allow it.
 func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) ([]*chat.ConvoDefs_MessageView, error) {
 	s.mu.Lock()
-	var gated []syntax.DID
+	var gated, partners []syntax.DID
 	for _, d := range drafts {
 		c, _, err := s.lookup(d.convoID, viewer, true)
+		if err == nil {
+			err = c.writable()
+		}
 		if err != nil {
 			s.mu.Unlock()
 			return nil, err
+		}
+		if o := directOther(c, viewer); o != "" && !slices.Contains(partners, o) {
+			partners = append(partners, o)
+		}
+		if c.group != nil {
+			continue // no follow gate in a group: members were checked when added
 		}
 		for _, o := range c.others(viewer) {
 			if s.needsGate(viewer, o) && !slices.Contains(gated, o) {
@@ -217,6 +238,13 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 		}
 	}
 	s.mu.Unlock()
+	for _, o := range partners {
+		if blocked, e := s.blockedPair(ctx, viewer, o); e != nil {
+			return nil, e
+		} else if blocked {
+			return nil, invalidf(blockMessage)
+		}
+	}
 	for _, o := range gated {
 		if e := s.checkGate(ctx, viewer, o); e != nil {
 			return nil, asSendRefusal(e)
@@ -228,7 +256,14 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 	convos := make([]*convo, len(drafts))
 	for i, d := range drafts {
 		c, _, err := s.lookup(d.convoID, viewer, true)
+		if err == nil {
+			err = c.writable()
+		}
 		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		if err := d.findParent(c, c.member[viewer]); err != nil {
 			s.mu.Unlock()
 			return nil, err
 		}
@@ -238,6 +273,7 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 	for i, d := range drafts {
 		m := s.sendLocked(convos[i], viewer, d)
 		views[i], _ = h.message(m, false)
+		h.reply(views[i], m, convos[i].member[viewer])
 	}
 	s.mu.Unlock()
 	s.hydrate(ctx, h)
@@ -265,12 +301,13 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 		}
 	}
 	m := &message{
-		id:     s.nextTID(),
-		sender: sender,
-		text:   d.text,
-		facets: d.facets,
-		embed:  d.embed,
-		sentAt: s.now(),
+		id:      s.nextTID(),
+		sender:  sender,
+		text:    d.text,
+		facets:  d.facets,
+		embed:   d.embed,
+		sentAt:  s.now(),
+		replyTo: d.parent,
 	}
 	m.rev = s.nextTID()
 	c.messages = append(c.messages, m)
@@ -307,6 +344,9 @@ func (s *Server) deleteMessageForSelf(_ context.Context, viewer syntax.DID, r *h
 	m, err := c.messageFor(ms, in.MessageId)
 	if err != nil {
 		return nil, err
+	}
+	if m.system != nil {
+		return nil, invalidf("system messages cannot be deleted")
 	}
 	if !ms.hidden[m.id] {
 		ms.hidden[m.id] = true
@@ -359,6 +399,10 @@ func (s *Server) react(ctx context.Context, viewer syntax.DID, r *http.Request, 
 		s.mu.Unlock()
 		return nil, err
 	}
+	if e := reactionRefusal(c, m, add); e != nil {
+		s.mu.Unlock()
+		return nil, e
+	}
 	if ms.hidden[m.id] {
 		s.mu.Unlock()
 		return nil, badRequest("ReactionMessageDeleted", "the message has been deleted; reactions can no longer be added or removed")
@@ -399,6 +443,7 @@ func (s *Server) react(ctx context.Context, viewer syntax.DID, r *http.Request, 
 		}
 	}
 	v, _ := h.message(m, false)
+	h.reply(v, m, ms)
 	s.mu.Unlock()
 	s.hydrate(ctx, h)
 	return v, nil

@@ -255,9 +255,15 @@ func (s *Server) checkGate(ctx context.Context, sender, recipient syntax.DID) *x
 // follows reports whether who has an app.bsky.graph.follow record whose
 // subject is whom.
 func (s *Server) follows(ctx context.Context, who, whom syntax.DID) (bool, error) {
+	return s.hasSubject(ctx, who, collFollow, whom)
+}
+
+// hasSubject reports whether who has a record in collection (a follow, a
+// block) whose subject is whom.
+func (s *Server) hasSubject(ctx context.Context, who syntax.DID, collection syntax.NSID, whom syntax.DID) (bool, error) {
 	cursor := ""
 	for range maxFollowPages {
-		recs, next, err := s.records.ListRecords(ctx, who, collFollow, cursor, 100)
+		recs, next, err := s.records.ListRecords(ctx, who, collection, cursor, 100)
 		if err != nil {
 			return false, err
 		}

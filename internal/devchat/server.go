@@ -192,6 +192,10 @@ func (s *Server) serveDIDDoc(w http.ResponseWriter, _ *http.Request) {
 			"id":              "#bsky_chat",
 			"type":            "BskyChatService",
 			"serviceEndpoint": s.endpoint,
+		}, {
+			"id":              "#" + labelerServiceID, // reports.go
+			"type":            "AtprotoLabeler",
+			"serviceEndpoint": s.endpoint,
 		}},
 	})
 }
@@ -231,6 +235,21 @@ func (s *Server) routes() map[string]method {
 		"chat.bsky.convo.deleteMessageForSelf": p(s.deleteMessageForSelf),
 		"chat.bsky.convo.addReaction":          p(s.addReaction),
 		"chat.bsky.convo.removeReaction":       p(s.removeReaction),
+		// Groups (groups.go, members.go, lock.go).
+		"chat.bsky.group.createGroup":      p(s.createGroup),
+		"chat.bsky.group.addMembers":       p(s.addMembers),
+		"chat.bsky.group.removeMembers":    p(s.removeMembers),
+		"chat.bsky.group.editGroup":        p(s.editGroup),
+		"chat.bsky.group.listMutualGroups": q(s.listMutualGroups),
+		"chat.bsky.convo.getConvoMembers":  q(s.getConvoMembers),
+		"chat.bsky.convo.lockConvo":        p(s.lockConvo),
+		"chat.bsky.convo.unlockConvo":      p(s.unlockConvo),
+		// notification.go, reports.go, account.go
+		"chat.bsky.notification.getPreferences": q(s.getPreferences),
+		"chat.bsky.notification.putPreferences": p(s.putPreferences),
+		"com.atproto.moderation.createReport":   p(s.createReport),
+		"chat.bsky.actor.exportAccountData":     q(s.exportAccountData),
+		"chat.bsky.actor.deleteAccount":         p(s.deleteAccount),
 	}
 }
 
@@ -273,6 +292,12 @@ func (s *Server) serveXRPC(w http.ResponseWriter, r *http.Request) {
 			xe = &xrpcError{Status: http.StatusInternalServerError, Name: "InternalServerError", Message: "Internal Server Error"}
 		}
 		writeXRPCError(w, xe)
+		return
+	}
+	if b, ok := out.(jsonLines); ok { // account.go
+		w.Header().Set("Content-Type", "application/jsonl")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -324,20 +349,29 @@ const maxBody = 1 << 20
 
 // decodeInput reads a procedure's JSON body into v.
 func decodeInput(r *http.Request, v any) error {
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || mt != "application/json" {
-		return invalidf("Wrong request encoding (Content-Type): %q, expected application/json", ct)
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	b, err := readInput(r)
 	if err != nil {
-		return invalidf("could not read request body")
-	}
-	if len(b) > maxBody {
-		return &xrpcError{Status: http.StatusRequestEntityTooLarge, Name: "PayloadTooLarge", Message: "request entity too large"}
+		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return invalidf("Input must be valid JSON: %v", err)
 	}
 	return nil
+}
+
+// readInput returns a procedure's JSON body, checking its encoding and size.
+func readInput(r *http.Request) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return nil, invalidf("Wrong request encoding (Content-Type): %q, expected application/json", ct)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, invalidf("could not read request body")
+	}
+	if len(b) > maxBody {
+		return nil, &xrpcError{Status: http.StatusRequestEntityTooLarge, Name: "PayloadTooLarge", Message: "request entity too large"}
+	}
+	return b, nil
 }

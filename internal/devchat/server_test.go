@@ -2,7 +2,6 @@ package devchat
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
@@ -38,16 +37,7 @@ func TestDIDDocumentNamesTheChatService(t *testing.T) {
 	if got, want := e.srv.ServiceRef(), "did:web:localhost%3A2590#bsky_chat"; got != want {
 		t.Errorf("ServiceRef = %s, want %s", got, want)
 	}
-	res, err := e.ts.Client().Get(e.ts.URL + "/.well-known/did.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	var doc identity.DIDDocument
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
+	doc, b := e.didDoc()
 	ident := identity.ParseIdentity(&doc)
 	if doc.DID != e.srv.DID() || ident.GetServiceEndpoint("bsky_chat") != testEndpoint {
 		t.Fatalf("did.json = %s", b)
@@ -60,7 +50,7 @@ func TestDIDDocumentNamesTheChatService(t *testing.T) {
 func TestUnknownMethodIs501AndWrongVerbIs400(t *testing.T) {
 	e := newEnv(t, false)
 	alice := e.user("alice")
-	wantErr(t, e.query(alice, "chat.bsky.group.createGroup", nil), http.StatusNotImplemented, "MethodNotImplemented", "")
+	wantErr(t, e.query(alice, "chat.bsky.convo.noSuchMethod", nil), http.StatusNotImplemented, "MethodNotImplemented", "")
 	r, err := e.raw(context.Background(), http.MethodGet, "chat.bsky.convo.sendMessage", "Bearer "+e.token(alice, "chat.bsky.convo.sendMessage"), nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,7 @@ type Network struct {
 	Chat                    *devchat.Server    // in-process devchat (nil when attached from a state file)
 	ChatDID                 string             // "did:web:localhost%3APORT"
 	ChatServiceRef          string             // "did:web:localhost%3APORT#bsky_chat", for the atproto-proxy header
+	ReportServiceRef        string             // "did:web:localhost%3APORT#atproto_labeler": devchat takes createReport
 	Accounts                map[string]Account // "alice", "bob", "carol" when seeded
 	CACertFile              string             // throw-away CA the PDS trusts (NODE_EXTRA_CA_CERTS)
 	ClientHost              string             // "client.skydm.internal", resolved to 127.0.0.1 inside the PDS only
@@ -221,6 +222,7 @@ func Start(ctx context.Context, o Options) (_ *Network, err error) {
 	n.Chat = chat
 	n.ChatDID = chat.DID().String()
 	n.ChatServiceRef = chat.ServiceRef()
+	n.ReportServiceRef = chat.LabelerServiceRef()
 	n.chatSrv = &http.Server{Handler: chat, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.chatSrv.Serve(chatLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -327,6 +329,7 @@ type state struct {
 	ChatURL        string             `json:"chatUrl"`
 	ChatDID        string             `json:"chatDid"`
 	ChatServiceRef string             `json:"chatServiceRef"`
+	ReportService  string             `json:"reportServiceRef,omitempty"`
 	CACertFile     string             `json:"caCertFile"`
 	CAKeyFile      string             `json:"caKeyFile"`
 	ClientHost     string             `json:"clientHost"`
@@ -340,7 +343,7 @@ type state struct {
 func (n *Network) writeState(path string) error {
 	s := state{
 		PLCURL: n.PLCURL, PDSURL: n.PDSURL, ChatURL: n.ChatURL, ChatDID: n.ChatDID,
-		ChatServiceRef: n.ChatServiceRef, CACertFile: n.CACertFile, CAKeyFile: n.caKeyFile,
+		ChatServiceRef: n.ChatServiceRef, ReportService: n.ReportServiceRef, CACertFile: n.CACertFile, CAKeyFile: n.caKeyFile,
 		ClientHost: n.ClientHost, Faults: n.Faults, PID: n.PID, Accounts: n.Accounts,
 	}
 	if n.Faults {
@@ -384,7 +387,7 @@ func Load(path string) (*Network, error) {
 	}
 	n := &Network{
 		PLCURL: s.PLCURL, PDSURL: s.PDSURL, ChatURL: s.ChatURL, ChatDID: s.ChatDID,
-		ChatServiceRef: s.ChatServiceRef, Accounts: s.Accounts, CACertFile: s.CACertFile,
+		ChatServiceRef: s.ChatServiceRef, ReportServiceRef: s.ReportService, Accounts: s.Accounts, CACertFile: s.CACertFile,
 		ClientHost: s.ClientHost, Faults: s.Faults, PID: s.PID,
 		caKeyFile: s.CAKeyFile,
 		client:    &http.Client{Timeout: 30 * time.Second},

@@ -65,7 +65,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 	want := n
 	if loaded.PLCURL != want.PLCURL || loaded.PDSURL != want.PDSURL || loaded.ChatURL != want.ChatURL ||
-		loaded.ChatDID != want.ChatDID || loaded.ChatServiceRef != want.ChatServiceRef ||
+		loaded.ChatDID != want.ChatDID || loaded.ChatServiceRef != want.ChatServiceRef || loaded.ReportServiceRef != want.ReportServiceRef ||
 		loaded.CACertFile != want.CACertFile || loaded.ClientHost != want.ClientHost ||
 		loaded.Faults != want.Faults || loaded.PID != want.PID || loaded.Chat != nil {
 		t.Errorf("Load differs:\n got %+v\nwant %+v", loaded, n)
