@@ -45,6 +45,12 @@ const (
 	ReasonForbidden              = "Forbidden"                      // any other 403
 	ReasonNotFound               = "NotFound"                       // any other 404
 	ReasonBadResponse            = "BadResponse"                    // a 2xx response this client could not read
+	ReasonUserForbidsGroups      = "UserForbidsGroups"              // the member's allowGroupInvites does not let the viewer add them
+	ReasonNewAccountNoGroups     = "NewAccountCannotCreateGroup"    // the viewer's account is too new to create groups
+	ReasonInsufficientRole       = "InsufficientRole"               // only the group's owner may do that
+	ReasonMemberLimitReached     = "MemberLimitReached"             // the group is full
+	ReasonLockedByModeration     = "ConvoLockedByModeration"        // moderation locked the group; the owner cannot unlock it
+	ReasonOwnerCannotLeave       = "OwnerCannotLeave"               // the owner must lock the group before leaving
 )
 
 // Human messages. None of them contains upstream text.
@@ -73,6 +79,11 @@ const (
 	msgBadResponse        = "The chat service sent a reply skydm could not read."
 	msgReplyTargetMissing = "The message you replied to no longer exists."
 	msgDeleteNotAllowed   = "That message can't be deleted."
+	msgNewAccountNoGroups = "Your account is too new to create group chats. Please try again later."
+	msgInsufficientRole   = "Only the group's owner can do that."
+	msgMemberLimit        = "This group is full: it has as many members as a group can have."
+	msgLockedByModeration = "This group was locked by Bluesky's moderators, so it can't be unlocked."
+	msgOwnerCannotLeave   = "As the owner, lock the group before you leave it."
 )
 
 // kind is one outcome of the taxonomy: code, reason and a message maker.
@@ -116,6 +127,12 @@ var (
 	kBadResponse       = kind{apperr.Internal, ReasonBadResponse, fixed(msgBadResponse)}
 	kReplyTarget       = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgReplyTargetMissing)}
 	kDeleteNotAllowed  = kind{apperr.Forbidden, ReasonForbidden, fixed(msgDeleteNotAllowed)}
+	kForbidsGroups     = kind{apperr.Forbidden, ReasonUserForbidsGroups, groupRefusal(ReasonUserForbidsGroups)}
+	kNewAccountNoGroup = kind{apperr.Forbidden, ReasonNewAccountNoGroups, fixed(msgNewAccountNoGroups)}
+	kInsufficientRole  = kind{apperr.Forbidden, ReasonInsufficientRole, fixed(msgInsufficientRole)}
+	kMemberLimit       = kind{apperr.Conflict, ReasonMemberLimitReached, fixed(msgMemberLimit)}
+	kLockedByMod       = kind{apperr.Forbidden, ReasonLockedByModeration, fixed(msgLockedByModeration)}
+	kOwnerCannotLeave  = kind{apperr.Conflict, ReasonOwnerCannotLeave, fixed(msgOwnerCannotLeave)}
 )
 
 // byName maps XRPC error names (the "error" field of the body) to outcomes.
@@ -126,34 +143,40 @@ var (
 // (ScopeMissingError, ExpiredToken, InvalidToken, AuthMissing,
 // UpstreamFailure, UpstreamTimeout) and XRPC server defaults.
 var byName = map[string]kind{
-	"NotFollowedBySender":     kNotFollowed,
-	"MessagesDisabled":        kDisabled,
-	"BlockedActor":            kBlocked,
-	"BlockedSubject":          kBlocked,
-	"RecipientNotFound":       kRecipientNotFound,
-	"AccountSuspended":        kSuspended,
-	"InvalidConvo":            kConvoNotFound,
-	"ConvoNotFound":           kConvoNotFound,
-	"ConvoLocked":             kConvoLocked,
-	"ReactionLimitReached":    kReactionLimit,
-	"ReactionMessageDeleted":  kReactionDeleted,
-	"ReactionInvalidValue":    kReactionInvalid,
-	"ReactionNotAllowed":      kReactionNotAllow,
-	"ReplyTargetNotFound":     kReplyTarget,
-	"MessageDeleteNotAllowed": kDeleteNotAllowed,
-	"MessageTooLong":          kTooLong,
-	"ScopeMissingError":       kScopeMissing,
-	"ExpiredToken":            kSessionExpired,
-	"AuthMissing":             kSessionExpired,
-	"AuthenticationRequired":  kSessionExpired,
-	"AccountTakedown":         kSessionExpired,
-	"RateLimitExceeded":       kRateLimited,
-	"UpstreamFailure":         kUnavailable,
-	"UpstreamTimeout":         kUnavailable,
-	"InternalServerError":     kUnavailable,
-	"NotEnoughResources":      kUnavailable,
-	"MethodNotImplemented":    kNotImplemented,
-	"XRPCNotSupported":        kNotImplemented,
+	"NotFollowedBySender":         kNotFollowed,
+	"MessagesDisabled":            kDisabled,
+	"BlockedActor":                kBlocked,
+	"BlockedSubject":              kBlocked,
+	"RecipientNotFound":           kRecipientNotFound,
+	"AccountSuspended":            kSuspended,
+	"InvalidConvo":                kConvoNotFound,
+	"ConvoNotFound":               kConvoNotFound,
+	"ConvoLocked":                 kConvoLocked,
+	"ReactionLimitReached":        kReactionLimit,
+	"ReactionMessageDeleted":      kReactionDeleted,
+	"ReactionInvalidValue":        kReactionInvalid,
+	"ReactionNotAllowed":          kReactionNotAllow,
+	"ReplyTargetNotFound":         kReplyTarget,
+	"MessageDeleteNotAllowed":     kDeleteNotAllowed,
+	"MessageTooLong":              kTooLong,
+	"UserForbidsGroups":           kForbidsGroups,
+	"NewAccountCannotCreateGroup": kNewAccountNoGroup,
+	"InsufficientRole":            kInsufficientRole,
+	"MemberLimitReached":          kMemberLimit,
+	"ConvoLockedByModeration":     kLockedByMod,
+	"OwnerCannotLeave":            kOwnerCannotLeave,
+	"ScopeMissingError":           kScopeMissing,
+	"ExpiredToken":                kSessionExpired,
+	"AuthMissing":                 kSessionExpired,
+	"AuthenticationRequired":      kSessionExpired,
+	"AccountTakedown":             kSessionExpired,
+	"RateLimitExceeded":           kRateLimited,
+	"UpstreamFailure":             kUnavailable,
+	"UpstreamTimeout":             kUnavailable,
+	"InternalServerError":         kUnavailable,
+	"NotEnoughResources":          kUnavailable,
+	"MethodNotImplemented":        kNotImplemented,
+	"XRPCNotSupported":            kNotImplemented,
 }
 
 // byMessage maps fragments of upstream messages (lower case) to outcomes,
