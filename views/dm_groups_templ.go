@@ -209,7 +209,7 @@ func groupMembersField(id, value, listErr string, refused []RefusedMember, limit
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "Add members")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "Handles of the people to add")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
