@@ -58,6 +58,14 @@ func TestGroupPagesInChromium(t *testing.T) {
 		}
 		groupPageChecks(t, ctx, w)
 		testenv.Screenshot(t, ctx, "groups-members-owner-"+suffix)
+
+		// The confirmation step of removing carol, reached by her Remove button.
+		if err := chromedp.Do(ctx, chromedp.Click(css(`[data-did="`+dmCarol+`"] [data-testid="remove-member"]`)),
+			chromedp.WaitVisible(css(`[data-testid="confirm-remove"]`))); err != nil {
+			t.Fatal(err)
+		}
+		groupPageChecks(t, ctx, w)
+		testenv.Screenshot(t, ctx, "groups-members-confirm-remove-"+suffix)
 	}
 	if len(a.chat.createdGroups()) != 0 {
 		t.Error("a group was created although carol was refused")

@@ -44,6 +44,7 @@ func TestNewGroupBadInputCreatesNothing(t *testing.T) {
 	}{
 		{"name of 51 graphemes", strings.Repeat("👍🏽", 51), "bob.test", "Group names can be at most 50 characters; this one has 51."},
 		{"empty name", "   ", "bob.test", "Give the group a name."},
+		{"name of 50 graphemes over 500 bytes", strings.Repeat("👩‍👩‍👧", 50), "bob.test", "That name is too long to store"},
 		{"101 members", "Big", strings.Join(many, "\n"), "You listed 101 people, but only 99 more can join: a group has at most 100 members, you included."},
 		{"no members", "Alone", " , ", "Add at least one member"},
 		{"unknown handle", "Plans", "bob.test, nobody.test", "nobody.test: We could not find nobody.test. Check the handle and try again."},
@@ -177,6 +178,10 @@ func TestMembersPageForAMember(t *testing.T) {
 	if testid(res.doc, "leave").Length() != 1 {
 		t.Error("a member cannot leave")
 	}
+	res = a.post("/convos/g1/rename", url.Values{"name": {"Mine now"}})
+	if res.status != http.StatusForbidden || testid(res.doc, "error").Text() != "Only the group's owner can do that." {
+		t.Fatalf("rename by a member: %d %q", res.status, testid(res.doc, "error").Text())
+	}
 	res = a.post("/convos/g1/lock", nil)
 	if res.status != http.StatusForbidden || testid(res.doc, "error").Text() != "Only the group's owner can do that." {
 		t.Fatalf("lock by a member: %d %q", res.status, testid(res.doc, "error").Text())
@@ -266,5 +271,30 @@ func TestAddMembers(t *testing.T) {
 	res = a.post("/convos/g1/members/add", url.Values{"members": {"bob.test"}})
 	if res.status != http.StatusSeeOther || len(a.chat.groupMembers("g1")) != 2 {
 		t.Fatalf("add: %d, members %d", res.status, len(a.chat.groupMembers("g1")))
+	}
+}
+
+// A direct conversation has no members page; a group of more than a page
+// of members links to the next page.
+func TestMembersPageKindsAndPages(t *testing.T) {
+	a := newDMApp(t)
+	a.chat.addConvo("c1", profile(dmBob, "bob.test", "Bob"), "accepted", 1, 0)
+	if res := a.get("/convos/c1/members"); res.status != http.StatusNotFound ||
+		!strings.Contains(res.body, "This conversation is not a group, so it has no members page.") {
+		t.Fatalf("direct convo: %d", res.status)
+	}
+	ms := []*chat.ActorDefs_ProfileViewBasic{groupMember(dmAlice, "alice.test", "Alice", "owner")}
+	for i := range 119 {
+		ms = append(ms, groupMember(fmt.Sprintf("did:plc:m%03d", i), fmt.Sprintf("m%03d.test", i), "", "standard"))
+	}
+	a.chat.addGroup("big", "Big", ms...)
+	res := a.get("/convos/big/members")
+	more := testid(res.doc, "more-members").AttrOr("href", "")
+	if testid(res.doc, "member").Length() != 100 || more == "" || !strings.Contains(testid(res.doc, "member-count").Text(), "120 members") {
+		t.Fatalf("first page: %d members, more %q", testid(res.doc, "member").Length(), more)
+	}
+	res = a.get(more)
+	if testid(res.doc, "member").Length() != 20 || testid(res.doc, "more-members").Length() != 0 {
+		t.Fatalf("second page: %d members", testid(res.doc, "member").Length())
 	}
 }

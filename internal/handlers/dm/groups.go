@@ -131,9 +131,12 @@ func groupName(typed string) (string, error) {
 	if name == "" {
 		return "", apperr.New(apperr.Invalid, "Give the group a name.")
 	}
-	if n := uniseg.GraphemeClusterCount(name); n > maxGroupNameGraphemes || len(name) > maxGroupNameBytes {
+	if n := uniseg.GraphemeClusterCount(name); n > maxGroupNameGraphemes {
 		return "", apperr.New(apperr.Invalid, "Group names can be at most "+strconv.Itoa(maxGroupNameGraphemes)+
 			" characters; this one has "+strconv.Itoa(n)+". Please shorten it.")
+	}
+	if len(name) > maxGroupNameBytes { // 50 graphemes can still be long (emoji sequences)
+		return "", apperr.New(apperr.Invalid, "That name is too long to store, although it looks short: please use fewer or simpler characters.")
 	}
 	return name, nil
 }

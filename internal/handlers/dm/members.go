@@ -184,6 +184,9 @@ func (s *Pages) membersForm(w http.ResponseWriter, r *http.Request, acct websess
 			s.kit.Error(w, r, err)
 			return
 		}
+		if !vm.Owner { // the owner's forms are not shown: say it at the top
+			vm.Error = msg
+		}
 		s.renderMembers(w, r, status, vm)
 	})
 }
