@@ -298,3 +298,22 @@ func TestMembersPageKindsAndPages(t *testing.T) {
 		t.Fatalf("second page: %d members", testid(res.doc, "member").Length())
 	}
 }
+
+// An account getStatus says may not create groups is told on the form, and
+// nothing is created when it posts anyway.
+func TestNewGroupWhenTheAccountCannotCreateGroups(t *testing.T) {
+	a := newDMApp(t)
+	a.chat.mu.Lock()
+	a.chat.groups().status.CanCreateGroups = false
+	a.chat.groups().status.GroupMemberLimit = 50
+	a.chat.mu.Unlock()
+	const want = "Your account can't create group chats yet. Please try again later."
+	res := a.get("/convos/new-group")
+	if got := testid(res.doc, "error").Text(); got != want || !strings.Contains(res.body, "up to 50 members") {
+		t.Fatalf("GET says %q", got)
+	}
+	res = a.post("/convos/new-group", url.Values{"name": {"Plans"}, "members": {"bob.test"}})
+	if res.status != http.StatusForbidden || testid(res.doc, "error").Text() != want || a.chat.count("CreateGroup") != 0 {
+		t.Fatalf("POST: %d %q", res.status, testid(res.doc, "error").Text())
+	}
+}

@@ -48,12 +48,31 @@ const (
 	memberChecks = 8
 )
 
-// NewGroup is GET /convos/new-group: the form creating a group.
+// errCannotCreateGroups is getStatus's canCreateGroups false.
+var errCannotCreateGroups = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonNewAccountNoGroups,
+	Message: "Your account can't create group chats yet. Please try again later."}
+
+// NewGroup is GET /convos/new-group: the form creating a group, with the
+// member limit and, when the account may not create groups, why (from
+// getStatus; when that fails the form is shown anyway and the POST asks
+// again).
 func (s *Pages) NewGroup(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := s.dmClient(w, r); !ok {
+	_, c, ok := s.dmClient(w, r)
+	if !ok {
 		return
 	}
-	s.renderNewGroup(w, r, http.StatusOK, views.NewGroupVM{Limit: defaultGroupMemberLimit})
+	vm := views.NewGroupVM{Limit: defaultGroupMemberLimit}
+	ctx, cancel := s.upstreamCtx(r)
+	defer cancel()
+	if st, err := c.GetStatus(ctx); err == nil {
+		if st.GroupMemberLimit > 0 {
+			vm.Limit = int(st.GroupMemberLimit)
+		}
+		if !st.CanCreateGroups {
+			vm.Error = errCannotCreateGroups.Message
+		}
+	}
+	s.renderNewGroup(w, r, http.StatusOK, vm)
 }
 
 func (s *Pages) renderNewGroup(w http.ResponseWriter, r *http.Request, status int, vm views.NewGroupVM) {
@@ -90,8 +109,7 @@ func (s *Pages) NewGroupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !st.CanCreateGroups {
-		s.kit.Error(w, r, &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonNewAccountNoGroups,
-			Message: "Your account can't create group chats yet. Please try again later."}, onForm)
+		s.kit.Error(w, r, errCannotCreateGroups, onForm)
 		return
 	}
 	if st.GroupMemberLimit > 0 {
