@@ -35,6 +35,7 @@ type GroupMembersVM struct {
 	// lock status.
 	LockedByModeration bool
 	Owner              bool // the viewer owns the group
+	JoinRequestsUnread int  // unread requests to join (the owner only)
 	Members            []GroupMemberVM
 	NextCursor         string // "" → no more members
 	Notice, Error      string

@@ -45,12 +45,24 @@ const (
 	ReasonForbidden              = "Forbidden"                      // any other 403
 	ReasonNotFound               = "NotFound"                       // any other 404
 	ReasonBadResponse            = "BadResponse"                    // a 2xx response this client could not read
-	ReasonUserForbidsGroups      = "UserForbidsGroups"              // the member's allowGroupInvites does not let the viewer add them
-	ReasonNewAccountNoGroups     = "NewAccountCannotCreateGroup"    // the viewer's account is too new to create groups
-	ReasonInsufficientRole       = "InsufficientRole"               // only the group's owner may do that
-	ReasonMemberLimitReached     = "MemberLimitReached"             // the group is full
-	ReasonLockedByModeration     = "ConvoLockedByModeration"        // moderation locked the group; the owner cannot unlock it
-	ReasonOwnerCannotLeave       = "OwnerCannotLeave"               // the owner must lock the group before leaving
+
+	// Join links and join requests (chat.bsky.group.*JoinLink*, *JoinRequest*, requestJoin).
+	ReasonFollowRequired     = "FollowRequired"     // the link is for people the owner follows
+	ReasonLinkDisabled       = "LinkDisabled"       // the owner turned the link off
+	ReasonMemberLimitReached = "MemberLimitReached" // the group is full
+	ReasonUserKicked         = "UserKicked"         // the viewer was removed from the group
+	ReasonJoinLinkInvalid    = "JoinLinkInvalid"    // InvalidCode: no such link
+	ReasonJoinLinkExists     = "JoinLinkExists"     // EnabledJoinLinkAlreadyExists: one enabled link per group
+	ReasonNotOwner           = "NotOwner"           // InsufficientRole: only the owner may
+	ReasonNoJoinLink         = "NoJoinLink"         // the group has no link yet
+	ReasonLinkAlreadyEnabled = "LinkAlreadyEnabled" // enabling a link that is on
+	ReasonNoJoinRequest      = "NoJoinRequest"      // InvalidJoinRequest: no such pending request
+
+	// Group management (chat.bsky.group.createGroup, addMembers, editGroup, convo.lock/unlockConvo, leaveConvo).
+	ReasonUserForbidsGroups  = "UserForbidsGroups"           // the member's allowGroupInvites does not let the viewer add them
+	ReasonNewAccountNoGroups = "NewAccountCannotCreateGroup" // the viewer's account is too new to create groups
+	ReasonLockedByModeration = "ConvoLockedByModeration"     // moderation locked the group; the owner cannot unlock it
+	ReasonOwnerCannotLeave   = "OwnerCannotLeave"            // the owner must lock the group before leaving
 )
 
 // Human messages. None of them contains upstream text.
@@ -79,12 +91,29 @@ const (
 	msgBadResponse        = "The chat service sent a reply skydm could not read."
 	msgReplyTargetMissing = "The message you replied to no longer exists."
 	msgDeleteNotAllowed   = "That message can't be deleted."
+
+	msgLinkDisabled       = "This join link has been turned off by the group's owner."
+	msgMemberLimit        = "The group is full."
+	msgUserKicked         = "You were removed from this group, so you can't join it again with this link."
+	msgJoinLinkInvalid    = "This join link does not exist."
+	msgJoinLinkExists     = "This group already has a join link. Turn it off before making a new one."
+	msgNotOwner           = "Only the group's owner can do that."
+	msgNoJoinLink         = "This group has no join link yet."
+	msgLinkAlreadyEnabled = "The join link is already on."
+	msgNoJoinRequest      = "That request to join is no longer waiting: it may have been approved, rejected or withdrawn."
+
 	msgNewAccountNoGroups = "Your account is too new to create group chats. Please try again later."
-	msgInsufficientRole   = "Only the group's owner can do that."
-	msgMemberLimit        = "This group is full: it has as many members as a group can have."
 	msgLockedByModeration = "This group was locked by Bluesky's moderators, so it can't be unlocked."
 	msgOwnerCannotLeave   = "As the owner, lock the group before you leave it."
 )
+
+// followRequired words FollowRequired with the owner's name (ForRecipient).
+func followRequired(owner string) string {
+	if owner == "" {
+		return "Only people the group's owner follows can join this group."
+	}
+	return "Only people " + owner + " follows can join this group."
+}
 
 // kind is one outcome of the taxonomy: code, reason and a message maker.
 type kind struct {
@@ -127,10 +156,20 @@ var (
 	kBadResponse       = kind{apperr.Internal, ReasonBadResponse, fixed(msgBadResponse)}
 	kReplyTarget       = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgReplyTargetMissing)}
 	kDeleteNotAllowed  = kind{apperr.Forbidden, ReasonForbidden, fixed(msgDeleteNotAllowed)}
+
+	kFollowRequired     = kind{apperr.Forbidden, ReasonFollowRequired, followRequired}
+	kLinkDisabled       = kind{apperr.Forbidden, ReasonLinkDisabled, fixed(msgLinkDisabled)}
+	kMemberLimit        = kind{apperr.Conflict, ReasonMemberLimitReached, fixed(msgMemberLimit)}
+	kUserKicked         = kind{apperr.Forbidden, ReasonUserKicked, fixed(msgUserKicked)}
+	kJoinLinkInvalid    = kind{apperr.NotFound, ReasonJoinLinkInvalid, fixed(msgJoinLinkInvalid)}
+	kJoinLinkExists     = kind{apperr.Conflict, ReasonJoinLinkExists, fixed(msgJoinLinkExists)}
+	kNotOwner           = kind{apperr.Forbidden, ReasonNotOwner, fixed(msgNotOwner)}
+	kNoJoinLink         = kind{apperr.NotFound, ReasonNoJoinLink, fixed(msgNoJoinLink)}
+	kLinkAlreadyEnabled = kind{apperr.Conflict, ReasonLinkAlreadyEnabled, fixed(msgLinkAlreadyEnabled)}
+	kNoJoinRequest      = kind{apperr.NotFound, ReasonNoJoinRequest, fixed(msgNoJoinRequest)}
+
 	kForbidsGroups     = kind{apperr.Forbidden, ReasonUserForbidsGroups, groupRefusal(ReasonUserForbidsGroups)}
 	kNewAccountNoGroup = kind{apperr.Forbidden, ReasonNewAccountNoGroups, fixed(msgNewAccountNoGroups)}
-	kInsufficientRole  = kind{apperr.Forbidden, ReasonInsufficientRole, fixed(msgInsufficientRole)}
-	kMemberLimit       = kind{apperr.Conflict, ReasonMemberLimitReached, fixed(msgMemberLimit)}
 	kLockedByMod       = kind{apperr.Forbidden, ReasonLockedByModeration, fixed(msgLockedByModeration)}
 	kOwnerCannotLeave  = kind{apperr.Conflict, ReasonOwnerCannotLeave, fixed(msgOwnerCannotLeave)}
 )
@@ -143,40 +182,50 @@ var (
 // (ScopeMissingError, ExpiredToken, InvalidToken, AuthMissing,
 // UpstreamFailure, UpstreamTimeout) and XRPC server defaults.
 var byName = map[string]kind{
-	"NotFollowedBySender":         kNotFollowed,
-	"MessagesDisabled":            kDisabled,
-	"BlockedActor":                kBlocked,
-	"BlockedSubject":              kBlocked,
-	"RecipientNotFound":           kRecipientNotFound,
-	"AccountSuspended":            kSuspended,
-	"InvalidConvo":                kConvoNotFound,
-	"ConvoNotFound":               kConvoNotFound,
-	"ConvoLocked":                 kConvoLocked,
-	"ReactionLimitReached":        kReactionLimit,
-	"ReactionMessageDeleted":      kReactionDeleted,
-	"ReactionInvalidValue":        kReactionInvalid,
-	"ReactionNotAllowed":          kReactionNotAllow,
-	"ReplyTargetNotFound":         kReplyTarget,
-	"MessageDeleteNotAllowed":     kDeleteNotAllowed,
-	"MessageTooLong":              kTooLong,
+	"NotFollowedBySender":     kNotFollowed,
+	"MessagesDisabled":        kDisabled,
+	"BlockedActor":            kBlocked,
+	"BlockedSubject":          kBlocked,
+	"RecipientNotFound":       kRecipientNotFound,
+	"AccountSuspended":        kSuspended,
+	"InvalidConvo":            kConvoNotFound,
+	"ConvoNotFound":           kConvoNotFound,
+	"ConvoLocked":             kConvoLocked,
+	"ReactionLimitReached":    kReactionLimit,
+	"ReactionMessageDeleted":  kReactionDeleted,
+	"ReactionInvalidValue":    kReactionInvalid,
+	"ReactionNotAllowed":      kReactionNotAllow,
+	"ReplyTargetNotFound":     kReplyTarget,
+	"MessageDeleteNotAllowed": kDeleteNotAllowed,
+	"MessageTooLong":          kTooLong,
+	"ScopeMissingError":       kScopeMissing,
+	"ExpiredToken":            kSessionExpired,
+	"AuthMissing":             kSessionExpired,
+	"AuthenticationRequired":  kSessionExpired,
+	"AccountTakedown":         kSessionExpired,
+	"RateLimitExceeded":       kRateLimited,
+	"UpstreamFailure":         kUnavailable,
+	"UpstreamTimeout":         kUnavailable,
+	"InternalServerError":     kUnavailable,
+	"NotEnoughResources":      kUnavailable,
+	"MethodNotImplemented":    kNotImplemented,
+	"XRPCNotSupported":        kNotImplemented,
+	// chat.bsky.group join links and join requests.
+	"FollowRequired":               kFollowRequired,
+	"LinkDisabled":                 kLinkDisabled,
+	"MemberLimitReached":           kMemberLimit,
+	"UserKicked":                   kUserKicked,
+	"InvalidCode":                  kJoinLinkInvalid,
+	"EnabledJoinLinkAlreadyExists": kJoinLinkExists,
+	"InsufficientRole":             kNotOwner,
+	"NoJoinLink":                   kNoJoinLink,
+	"LinkAlreadyEnabled":           kLinkAlreadyEnabled,
+	"InvalidJoinRequest":           kNoJoinRequest,
+	// chat.bsky.group management.
 	"UserForbidsGroups":           kForbidsGroups,
 	"NewAccountCannotCreateGroup": kNewAccountNoGroup,
-	"InsufficientRole":            kInsufficientRole,
-	"MemberLimitReached":          kMemberLimit,
 	"ConvoLockedByModeration":     kLockedByMod,
 	"OwnerCannotLeave":            kOwnerCannotLeave,
-	"ScopeMissingError":           kScopeMissing,
-	"ExpiredToken":                kSessionExpired,
-	"AuthMissing":                 kSessionExpired,
-	"AuthenticationRequired":      kSessionExpired,
-	"AccountTakedown":             kSessionExpired,
-	"RateLimitExceeded":           kRateLimited,
-	"UpstreamFailure":             kUnavailable,
-	"UpstreamTimeout":             kUnavailable,
-	"InternalServerError":         kUnavailable,
-	"NotEnoughResources":          kUnavailable,
-	"MethodNotImplemented":        kNotImplemented,
-	"XRPCNotSupported":            kNotImplemented,
 }
 
 // byMessage maps fragments of upstream messages (lower case) to outcomes,

@@ -111,7 +111,7 @@ func TestGroupErrorsAreWorded(t *testing.T) {
 		{"InsufficientRole", "", func(c *chatproxy.Client) error {
 			_, err := c.RemoveMembers(context.Background(), "g1", []string{"did:plc:carol"})
 			return err
-		}, chatproxy.ReasonInsufficientRole, "Only the group's owner can do that."},
+		}, chatproxy.ReasonNotOwner, "Only the group's owner can do that."},
 		{"ConvoLockedByModeration", "", func(c *chatproxy.Client) error {
 			_, err := c.UnlockConvo(context.Background(), "g1")
 			return err
@@ -119,7 +119,7 @@ func TestGroupErrorsAreWorded(t *testing.T) {
 		{"MemberLimitReached", "", func(c *chatproxy.Client) error {
 			_, err := c.AddMembers(context.Background(), "g1", []string{"did:plc:carol"})
 			return err
-		}, chatproxy.ReasonMemberLimitReached, "This group is full: it has as many members as a group can have."},
+		}, chatproxy.ReasonMemberLimitReached, "The group is full."},
 		{"NewAccountCannotCreateGroup", "", func(c *chatproxy.Client) error {
 			_, err := c.CreateGroup(context.Background(), "G", []string{"did:plc:carol"})
 			return err

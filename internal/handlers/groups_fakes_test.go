@@ -45,15 +45,15 @@ func groupMember(did, handle, name, role string) *chat.ActorDefs_ProfileViewBasi
 	return p
 }
 
-// addGroup adds a group owned by owner (the first member) to the viewer's
+// addGroupWith adds a group owned by the first member (the first member) to the viewer's
 // convos.
-func (f *fakeChat) addGroup(id, name string, members ...*chat.ActorDefs_ProfileViewBasic) *chat.ConvoDefs_ConvoView {
+func (f *fakeChat) addGroupWith(id, name string, members ...*chat.ActorDefs_ProfileViewBasic) *chat.ConvoDefs_ConvoView {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.addGroupLocked(id, name, members)
+	return f.addGroupWithLocked(id, name, members)
 }
 
-func (f *fakeChat) addGroupLocked(id, name string, members []*chat.ActorDefs_ProfileViewBasic) *chat.ConvoDefs_ConvoView {
+func (f *fakeChat) addGroupWithLocked(id, name string, members []*chat.ActorDefs_ProfileViewBasic) *chat.ConvoDefs_ConvoView {
 	v := &chat.ConvoDefs_ConvoView{Id: id, Rev: "rev0", Members: members, Status: ptr("accepted"),
 		Kind: &chat.ConvoDefs_ConvoView_Kind{ConvoDefs_GroupConvo: &chat.ConvoDefs_GroupConvo{
 			Name: name, CreatedAt: f.now.Format("2006-01-02T15:04:05Z"), LockStatus: ptr("unlocked"),
@@ -81,7 +81,7 @@ func (f *fakeChat) setRefusal(did, reason string) {
 	f.groups().refusals[did] = reason
 }
 
-var errFakeNotOwner = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonInsufficientRole, Message: "Only the group's owner can do that."}
+var errFakeNotOwner = &apperr.Error{Code: apperr.Forbidden, Reason: chatproxy.ReasonNotOwner, Message: "Only the group's owner can do that."}
 
 // ownedGroup returns the group id the viewer owns, or the service's error.
 // Requires f.mu.
@@ -120,7 +120,7 @@ func (f *fakeChat) CreateGroup(ctx context.Context, name string, members []strin
 	for _, did := range members {
 		ms = append(ms, groupMember(did, "member.test", "", "standard"))
 	}
-	return clone(f.addGroupLocked("group-"+strconv.Itoa(g.next), name, ms)), nil
+	return clone(f.addGroupWithLocked("group-"+strconv.Itoa(g.next), name, ms)), nil
 }
 
 func (f *fakeChat) AddMembers(ctx context.Context, id string, members []string) (*chat.ConvoDefs_ConvoView, error) {

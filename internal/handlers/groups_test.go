@@ -126,7 +126,7 @@ func newGroupApp(t *testing.T, owner string) *dmApp {
 			ms = append(ms, m)
 		}
 	}
-	a.chat.addGroup("g1", "Weekend plans", ms...)
+	a.chat.addGroupWith("g1", "Weekend plans", ms...)
 	return a
 }
 
@@ -170,7 +170,7 @@ func TestMembersPageForTheOwner(t *testing.T) {
 func TestMembersPageForAMember(t *testing.T) {
 	a := newGroupApp(t, dmBob)
 	res := a.get("/convos/g1/members")
-	for _, id := range []string{"add-members-form", "rename-form", "lock", "unlock", "remove-member", "join-requests"} {
+	for _, id := range []string{"add-members-form", "rename-form", "lock", "unlock", "remove-member", "join-requests", "join-link"} {
 		if testid(res.doc, id).Length() != 0 {
 			t.Errorf("a member sees %s", id)
 		}
@@ -258,7 +258,7 @@ func TestRenameLockUnlock(t *testing.T) {
 // nobody is added; otherwise all are.
 func TestAddMembers(t *testing.T) {
 	a := newDMApp(t)
-	a.chat.addGroup("g1", "Duo", groupMember(dmAlice, "alice.test", "Alice", "owner"))
+	a.chat.addGroupWith("g1", "Duo", groupMember(dmAlice, "alice.test", "Alice", "owner"))
 	a.chat.setRefusal(dmCarol, chatproxy.ReasonUserForbidsGroups)
 	res := a.post("/convos/g1/members/add", url.Values{"members": {"bob.test, carol.test"}})
 	if res.status != http.StatusBadRequest || testid(res.doc, "refused-reason").Text() != "carol.test does not accept group invitations." ||
@@ -287,7 +287,7 @@ func TestMembersPageKindsAndPages(t *testing.T) {
 	for i := range 119 {
 		ms = append(ms, groupMember(fmt.Sprintf("did:plc:m%03d", i), fmt.Sprintf("m%03d.test", i), "", "standard"))
 	}
-	a.chat.addGroup("big", "Big", ms...)
+	a.chat.addGroupWith("big", "Big", ms...)
 	res := a.get("/convos/big/members")
 	more := testid(res.doc, "more-members").AttrOr("href", "")
 	if testid(res.doc, "member").Length() != 100 || more == "" || !strings.Contains(testid(res.doc, "member-count").Text(), "120 members") {

@@ -28,7 +28,7 @@ const (
 )
 
 var (
-	errNotGroup = &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonConvoNotFound,
+	errNoMembersPage = &apperr.Error{Code: apperr.NotFound, Reason: chatproxy.ReasonConvoNotFound,
 		Message: "This conversation is not a group, so it has no members page."}
 	errNotMember = apperr.New(apperr.Invalid, "That person is not in this group any more.")
 	errOwnerStay = apperr.New(apperr.Invalid, "The group's owner can't be removed from it. Nothing was changed.")
@@ -106,7 +106,7 @@ func (s *Pages) loadMembers(ctx context.Context, c Chat, acct websession.Account
 	}
 	g := groupOf(convo)
 	if g == nil {
-		return errNotGroup
+		return errNoMembersPage
 	}
 	if err != nil {
 		return err
@@ -130,6 +130,7 @@ func (s *Pages) loadMembers(ctx context.Context, c Chat, acct websession.Account
 			vm.Owner = true
 		}
 	}
+	vm.JoinRequestsUnread, _ = GroupJoinRequestsUnread(convo, acct.DID.String())
 	return nil
 }
 
@@ -257,7 +258,7 @@ func (s *Pages) AddGroupMembers(w http.ResponseWriter, r *http.Request) {
 		}
 		g := groupOf(convo)
 		if g == nil {
-			return nil, errNotGroup
+			return nil, errNoMembersPage
 		}
 		if msg := memberCountError(len(handles), int(g.MemberLimit-g.MemberCount), false); msg != "" {
 			return form, apperr.New(apperr.Invalid, msg)
