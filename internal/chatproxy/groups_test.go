@@ -3,6 +3,7 @@ package chatproxy_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/lex/chat"
+	"github.com/skydm/skydm/internal/lex/lexval"
 )
 
 func groupConvoJSON(id, name string) map[string]any {
@@ -25,9 +27,15 @@ func TestGroupCallsSendTheirInput(t *testing.T) {
 	f := newFakePDS(t, func(w http.ResponseWriter, r *http.Request) {
 		nsid := strings.TrimPrefix(r.URL.Path, "/xrpc/")
 		if r.Method == http.MethodPost {
+			raw, _ := io.ReadAll(r.Body)
+			if err := lexval.Input(nsid, raw); err != nil {
+				t.Errorf("%s input: %v", nsid, err)
+			}
 			var in map[string]any
-			_ = json.NewDecoder(r.Body).Decode(&in)
+			_ = json.Unmarshal(raw, &in)
 			bodies[nsid] = in
+		} else if err := lexval.Params(nsid, r.URL.Query()); err != nil {
+			t.Errorf("%s params: %v", nsid, err)
 		}
 		switch nsid {
 		case "chat.bsky.actor.getStatus":
@@ -131,6 +139,9 @@ func TestGroupErrorsAreWorded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakePDS(t, func(w http.ResponseWriter, r *http.Request) {
+				if err := lexval.Error(strings.TrimPrefix(r.URL.Path, "/xrpc/"), tc.name); err != nil {
+					t.Error(err)
+				}
 				writeJSON(w, 400, xrpcErr(tc.name, "upstream words"))
 			})
 			err := tc.call(f.client().ForRecipient(tc.recipient))
