@@ -150,7 +150,7 @@ func groupSubtitle(id string, g *GroupConvoVM) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var6 templ.SafeURL
-		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinURLErrs(ConvoMembersURL(id))
+		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinURLErrs(GroupMembersURL(id))
 		if templ_7745c5c3_Err != nil {
 			return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_group.templ`, Line: 34, Col: 31}
 		}

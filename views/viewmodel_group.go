@@ -1,7 +1,5 @@
 package views
 
-import "strconv"
-
 // Group conversations (chat.bsky.convo.defs#groupConvo) as the inbox and
 // the conversation page show them. The handlers fill these from the convo
 // view; every string is untrusted, like all view model text.
@@ -51,15 +49,7 @@ func (g *GroupConvoVM) LockedText() string {
 }
 
 // MembersLabel is "1 member" or "N members".
-func (g *GroupConvoVM) MembersLabel() string {
-	if g.MemberCount == 1 {
-		return "1 member"
-	}
-	return strconv.Itoa(g.MemberCount) + " members"
-}
-
-// ConvoMembersURL returns /convos/{id}/members, the group's members page.
-func ConvoMembersURL(id string) string { return ConvoActionURL(id, "members") }
+func (g *GroupConvoVM) MembersLabel() string { return groupMemberCount(g.MemberCount) }
 
 // groupInviteText says who invited the viewer: "Bob added you to this
 // group", or "You were added to this group" when it is not known.

@@ -57,6 +57,12 @@ const (
 	ReasonNoJoinLink         = "NoJoinLink"         // the group has no link yet
 	ReasonLinkAlreadyEnabled = "LinkAlreadyEnabled" // enabling a link that is on
 	ReasonNoJoinRequest      = "NoJoinRequest"      // InvalidJoinRequest: no such pending request
+
+	// Group management (chat.bsky.group.createGroup, addMembers, editGroup, convo.lock/unlockConvo, leaveConvo).
+	ReasonUserForbidsGroups  = "UserForbidsGroups"           // the member's allowGroupInvites does not let the viewer add them
+	ReasonNewAccountNoGroups = "NewAccountCannotCreateGroup" // the viewer's account is too new to create groups
+	ReasonLockedByModeration = "ConvoLockedByModeration"     // moderation locked the group; the owner cannot unlock it
+	ReasonOwnerCannotLeave   = "OwnerCannotLeave"            // the owner must lock the group before leaving
 )
 
 // Human messages. None of them contains upstream text.
@@ -95,6 +101,10 @@ const (
 	msgNoJoinLink         = "This group has no join link yet."
 	msgLinkAlreadyEnabled = "The join link is already on."
 	msgNoJoinRequest      = "That request to join is no longer waiting: it may have been approved, rejected or withdrawn."
+
+	msgNewAccountNoGroups = "Your account is too new to create group chats. Please try again later."
+	msgLockedByModeration = "This group was locked by Bluesky's moderators, so it can't be unlocked."
+	msgOwnerCannotLeave   = "As the owner, lock the group before you leave it."
 )
 
 // followRequired words FollowRequired with the owner's name (ForRecipient).
@@ -157,6 +167,11 @@ var (
 	kNoJoinLink         = kind{apperr.NotFound, ReasonNoJoinLink, fixed(msgNoJoinLink)}
 	kLinkAlreadyEnabled = kind{apperr.Conflict, ReasonLinkAlreadyEnabled, fixed(msgLinkAlreadyEnabled)}
 	kNoJoinRequest      = kind{apperr.NotFound, ReasonNoJoinRequest, fixed(msgNoJoinRequest)}
+
+	kForbidsGroups     = kind{apperr.Forbidden, ReasonUserForbidsGroups, groupRefusal(ReasonUserForbidsGroups)}
+	kNewAccountNoGroup = kind{apperr.Forbidden, ReasonNewAccountNoGroups, fixed(msgNewAccountNoGroups)}
+	kLockedByMod       = kind{apperr.Forbidden, ReasonLockedByModeration, fixed(msgLockedByModeration)}
+	kOwnerCannotLeave  = kind{apperr.Conflict, ReasonOwnerCannotLeave, fixed(msgOwnerCannotLeave)}
 )
 
 // byName maps XRPC error names (the "error" field of the body) to outcomes.
@@ -206,6 +221,11 @@ var byName = map[string]kind{
 	"NoJoinLink":                   kNoJoinLink,
 	"LinkAlreadyEnabled":           kLinkAlreadyEnabled,
 	"InvalidJoinRequest":           kNoJoinRequest,
+	// chat.bsky.group management.
+	"UserForbidsGroups":           kForbidsGroups,
+	"NewAccountCannotCreateGroup": kNewAccountNoGroup,
+	"ConvoLockedByModeration":     kLockedByMod,
+	"OwnerCannotLeave":            kOwnerCannotLeave,
 }
 
 // byMessage maps fragments of upstream messages (lower case) to outcomes,

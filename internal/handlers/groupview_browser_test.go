@@ -46,13 +46,13 @@ func browserShots(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// TestGroupPagesInChromium shows a group conversation, the inbox with
+// TestGroupConversationPagesInChromium shows a group conversation, the inbox with
 // groups, and live group events applied by dm.js: a new member's system
 // line, a live message continuing its sender's run, the rename, the lock
 // closing the composer and the removal.
-func TestGroupPagesInChromium(t *testing.T) {
+func TestGroupConversationPagesInChromium(t *testing.T) {
 	hub, src := startLiveHub(t)
-	a := newGroupApp(t, func(d *DMs) { d.Hub = hub })
+	a := newGroupViewApp(t, func(d *DMs) { d.Hub = hub })
 	a.group.weekendPlans(t, "unlocked")
 	a.chat.addConvo("c1", profile(dmCarol, "carol.test", "Carol"), "accepted", 2, 1)
 	// Avatars the page may load (CSP img-src 'self').

@@ -14,20 +14,6 @@ import (
 	"github.com/skydm/skydm/internal/websession"
 )
 
-// GetConvoMembers pages through the convo's members as the fake holds them.
-func (f *fakeChat) GetConvoMembers(ctx context.Context, id, cursor string, limit int64) (*chatproxy.MemberPage, error) {
-	if err := f.enter(ctx, "GetConvoMembers"); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.find(id)
-	if c == nil {
-		return nil, errFakeNoConvo
-	}
-	return &chatproxy.MemberPage{Members: append(c.Members[:0:0], c.Members...)}, nil
-}
-
 // groupFake is a fakeChat that also holds group conversations, built from
 // JSON shaped by the official lexicons (and checked against them with
 // lexval): their getMessages pages carry system messages and
@@ -57,13 +43,13 @@ type groupChats struct{ g *groupFake }
 
 func (c groupChats) Chat(context.Context, websession.Account) (dm.Chat, error) { return c.g, nil }
 
-// groupApp is a dmApp whose chat service also has group conversations.
-type groupApp struct {
+// groupViewApp is a dmApp whose chat service also has group conversations.
+type groupViewApp struct {
 	*dmApp
 	group *groupFake
 }
 
-func newGroupApp(t *testing.T, opts ...func(*DMs)) *groupApp {
+func newGroupViewApp(t *testing.T, opts ...func(*DMs)) *groupViewApp {
 	t.Helper()
 	var g *groupFake
 	withGroups := func(d *DMs) {
@@ -71,7 +57,7 @@ func newGroupApp(t *testing.T, opts ...func(*DMs)) *groupApp {
 		d.Chats = groupChats{g}
 	}
 	a := newDMApp(t, append([]func(*DMs){withGroups}, opts...)...)
-	return &groupApp{dmApp: a, group: g}
+	return &groupViewApp{dmApp: a, group: g}
 }
 
 // Lexicon-shaped JSON of the group fixtures.

@@ -62,7 +62,7 @@ func (a *dmApp) openEvents(path string) <-chan sseEvent {
 
 func TestLiveGroupEventsUpdateTheOpenPagesAndUnknownOnesAreSkipped(t *testing.T) {
 	hub, src := startLiveHub(t)
-	a := newGroupApp(t, func(d *DMs) { d.Hub = hub })
+	a := newGroupViewApp(t, func(d *DMs) { d.Hub = hub })
 	a.group.weekendPlans(t, "unlocked")
 	page, inbox := a.openEvents("/events?convo=g1"), a.openEvents("/events")
 	waitFor(t, "the poller's first call", func() bool {

@@ -14,7 +14,7 @@ import (
 )
 
 func TestGroupConvoPageShowsNameMembersSendersAndSystemLines(t *testing.T) {
-	a := newGroupApp(t)
+	a := newGroupViewApp(t)
 	a.group.weekendPlans(t, "unlocked")
 	res := a.get("/convos/g1")
 	if res.status != http.StatusOK {
@@ -66,7 +66,7 @@ func TestGroupConvoPageShowsNameMembersSendersAndSystemLines(t *testing.T) {
 }
 
 func TestEverySystemMessageVariantIsWordedAndAnUnknownOneIsNeutral(t *testing.T) {
-	a := newGroupApp(t)
+	a := newGroupViewApp(t)
 	at := a.chat.now.Add(-time.Hour)
 	cases := []struct {
 		variant string
@@ -118,7 +118,7 @@ func TestEverySystemMessageVariantIsWordedAndAnUnknownOneIsNeutral(t *testing.T)
 }
 
 func TestLockedGroupSaysWhyInsteadOfTheComposer(t *testing.T) {
-	a := newGroupApp(t)
+	a := newGroupViewApp(t)
 	a.group.weekendPlans(t, "locked")
 	res := a.get("/convos/g1")
 	if res.status != http.StatusOK {
@@ -144,7 +144,7 @@ func TestLockedGroupSaysWhyInsteadOfTheComposer(t *testing.T) {
 }
 
 func TestSendThatMeetsConvoLockedSaysSoAndKeepsTheDraft(t *testing.T) {
-	a := newGroupApp(t)
+	a := newGroupViewApp(t)
 	g := a.group.weekendPlans(t, "unlocked")
 	tok := a.token("g1")
 	// Meanwhile bob… no, alice on another device locks the group.
@@ -169,7 +169,7 @@ func TestSendThatMeetsConvoLockedSaysSoAndKeepsTheDraft(t *testing.T) {
 }
 
 func TestInboxShowsGroupsWithNameSenderAndQuietSystemLines(t *testing.T) {
-	a := newGroupApp(t)
+	a := newGroupViewApp(t)
 	a.chat.addConvo("c1", profile(dmCarol, "carol.test", "Carol"), "accepted", 1, 0)
 	a.group.weekendPlans(t, "locked") // last: "You locked the group"
 	at := a.chat.now.Add(-time.Minute)
@@ -206,7 +206,7 @@ func TestInboxShowsGroupsWithNameSenderAndQuietSystemLines(t *testing.T) {
 }
 
 func TestGroupInvitationIsARequestWithItsInviterAndCanBeAccepted(t *testing.T) {
-	a := newGroupApp(t)
+	a := newGroupViewApp(t)
 	people := []any{jsonProfile(dmAlice, "alice.test", "Alice", "", "standard", dmBob), jsonProfile(dmBob, "bob.test", "Bob", "", "owner", "")}
 	at := a.chat.now.Add(-time.Minute)
 	added := jsonSystem("s1", "systemMessageDataAddMember", at, map[string]any{"member": ref(dmAlice), "role": "standard", "addedBy": ref(dmBob)})

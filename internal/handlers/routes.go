@@ -75,6 +75,17 @@ func (s *Server) routes() (http.Handler, error) {
 		mux.Handle("POST /join/{code}/withdraw", page(http.HandlerFunc(s.dm.JoinWithdraw)))
 		mux.Handle("GET /settings/chat", page(http.HandlerFunc(s.dm.Settings))) // who may start a conversation with me
 		mux.Handle("POST /settings/chat", page(http.HandlerFunc(s.dm.SettingsPost)))
+
+		// groups: creating and managing (dm/groups.go, dm/members.go)
+		mux.Handle("GET /convos/new-group", page(http.HandlerFunc(s.dm.NewGroup)))
+		mux.Handle("POST /convos/new-group", page(http.HandlerFunc(s.dm.NewGroupPost)))           // every member checked, then createGroup
+		mux.Handle("GET /convos/{id}/members", page(http.HandlerFunc(s.dm.Members)))              // ?cursor=, ?remove= (confirm step)
+		mux.Handle("POST /convos/{id}/members/add", page(http.HandlerFunc(s.dm.AddGroupMembers))) // owner
+		mux.Handle("POST /convos/{id}/members/remove", page(http.HandlerFunc(s.dm.RemoveMember))) // owner; never the owner
+		mux.Handle("POST /convos/{id}/rename", page(http.HandlerFunc(s.dm.RenameGroup)))          // owner
+		mux.Handle("POST /convos/{id}/lock", page(http.HandlerFunc(s.dm.LockGroup)))              // owner
+		mux.Handle("POST /convos/{id}/unlock", page(http.HandlerFunc(s.dm.UnlockGroup)))          // owner
+
 		if s.dm.Live() {
 			mux.Handle("GET /events", http.HandlerFunc(s.dm.Events)) // live updates (SSE)
 		}

@@ -11,13 +11,11 @@ import (
 )
 
 // groupViewChat is what showing group conversations needs of Chat beyond
-// directChat: the full member list (the members page). The conversation
-// page does not call it: getMessages' relatedProfiles name every sender,
-// reactor and member a system message refers to, so the page stays at two
-// upstream calls.
-type groupViewChat interface {
-	GetConvoMembers(ctx context.Context, convoID, cursor string, limit int64) (*chatproxy.MemberPage, error)
-}
+// directChat: nothing. The conversation page does not list the members
+// (getConvoMembers, groupChat): getMessages' relatedProfiles name every
+// sender, reactor and member a system message refers to, so the page stays
+// at two upstream calls.
+type groupViewChat interface{}
 
 // groupConvo returns the group part of a convo's view model, or nil for a
 // direct convo (or a kind this client does not know, shown as direct).
