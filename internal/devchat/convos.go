@@ -107,6 +107,11 @@ func (s *Server) listConvoRequests(ctx context.Context, viewer syntax.DID, r *ht
 	for _, c := range page {
 		out.Requests = append(out.Requests, &chat.ConvoListConvoRequests_Output_Requests_Elem{ConvoDefs_ConvoView: h.convoView(c, viewer)})
 	}
+	if cursor == "" { // the viewer's own join requests come with the first page
+		for _, jr := range s.outgoingRequestViewsLocked(h, viewer) {
+			out.Requests = append(out.Requests, &chat.ConvoListConvoRequests_Output_Requests_Elem{GroupDefs_JoinRequestConvoView: jr})
+		}
+	}
 	s.mu.Unlock()
 	if next != "" {
 		out.Cursor = &next
@@ -448,7 +453,7 @@ func (s *Server) getUnreadCounts(_ context.Context, viewer syntax.DID, r *http.R
 	out := &unreadCountsOutput{}
 	for _, c := range s.st.convos {
 		ms, ok := c.member[viewer]
-		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 ||
+		if !ok || !ms.active() || ms.muted || (c.unread(viewer, ms) == 0 && !unreadJoinRequests(c, viewer)) ||
 			c.lockStatus() != lockUnlocked || (c.group != nil && groups == "false") {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -80,6 +81,8 @@ type draft struct {
 	text    string
 	facets  json.RawMessage
 	embed   *embedRecord
+
+	joinCode string // an embedded chat.bsky.embed.joinLink's code
 }
 
 // prepare validates a messageInput (path is its lexicon path, for error
@@ -95,10 +98,15 @@ func (s *Server) prepare(ctx context.Context, path, convoID string, in *chat.Con
 		rkey       syntax.RecordKey
 		uri, cid   string
 	}
-	if in.Embed != nil {
+	if jl := embeddedJoinLink(in.Embed); jl != nil {
+		if strings.TrimSpace(jl.Code) == "" {
+			return nil, invalidf("%s/embed/code must not be empty", path)
+		}
+		d.joinCode = jl.Code
+	} else if in.Embed != nil {
 		er := in.Embed.EmbedRecord
 		if er == nil {
-			return nil, invalidf("%s/embed must be an app.bsky.embed.record", path)
+			return nil, invalidf("%s/embed must be an app.bsky.embed.record or a chat.bsky.embed.joinLink", path)
 		}
 		if er.Record == nil || er.Record.Uri == "" || er.Record.Cid == "" {
 			return nil, invalidf("%s/embed/record must be a strong reference (uri and cid)", path)
@@ -285,6 +293,7 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 		embed:  d.embed,
 		sentAt: s.now(),
 	}
+	m.joinCode = d.joinCode
 	m.rev = s.nextTID()
 	c.messages = append(c.messages, m)
 	c.byID[m.id] = m

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -210,7 +211,7 @@ func (s *Server) routes() map[string]method {
 	p := func(h func(context.Context, syntax.DID, *http.Request) (any, error)) method {
 		return method{procedure: true, handle: h}
 	}
-	return map[string]method{
+	m := map[string]method{
 		"chat.bsky.actor.getStatus":            q(s.getStatus),
 		"chat.bsky.convo.listConvos":           q(s.listConvos),
 		"chat.bsky.convo.listConvoRequests":    q(s.listConvoRequests),
@@ -241,6 +242,8 @@ func (s *Server) routes() map[string]method {
 		"chat.bsky.convo.lockConvo":        p(s.lockConvo),
 		"chat.bsky.convo.unlockConvo":      p(s.unlockConvo),
 	}
+	maps.Copy(m, s.joinRoutes())
+	return m
 }
 
 // serveXRPC runs one XRPC call: method lookup (501), service auth (401), call
@@ -253,7 +256,11 @@ func (s *Server) serveXRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nsid := syntax.NSID(name)
-	viewer, aerr := s.authenticate(r, nsid)
+	var viewer syntax.DID
+	var aerr *xrpcError
+	if !publicMethods[name] || r.Header.Get("Authorization") != "" {
+		viewer, aerr = s.authenticate(r, nsid)
+	}
 	if aerr != nil {
 		writeXRPCError(w, aerr)
 		return

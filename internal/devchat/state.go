@@ -20,6 +20,7 @@ type state struct {
 	convos     map[string]*convo         // by convo id
 	direct     map[[2]syntax.DID]string  // sorted member pair → convo id
 	logs       map[syntax.DID][]logEntry // per-user event log, ascending rev
+	joinCodes  map[string]*joinLink      // every group's current join link, by code (joinlinks.go)
 }
 
 func newState() *state {
@@ -121,6 +122,8 @@ type group struct {
 	modLock bool
 	// past remembers members who left or were removed, by DID.
 	past map[syntax.DID]*pastMember
+	// join is the join link and pending join requests (joinlinks.go).
+	join groupJoin
 }
 
 // locked reports whether the group takes no new content.
@@ -182,6 +185,7 @@ type message struct {
 	text      string
 	facets    json.RawMessage // []app.bsky.richtext.facet, stored encoded so each view decodes its own copy
 	embed     *embedRecord
+	joinCode  string // the code of an embedded chat.bsky.embed.joinLink
 	sentAt    time.Time
 	reactions []reaction // ascending creation
 }
