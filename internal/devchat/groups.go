@@ -41,7 +41,7 @@ func (s *Server) addMemberLocked(c *convo, did, addedBy syntax.DID, role, status
 	rev := s.nextTID()
 	ms := &memberState{
 		visible: true, status: status, leftRev: rev, readRev: rev, hidden: map[string]bool{},
-		role: role, addedBy: addedBy, joinedRev: rev, joinedAt: s.now(),
+		role: role, addedBy: addedBy, joinedRev: rev,
 	}
 	c.members = append(c.members, did)
 	c.member[did] = ms
@@ -82,6 +82,29 @@ func (s *Server) ownedGroup(id string, viewer syntax.DID) (*convo, error) {
 		return nil, badRequest("InsufficientRole", "only the group's owner can do this")
 	}
 	return c, nil
+}
+
+// changeGroup runs change on a group the viewer owns (see ownedGroup),
+// under Server.mu, and returns the viewer's convoView after it. change may
+// add views of its own to h; they are hydrated with the convoView.
+func (s *Server) changeGroup(ctx context.Context, viewer syntax.DID, id string, change func(c *convo, h *hydrator) error) (*chat.ConvoDefs_ConvoView, error) {
+	if err := requireInput("convoId", id); err != nil {
+		return nil, err
+	}
+	h := &hydrator{}
+	s.mu.Lock()
+	c, err := s.ownedGroup(id, viewer)
+	if err == nil {
+		err = change(c, h)
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	v := h.convoView(c, viewer)
+	s.mu.Unlock()
+	s.hydrate(ctx, h)
+	return v, nil
 }
 
 // checkInvites runs checkInvite for each member, stopping at the first
@@ -167,9 +190,6 @@ func (s *Server) addMembers(ctx context.Context, viewer syntax.DID, r *http.Requ
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
-	if err := requireInput("convoId", in.ConvoId); err != nil {
-		return nil, err
-	}
 	if len(in.Members) == 0 {
 		return nil, invalidf("Input/members must not be empty")
 	}
@@ -177,47 +197,38 @@ func (s *Server) addMembers(ctx context.Context, viewer syntax.DID, r *http.Requ
 	if err != nil {
 		return nil, err
 	}
-	// check is run before the records are read and again after, as the
-	// group may change in between.
-	check := func() (*convo, []syntax.DID, error) {
-		c, err := s.ownedGroup(in.ConvoId, viewer)
-		if err != nil {
-			return nil, nil, err
+	// The group is checked before the records are read, and again after:
+	// it may have changed in between.
+	var fresh []syntax.DID
+	check := func(c *convo, _ *hydrator) (err error) {
+		if err = c.writable(); err == nil {
+			fresh, err = newMembers(c, members)
 		}
-		if err := c.writable(); err != nil {
-			return nil, nil, err
-		}
-		fresh, err := newMembers(c, members)
-		return c, fresh, err
+		return err
 	}
-	s.mu.Lock()
-	_, fresh, err := check()
-	s.mu.Unlock()
-	if err != nil {
+	if _, err := s.changeGroup(ctx, viewer, in.ConvoId, check); err != nil {
 		return nil, err
 	}
 	if err := s.checkInvites(ctx, viewer, fresh); err != nil {
 		return nil, err
 	}
-
-	h := &hydrator{}
-	s.mu.Lock()
-	c, fresh, err := check()
+	out := &chat.GroupAddMembers_Output{}
+	out.Convo, err = s.changeGroup(ctx, viewer, in.ConvoId, func(c *convo, h *hydrator) error {
+		if err := check(c, h); err != nil {
+			return err
+		}
+		for _, m := range fresh {
+			s.addMemberLocked(c, m, viewer, roleStandard, statusRequest)
+		}
+		for _, m := range fresh {
+			s.systemLocked(c, systemData{kind: sysAddMember, member: m, actor: viewer, role: roleStandard})
+			out.AddedMembers = append(out.AddedMembers, h.member(c, m))
+		}
+		return nil
+	})
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
-	for _, m := range fresh {
-		s.addMemberLocked(c, m, viewer, roleStandard, statusRequest)
-	}
-	out := &chat.GroupAddMembers_Output{}
-	for _, m := range fresh {
-		s.systemLocked(c, systemData{kind: sysAddMember, member: m, actor: viewer, role: roleStandard})
-		out.AddedMembers = append(out.AddedMembers, h.member(c, m))
-	}
-	out.Convo = h.convoView(c, viewer)
-	s.mu.Unlock()
-	s.hydrate(ctx, h)
 	return out, nil
 }
 
@@ -231,9 +242,6 @@ func (s *Server) removeMembers(ctx context.Context, viewer syntax.DID, r *http.R
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
-	if err := requireInput("convoId", in.ConvoId); err != nil {
-		return nil, err
-	}
 	if len(in.Members) == 0 {
 		return nil, invalidf("Input/members must not be empty")
 	}
@@ -241,27 +249,22 @@ func (s *Server) removeMembers(ctx context.Context, viewer syntax.DID, r *http.R
 	if err != nil {
 		return nil, err
 	}
-	h := &hydrator{}
-	s.mu.Lock()
-	c, err := s.ownedGroup(in.ConvoId, viewer)
-	if err == nil && containsDID(members, c.group.owner) {
-		err = invalidf("the group's owner cannot be removed from it")
-	}
+	v, err := s.changeGroup(ctx, viewer, in.ConvoId, func(c *convo, _ *hydrator) error {
+		if containsDID(members, c.group.owner) {
+			return invalidf("the group's owner cannot be removed from it")
+		}
+		for _, m := range members {
+			if c.member[m] != nil {
+				s.removeMemberLocked(c, m, viewer)
+				s.systemLocked(c, systemData{kind: sysRemoveMember, member: m, actor: viewer})
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
-	for _, m := range members {
-		if c.member[m] == nil {
-			continue
-		}
-		s.removeMemberLocked(c, m, viewer)
-		s.systemLocked(c, systemData{kind: sysRemoveMember, member: m, actor: viewer})
-	}
-	out := &chat.GroupRemoveMembers_Output{Convo: h.convoView(c, viewer)}
-	s.mu.Unlock()
-	s.hydrate(ctx, h)
-	return out, nil
+	return &chat.GroupRemoveMembers_Output{Convo: v}, nil
 }
 
 // editGroup implements chat.bsky.group.editGroup: the owner renames an
@@ -271,30 +274,23 @@ func (s *Server) editGroup(ctx context.Context, viewer syntax.DID, r *http.Reque
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
-	if err := requireInput("convoId", in.ConvoId); err != nil {
-		return nil, err
-	}
 	if err := checkGroupName(in.Name); err != nil {
 		return nil, err
 	}
-	h := &hydrator{}
-	s.mu.Lock()
-	c, err := s.ownedGroup(in.ConvoId, viewer)
-	if err == nil {
-		err = c.writable()
-	}
+	v, err := s.changeGroup(ctx, viewer, in.ConvoId, func(c *convo, _ *hydrator) error {
+		if err := c.writable(); err != nil {
+			return err
+		}
+		if old := c.group.name; old != in.Name {
+			c.group.name = in.Name
+			s.systemLocked(c, systemData{kind: sysEditGroup, oldName: old, newName: in.Name})
+		}
+		return nil
+	})
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
-	if old := c.group.name; old != in.Name {
-		c.group.name = in.Name
-		s.systemLocked(c, systemData{kind: sysEditGroup, oldName: old, newName: in.Name})
-	}
-	out := &chat.GroupEditGroup_Output{Convo: h.convoView(c, viewer)}
-	s.mu.Unlock()
-	s.hydrate(ctx, h)
-	return out, nil
+	return &chat.GroupEditGroup_Output{Convo: v}, nil
 }
 
 // listMutualGroups implements chat.bsky.group.listMutualGroups: the
@@ -310,11 +306,7 @@ func (s *Server) listMutualGroups(ctx context.Context, viewer syntax.DID, r *htt
 	if err != nil {
 		return nil, invalidf("subject must be a valid did")
 	}
-	limit, err := limitParam(q, defaultLimit)
-	if err != nil {
-		return nil, err
-	}
-	cursor, err := cursorParam(q)
+	limit, cursor, err := pageParams(q)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package devchat
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -203,4 +204,98 @@ func TestCreateGroupRefuses101Members(t *testing.T) {
 	}
 	wantErr(t, e.proc(alice, "chat.bsky.group.addMembers", map[string]any{"convoId": c.Id, "members": dids(members[99])}),
 		http.StatusBadRequest, "MemberLimitReached", "at most 100")
+}
+
+func TestCreateGroupChecksEveryMembersGroupInvitePreference(t *testing.T) {
+	e := newEnv(t, false)
+	alice, bob, carol, dave := e.user("alice"), e.user("bob"), e.user("carol"), e.user("dave")
+	e.setGroupInvites(bob, "all")
+	e.setGroupInvites(carol, "following")
+	e.setGroupInvites(dave, "none")
+	before, _ := e.list(alice, nil)
+
+	create := func(members ...string) resp {
+		return e.proc(alice, "chat.bsky.group.createGroup", map[string]any{"name": "g", "members": members})
+	}
+	wantErr(t, create(bob.did.String(), carol.did.String()), http.StatusBadRequest, "NotFollowedBySender", carol.did.String())
+	wantErr(t, create(bob.did.String(), dave.did.String()), http.StatusBadRequest, "UserForbidsGroups", dave.did.String())
+	wantErr(t, create(bob.did.String(), "did:plc:nobody"), http.StatusBadRequest, "RecipientNotFound", "did:plc:nobody")
+	wantErr(t, create("not-a-did"), http.StatusBadRequest, "InvalidRequest", "members/0")
+	if after, _ := e.list(alice, nil); !slices.Equal(after, before) {
+		t.Fatalf("refused createGroup calls created convos: %v", after)
+	}
+	for _, u := range []*user{bob, carol, dave} {
+		if reqs := ok[chat.ConvoListConvoRequests_Output](t, e.query(u, "chat.bsky.convo.listConvoRequests", nil)); len(reqs.Requests) != 0 {
+			t.Errorf("%s got a request from a refused createGroup", u.handle)
+		}
+	}
+
+	e.recs.follow(carol.did, alice.did)
+	e.createGroup(alice, "g", bob, carol)
+
+	// Unset allowGroupInvites counts as "following".
+	erin := e.user("erin")
+	e.setGroupInvites(erin, "")
+	wantErr(t, create(erin.did.String()), http.StatusBadRequest, "NotFollowedBySender", erin.did.String())
+	e.recs.follow(erin.did, alice.did)
+	e.createGroup(alice, "g2", erin)
+}
+
+func TestGroupLogEventsPerMember(t *testing.T) {
+	e := newEnv(t, false)
+	alice := e.user("alice")
+	in := e.invitable("bob", "carol")
+	bob, carol := in[0], in[1]
+
+	c := e.createGroup(alice, "g", bob)
+	bobStart := *getLog(t, e, bob, "").Cursor
+	aliceStart := *getLog(t, e, alice, "").Cursor
+	if got := strings.Join(logTypes(getLog(t, e, bob, "")), ","); got != "logBeginConvo,logAddMember" {
+		t.Errorf("bob's log after createGroup = %s", got)
+	}
+	add := ok[chat.GroupAddMembers_Output](t, e.proc(alice, "chat.bsky.group.addMembers", map[string]any{"convoId": c.Id, "members": dids(carol)}))
+	if got := memberRoles(add.AddedMembers); got != "carol=standard(alice)" {
+		t.Errorf("addedMembers = %s", got)
+	}
+	if got := strings.Join(logTypes(getLog(t, e, carol, "")), ","); got != "logBeginConvo,logAddMember" {
+		t.Errorf("carol's log = %s", got)
+	}
+	lg := getLog(t, e, bob, bobStart)
+	if got := strings.Join(logTypes(lg), ","); got != "logAddMember" {
+		t.Fatalf("bob's log after addMembers = %s", got)
+	}
+	am := lg.Logs[0].ConvoDefs_LogAddMember
+	if am.ConvoId != c.Id || describeSystem(am.Message) != "add:carol/standard/by:alice" || memberRoles(am.RelatedProfiles) != "carol=standard(alice) alice=owner" {
+		t.Errorf("logAddMember = %s, related %s", describeSystem(am.Message), memberRoles(am.RelatedProfiles))
+	}
+
+	ok[chat.GroupEditGroup_Output](t, e.proc(alice, "chat.bsky.group.editGroup", map[string]any{"convoId": c.Id, "name": "renamed"}))
+	ok[chat.GroupRemoveMembers_Output](t, e.proc(alice, "chat.bsky.group.removeMembers", map[string]any{"convoId": c.Id, "members": dids(carol)}))
+	ok[chat.ConvoLeaveConvo_Output](t, e.proc(bob, "chat.bsky.convo.leaveConvo", map[string]any{"convoId": c.Id}))
+	ok[chat.ConvoLockConvo_Output](t, e.proc(alice, "chat.bsky.convo.lockConvo", map[string]any{"convoId": c.Id}))
+	ok[chat.ConvoUnlockConvo_Output](t, e.proc(alice, "chat.bsky.convo.unlockConvo", map[string]any{"convoId": c.Id}))
+
+	if got := strings.Join(logTypes(getLog(t, e, alice, aliceStart)), ","); got != "logAddMember,logEditGroup,logRemoveMember,logMemberLeave,logLockConvo,logUnlockConvo" {
+		t.Errorf("alice's log = %s", got)
+	}
+	// A removed or leaving member learns they are out, and nothing after.
+	if got := strings.Join(logTypes(getLog(t, e, bob, bobStart)), ","); got != "logAddMember,logEditGroup,logRemoveMember,logLeaveConvo" {
+		t.Errorf("bob's log = %s", got)
+	}
+	if got := strings.Join(logTypes(getLog(t, e, carol, "")), ","); got != "logBeginConvo,logAddMember,logEditGroup,logLeaveConvo" {
+		t.Errorf("carol's log = %s", got)
+	}
+	for _, u := range []*user{bob, carol} {
+		wantErr(t, e.query(u, "chat.bsky.convo.getConvo", url.Values{"convoId": {c.Id}}), http.StatusBadRequest, "InvalidConvo", "")
+	}
+	hist := e.messages(alice, c.Id)
+	if got := describe(hist); got != "add:bob/standard/by:alice add:carol/standard/by:alice rename:g->renamed remove:carol/by:alice leave:bob lock/by:alice unlock/by:alice" {
+		t.Errorf("alice's history = %s", got)
+	}
+	if got := memberRoles(hist.RelatedProfiles); got != "alice=owner bob=past carol=past" {
+		t.Errorf("relatedProfiles = %s", got)
+	}
+	if last := e.convo(alice, c.Id).LastMessage; last.ConvoDefs_SystemMessageView == nil || describeSystem(last.ConvoDefs_SystemMessageView) != "unlock/by:alice" {
+		t.Errorf("lastMessage = %+v", last)
+	}
 }

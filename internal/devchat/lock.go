@@ -54,25 +54,18 @@ func (s *Server) lockConvo(ctx context.Context, viewer syntax.DID, r *http.Reque
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
-	if err := requireInput("convoId", in.ConvoId); err != nil {
-		return nil, err
-	}
-	h := &hydrator{}
-	s.mu.Lock()
-	c, err := s.ownedGroup(in.ConvoId, viewer)
-	if err == nil && c.group.lock != lockUnlocked {
-		err = badRequest("ConvoLocked", "this group is already locked")
-	}
+	v, err := s.changeGroup(ctx, viewer, in.ConvoId, func(c *convo, _ *hydrator) error {
+		if c.group.lock != lockUnlocked {
+			return badRequest("ConvoLocked", "this group is already locked")
+		}
+		c.group.lock = lockLocked
+		s.systemLocked(c, systemData{kind: sysLockConvo, actor: viewer})
+		return nil
+	})
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
-	c.group.lock = lockLocked
-	s.systemLocked(c, systemData{kind: sysLockConvo, actor: viewer})
-	out := &chat.ConvoLockConvo_Output{Convo: h.convoView(c, viewer)}
-	s.mu.Unlock()
-	s.hydrate(ctx, h)
-	return out, nil
+	return &chat.ConvoLockConvo_Output{Convo: v}, nil
 }
 
 // unlockConvo implements chat.bsky.convo.unlockConvo: the owner unlocks
@@ -83,27 +76,20 @@ func (s *Server) unlockConvo(ctx context.Context, viewer syntax.DID, r *http.Req
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
-	if err := requireInput("convoId", in.ConvoId); err != nil {
-		return nil, err
-	}
-	h := &hydrator{}
-	s.mu.Lock()
-	c, err := s.ownedGroup(in.ConvoId, viewer)
-	if err == nil && c.group.modLock {
-		err = badRequest("ConvoLockedByModeration", "this group is locked by moderation and cannot be unlocked")
-	}
+	v, err := s.changeGroup(ctx, viewer, in.ConvoId, func(c *convo, _ *hydrator) error {
+		if c.group.modLock {
+			return badRequest("ConvoLockedByModeration", "this group is locked by moderation and cannot be unlocked")
+		}
+		if c.group.lock == lockLocked {
+			c.group.lock = lockUnlocked
+			s.systemLocked(c, systemData{kind: sysUnlockConvo, actor: viewer})
+		}
+		return nil
+	})
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
-	if c.group.lock == lockLocked {
-		c.group.lock = lockUnlocked
-		s.systemLocked(c, systemData{kind: sysUnlockConvo, actor: viewer})
-	}
-	out := &chat.ConvoUnlockConvo_Output{Convo: h.convoView(c, viewer)}
-	s.mu.Unlock()
-	s.hydrate(ctx, h)
-	return out, nil
+	return &chat.ConvoUnlockConvo_Output{Convo: v}, nil
 }
 
 // leaveGroupLocked is leaveConvo for a group: the membership is deleted

@@ -115,11 +115,7 @@ func (s *Server) getConvoMembers(ctx context.Context, viewer syntax.DID, r *http
 	if err != nil {
 		return nil, err
 	}
-	limit, err := limitParam(q, defaultLimit)
-	if err != nil {
-		return nil, err
-	}
-	cursor, err := cursorParam(q)
+	limit, cursor, err := pageParams(q)
 	if err != nil {
 		return nil, err
 	}

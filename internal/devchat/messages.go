@@ -25,11 +25,7 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 	if err != nil {
 		return nil, err
 	}
-	limit, err := limitParam(q, defaultLimit)
-	if err != nil {
-		return nil, err
-	}
-	cursor, err := cursorParam(q)
+	limit, cursor, err := pageParams(q)
 	if err != nil {
 		return nil, err
 	}

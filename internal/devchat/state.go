@@ -65,7 +65,12 @@ func pairKey(a, b syntax.DID) [2]syntax.DID {
 // the current members in joining order and member their state; a member who
 // leaves or is removed is deleted from both (the lexicon: "this deletes
 // convo memberships") and remembered in group.past, so system messages and
-// profiles can still name them (pastGroupConvoMember).
+// profiles can still name them (pastGroupConvoMember). Change a group's
+// membership only with addMemberLocked / removeMemberLocked (groups.go),
+// then announce it with systemLocked (system.go): e.g. a join by link is
+// addMemberLocked(c, did, "", roleStandard, statusAccepted) followed by
+// systemLocked(c, systemData{kind: sysMemberJoin, member: did, role:
+// roleStandard, actor: approver}).
 type convo struct {
 	id       string
 	rev      string // rev of the latest convo-wide change (creation, message, reaction)
@@ -164,7 +169,6 @@ type memberState struct {
 	role      string     // roleOwner or roleStandard
 	addedBy   syntax.DID // who added them; "" for the owner and for members who joined by link
 	joinedRev string     // rev of their joining: the getConvoMembers cursor (equals leftRev)
-	joinedAt  time.Time
 }
 
 // active reports whether the member currently has the convo.
