@@ -20,10 +20,12 @@
 //   - lock.go: lockConvo/unlockConvo, the moderation lock, leaving a group.
 //   - system.go: system messages and the group log events carrying them.
 //   - blocks.go: the block check.
+//   - joinlinks.go, joinrequests.go, joinlog.go: join links (previews, the
+//     joinLink embed), join requests and their log events.
 //   - faults.go: fault injection and call counting for tests.
 //   - state.go, views.go, params.go: the model, its lexicon views, and input
 //     checks.
 //
 // Direct (1:1) and group conversations are modelled (see convo in
-// state.go); join links and join requests are not.
+// state.go), with join links and join requests.
 package devchat

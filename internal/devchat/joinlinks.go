@@ -196,44 +196,48 @@ func (s *Server) editJoinLink(ctx context.Context, viewer syntax.DID, r *http.Re
 	return &chat.GroupEditJoinLink_Output{JoinLink: joinLinkView(l)}, nil
 }
 
-func (s *Server) enableJoinLink(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
-	var in chat.GroupEnableJoinLink_Input
-	if err := decodeInput(r, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, l, err := s.ownedLinkLocked(in.ConvoId, viewer)
+func (s *Server) enableJoinLink(_ context.Context, viewer syntax.DID, r *http.Request) (any, error) {
+	l, err := s.switchJoinLink(viewer, r, true)
 	if err != nil {
 		return nil, err
 	}
-	if l.enabled {
-		return nil, badRequest("LinkAlreadyEnabled", "the join link is already enabled")
-	}
-	l.enabled = true
-	s.systemLocked(c, systemData{kind: sysEnableJoinLink, actor: viewer})
-	return &chat.GroupEnableJoinLink_Output{JoinLink: joinLinkView(l)}, nil
+	return &chat.GroupEnableJoinLink_Output{JoinLink: l}, nil
 }
 
-// disableJoinLink disables the group's enabled link; with no enabled link
-// there is no active join link to disable (NoJoinLink).
-func (s *Server) disableJoinLink(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
-	var in chat.GroupDisableJoinLink_Input
+func (s *Server) disableJoinLink(_ context.Context, viewer syntax.DID, r *http.Request) (any, error) {
+	l, err := s.switchJoinLink(viewer, r, false)
+	if err != nil {
+		return nil, err
+	}
+	return &chat.GroupDisableJoinLink_Output{JoinLink: l}, nil
+}
+
+// switchJoinLink enables or disables the group's link (input: convoId),
+// with its system message. Enabling an enabled link is LinkAlreadyEnabled;
+// disabling a disabled one finds no active link to disable (NoJoinLink).
+func (s *Server) switchJoinLink(viewer syntax.DID, r *http.Request, enable bool) (*chat.GroupDefs_JoinLinkView, error) {
+	var in chat.GroupEnableJoinLink_Input // disableJoinLink's input is the same
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, l, err := s.ownedLinkLocked(in.ConvoId, viewer)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if !l.enabled {
+	case enable && l.enabled:
+		return nil, badRequest("LinkAlreadyEnabled", "the join link is already enabled")
+	case !enable && !l.enabled:
 		return nil, badRequest("NoJoinLink", "the group has no enabled join link")
 	}
-	l.enabled = false
-	s.systemLocked(c, systemData{kind: sysDisableJoinLink, actor: viewer})
-	return &chat.GroupDisableJoinLink_Output{JoinLink: joinLinkView(l)}, nil
+	l.enabled = enable
+	kind := sysDisableJoinLink
+	if enable {
+		kind = sysEnableJoinLink
+	}
+	s.systemLocked(c, systemData{kind: kind, actor: viewer})
+	return joinLinkView(l), nil
 }
 
 // preview is one of the three join link previews (exactly one is set).

@@ -197,11 +197,7 @@ func (s *Server) listJoinRequests(ctx context.Context, viewer syntax.DID, r *htt
 	if err != nil {
 		return nil, err
 	}
-	limit, err := limitParam(q, defaultLimit)
-	if err != nil {
-		return nil, err
-	}
-	cursor, err := cursorParam(q)
+	limit, cursor, err := pageParams(q)
 	if err != nil {
 		return nil, err
 	}
@@ -235,24 +231,18 @@ func (s *Server) listJoinRequests(ctx context.Context, viewer syntax.DID, r *htt
 	return out, nil
 }
 
-// decideLocked checks approveJoinRequest/rejectJoinRequest input: the group
-// viewer owns and a member DID with a pending request. Requires Server.mu.
-func (s *Server) decideLocked(viewer syntax.DID, convoID, member string) (*convo, syntax.DID, error) {
-	if err := requireInput("convoId", convoID); err != nil {
-		return nil, "", err
-	}
+// requester parses approveJoinRequest/rejectJoinRequest's member.
+func requester(member string) (syntax.DID, error) {
 	did, err := syntax.ParseDID(member)
 	if err != nil {
-		return nil, "", invalidf("Input/member must be a valid did")
+		return "", invalidf("Input/member must be a valid did")
 	}
-	c, err := s.ownedGroup(convoID, viewer)
-	if err != nil {
-		return nil, "", err
-	}
-	if c.group.join.pending(did) == nil {
-		return nil, "", invalidf("%s has no pending join request for this group", did)
-	}
-	return c, did, nil
+	return did, nil
+}
+
+// noRequest is the answer to deciding on a request nobody made.
+func noRequest(did syntax.DID) error {
+	return invalidf("%s has no pending join request for this group", did)
 }
 
 // approveJoinRequest adds the requester to the group (memberJoin with
@@ -262,23 +252,26 @@ func (s *Server) approveJoinRequest(ctx context.Context, viewer syntax.DID, r *h
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
-	h := &hydrator{}
-	s.mu.Lock()
-	c, did, err := s.decideLocked(viewer, in.ConvoId, in.Member)
-	if err == nil && len(c.members) >= groupMemberLimit {
-		err = badRequest("MemberLimitReached", "the group is full")
-	}
+	did, err := requester(in.Member)
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
-	c.group.join.drop(did)
-	s.appendLog(viewer, logEntry{rev: s.nextTID(), kind: logApproveJoinRequest, convoID: c.id, subject: did})
-	s.joinGroupLocked(c, did, viewer)
-	out := &chat.GroupApproveJoinRequest_Output{Convo: h.convoView(c, viewer)}
-	s.mu.Unlock()
-	s.hydrate(ctx, h)
-	return out, nil
+	v, err := s.changeGroup(ctx, viewer, in.ConvoId, func(c *convo, _ *hydrator) error {
+		switch {
+		case c.group.join.pending(did) == nil:
+			return noRequest(did)
+		case len(c.members) >= groupMemberLimit:
+			return badRequest("MemberLimitReached", "the group is full")
+		}
+		c.group.join.drop(did)
+		s.appendLog(viewer, logEntry{rev: s.nextTID(), kind: logApproveJoinRequest, convoID: c.id, subject: did})
+		s.joinGroupLocked(c, did, viewer)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &chat.GroupApproveJoinRequest_Output{Convo: v}, nil
 }
 
 func (s *Server) rejectJoinRequest(_ context.Context, viewer syntax.DID, r *http.Request) (any, error) {
@@ -286,13 +279,22 @@ func (s *Server) rejectJoinRequest(_ context.Context, viewer syntax.DID, r *http
 	if err := decodeInput(r, &in); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, did, err := s.decideLocked(viewer, in.ConvoId, in.Member)
+	if err := requireInput("convoId", in.ConvoId); err != nil {
+		return nil, err
+	}
+	did, err := requester(in.Member)
 	if err != nil {
 		return nil, err
 	}
-	c.group.join.drop(did)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.ownedGroup(in.ConvoId, viewer)
+	if err != nil {
+		return nil, err
+	}
+	if !c.group.join.drop(did) {
+		return nil, noRequest(did)
+	}
 	s.appendLog(viewer, logEntry{rev: s.nextTID(), kind: logRejectJoinRequest, convoID: c.id, subject: did})
 	return &chat.GroupRejectJoinRequest_Output{}, nil
 }
