@@ -70,7 +70,7 @@ func (s *Server) listConvos(ctx context.Context, viewer syntax.DID, r *http.Requ
 	}
 	keep := func(c *convo, ms *memberState) bool {
 		return (status == "" || ms.status == status) &&
-			(readState == "" || c.unread(viewer, ms) > 0) &&
+			(readState == "" || c.unread(viewer, ms) > 0 || unreadJoinRequests(c, viewer)) &&
 			(kind == "" || c.kind() == kind) &&
 			(lockStatus == "" || c.lockStatus() == lockStatus)
 	}

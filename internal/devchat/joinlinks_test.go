@@ -318,6 +318,9 @@ func TestJoinRequestsAwaitTheOwner(t *testing.T) {
 	if u := ok[unreadCountsOutput](t, e.query(alice, "chat.bsky.convo.getUnreadCounts", nil)); u.UnreadAcceptedConvos != 1 {
 		t.Fatalf("alice's unread counts = %+v", u)
 	}
+	if ids, _ := e.list(alice, url.Values{"readState": {"unread"}}); !slices.Equal(ids, []string{g.Id}) {
+		t.Fatalf("alice's unread convos = %v, want the group", ids)
+	}
 	wantErr(t, e.proc(bob, "chat.bsky.group.updateJoinRequestsRead", map[string]any{"convoId": g.Id}), http.StatusBadRequest, "InsufficientRole", "")
 	ok[chat.GroupUpdateJoinRequestsRead_Output](t, e.proc(alice, "chat.bsky.group.updateJoinRequestsRead", map[string]any{"convoId": g.Id}))
 	if gk := groupKind(t, e.convo(alice, g.Id)); *gk.JoinRequestCount != 1 || *gk.UnreadJoinRequestCount != 0 {
@@ -325,6 +328,9 @@ func TestJoinRequestsAwaitTheOwner(t *testing.T) {
 	}
 	if u := ok[unreadCountsOutput](t, e.query(alice, "chat.bsky.convo.getUnreadCounts", nil)); u.UnreadAcceptedConvos != 0 {
 		t.Fatalf("alice's unread counts after reading = %+v", u)
+	}
+	if ids, _ := e.list(alice, url.Values{"readState": {"unread"}}); len(ids) != 0 {
+		t.Fatalf("alice's unread convos after reading = %v", ids)
 	}
 
 	wantErr(t, e.query(bob, "chat.bsky.group.listJoinRequests", url.Values{"convoId": {g.Id}}), http.StatusBadRequest, "InsufficientRole", "")
