@@ -19,13 +19,14 @@ const (
 )
 
 // groupLine is one message of the group script; replyTo is the index of an
-// earlier line it replies to (-1: none), rename makes alice rename the group
-// after it.
+// earlier line it replies to (-1: none); after it, rename makes alice rename
+// the group, and link makes her create the join link dave asks to join by.
 type groupLine struct {
 	from    string
 	text    string
 	replyTo int
 	rename  bool
+	link    bool
 }
 
 // weekendPlans is the group's history.
@@ -36,7 +37,7 @@ var weekendPlans = []groupLine{
 	{from: "alice", text: "Great! The park at noon?", replyTo: -1},
 	{from: "bob", text: "Noon works. Which entrance?", replyTo: 3},
 	{from: "alice", text: "The north gate, by the fountain.", replyTo: -1},
-	{from: "carol", text: "I'll bring a frisbee too 🥏", replyTo: -1},
+	{from: "carol", text: "I'll bring a frisbee too 🥏", replyTo: -1, link: true},
 	{from: "bob", text: "See you both there!", replyTo: -1},
 }
 
@@ -92,12 +93,24 @@ func (s *seeder) weekendGroup(ctx context.Context) error {
 			return fmt.Errorf("demo: group message %d (from %s): %w", i+1, l.from, chatErr(err))
 		}
 		sent = append(sent, out.Id)
+		if l.link {
+			if err := s.joinLinkWithRequest(ctx, id); err != nil {
+				return err
+			}
+		}
 		if l.rename {
 			if _, err := chat.GroupEditGroup(ctx, s.lex("alice"), &chat.GroupEditGroup_Input{ConvoId: id, Name: GroupName}); err != nil {
 				return fmt.Errorf("demo: alice renaming the group: %w", chatErr(err))
 			}
 		}
 	}
+	s.log.Debug("demo: group seeded", "convo", id)
+	return nil
+}
+
+// joinLinkWithRequest has alice create the group's join link, which needs
+// her approval, and dave ask to join through it.
+func (s *seeder) joinLinkWithRequest(ctx context.Context, id string) error {
 	approval := true
 	rule := "anyone"
 	link, err := chat.GroupCreateJoinLink(ctx, s.lex("alice"), &chat.GroupCreateJoinLink_Input{ConvoId: id, JoinRule: &rule, RequireApproval: &approval})
@@ -107,6 +120,6 @@ func (s *seeder) weekendGroup(ctx context.Context) error {
 	if _, err := chat.GroupRequestJoin(ctx, s.lex("dave"), &chat.GroupRequestJoin_Input{Code: link.JoinLink.Code}); err != nil {
 		return fmt.Errorf("demo: dave asking to join: %w", chatErr(err))
 	}
-	s.log.Debug("demo: group seeded", "convo", id, "joinCode", link.JoinLink.Code)
+	s.log.Debug("demo: join link made", "convo", id, "code", link.JoinLink.Code)
 	return nil
 }
