@@ -413,6 +413,12 @@ func TestRejectAndWithdrawJoinRequests(t *testing.T) {
 	if out := ok[chat.GroupRequestJoin_Output](t, e.requestJoin(carol, l.Code)); out.Status != "pending" {
 		t.Fatalf("asking again = %+v", out)
 	}
+	// Being added by the owner answers the request.
+	e.setGroupInvites(carol, "all")
+	ok[chat.GroupAddMembers_Output](t, e.proc(alice, "chat.bsky.group.addMembers", map[string]any{"convoId": g.Id, "members": []string{carol.did.String()}}))
+	if list := ok[chat.GroupListJoinRequests_Output](t, e.query(alice, "chat.bsky.group.listJoinRequests", url.Values{"convoId": {g.Id}})); len(list.Requests) != 0 {
+		t.Fatalf("requests after adding carol = %+v", list.Requests)
+	}
 }
 
 func TestRequestJoinRefusals(t *testing.T) {
