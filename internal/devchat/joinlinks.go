@@ -321,23 +321,44 @@ func (h *hydrator) joinLinkEmbed(code string) *chat.EmbedJoinLink_View {
 	return v
 }
 
-// fillJoinEmbeds gives each embedded join code its current preview (as an
-// unauthenticated viewer sees it: no convo, no request state). Call it
-// without Server.mu.
-func (s *Server) fillJoinEmbeds(h *hydrator) {
+// fillJoinEmbeds gives each embedded join code its current preview as the
+// caller (viewerFrom ctx) sees it: with the convo when they are a member,
+// with requestedAt when they asked to join. Embeds inside those convo views
+// (a group whose last message shares its own link) get the anonymous
+// preview, so previews do not nest. Call it without Server.mu.
+func (s *Server) fillJoinEmbeds(ctx context.Context, h *hydrator) {
 	if len(h.joinEmbeds) == 0 {
 		return
 	}
+	viewer := viewerFrom(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range h.joinEmbeds {
-		p := s.previewLocked(h, e.code, "")
-		e.view.JoinLinkPreview = &chat.EmbedJoinLink_View_JoinLinkPreview{
-			GroupDefs_JoinLinkPreviewView:         p.valid,
-			GroupDefs_DisabledJoinLinkPreviewView: p.disabled,
-			GroupDefs_InvalidJoinLinkPreviewView:  p.invalid,
+	for len(h.joinEmbeds) > 0 {
+		batch := h.joinEmbeds
+		h.joinEmbeds = nil
+		for _, e := range batch {
+			p := s.previewLocked(h, e.code, viewer)
+			e.view.JoinLinkPreview = &chat.EmbedJoinLink_View_JoinLinkPreview{
+				GroupDefs_JoinLinkPreviewView:         p.valid,
+				GroupDefs_DisabledJoinLinkPreviewView: p.disabled,
+				GroupDefs_InvalidJoinLinkPreviewView:  p.invalid,
+			}
 		}
+		viewer = "" // nested embeds: no convo, so this ends
 	}
+}
+
+type viewerKey struct{}
+
+// withViewer records the authenticated caller ("" for none) in ctx.
+func withViewer(ctx context.Context, viewer syntax.DID) context.Context {
+	return context.WithValue(ctx, viewerKey{}, viewer)
+}
+
+// viewerFrom is the caller withViewer recorded, or "".
+func viewerFrom(ctx context.Context) syntax.DID {
+	v, _ := ctx.Value(viewerKey{}).(syntax.DID)
+	return v
 }
 
 // embeddedJoinLink is a messageInput's chat.bsky.embed.joinLink, or nil.

@@ -487,20 +487,42 @@ func TestJoinLinkEmbedShowsTheLivePreview(t *testing.T) {
 	if sent.Embed == nil || sent.Embed.EmbedJoinLink_View == nil {
 		t.Fatalf("sent embed = %+v", sent.Embed)
 	}
-	if p := sent.Embed.EmbedJoinLink_View.JoinLinkPreview.GroupDefs_JoinLinkPreviewView; p == nil || p.Name != "Weekend plans" || p.Convo != nil {
-		t.Fatalf("alice's preview = %+v", sent.Embed.EmbedJoinLink_View.JoinLinkPreview)
+	if p := sent.Embed.EmbedJoinLink_View.JoinLinkPreview.GroupDefs_JoinLinkPreviewView; p == nil || p.Name != "Weekend plans" || p.Convo == nil || p.Convo.Id != g.Id {
+		t.Fatalf("alice's (the owner's) preview = %+v", sent.Embed.EmbedJoinLink_View.JoinLinkPreview)
 	}
-	embedOf := func(u *user) *chat.EmbedJoinLink_View_JoinLinkPreview {
+	embedOf := func(u *user, convoID ...string) *chat.EmbedJoinLink_View_JoinLinkPreview {
 		t.Helper()
-		msgs := e.groupMessages(u, dm.Id)
+		id := dm.Id
+		if len(convoID) > 0 {
+			id = convoID[0]
+		}
+		msgs := e.groupMessages(u, id)
 		mv := msgs[len(msgs)-1].ConvoDefs_MessageView
 		if mv == nil || mv.Embed == nil || mv.Embed.EmbedJoinLink_View == nil {
 			t.Fatalf("message = %+v", mv)
 		}
 		return mv.Embed.EmbedJoinLink_View.JoinLinkPreview
 	}
-	if embedOf(carol).GroupDefs_JoinLinkPreviewView == nil {
-		t.Fatal("carol sees no preview")
+	if p := embedOf(carol).GroupDefs_JoinLinkPreviewView; p == nil || p.Convo != nil || p.Viewer != nil {
+		t.Fatalf("carol, not a member, sees %+v", p)
+	}
+	// A member sees the group in the preview, also when the link is shared
+	// in the group itself (whose last message then embeds it again).
+	ok[chat.ConvoDefs_MessageView](t, e.proc(alice, "chat.bsky.convo.sendMessage", map[string]any{"convoId": g.Id, "message": map[string]any{
+		"text": "our link", "embed": map[string]any{"$type": "chat.bsky.embed.joinLink", "code": l.Code},
+	}}))
+	inGroup := embedOf(bob, g.Id).GroupDefs_JoinLinkPreviewView
+	if inGroup == nil || inGroup.Convo == nil || inGroup.Convo.Id != g.Id {
+		t.Fatalf("bob's preview in the group = %+v", inGroup)
+	}
+	nested := inGroup.Convo.LastMessage.ConvoDefs_MessageView.Embed.EmbedJoinLink_View.JoinLinkPreview.GroupDefs_JoinLinkPreviewView
+	if nested == nil || nested.Convo != nil {
+		t.Fatalf("the preview inside the preview's convo = %+v, want one without a convo", nested)
+	}
+	e.proc(alice, "chat.bsky.group.editJoinLink", map[string]any{"convoId": g.Id, "requireApproval": true})
+	e.requestJoin(carol, l.Code)
+	if p := embedOf(carol).GroupDefs_JoinLinkPreviewView; p == nil || p.Viewer == nil || p.Viewer.RequestedAt == nil {
+		t.Fatalf("carol, who asked to join, sees %+v", p)
 	}
 	e.proc(alice, "chat.bsky.group.disableJoinLink", map[string]any{"convoId": g.Id})
 	if p := embedOf(carol).GroupDefs_DisabledJoinLinkPreviewView; p == nil || p.Code != l.Code {

@@ -281,7 +281,7 @@ func (s *Server) serveXRPC(w http.ResponseWriter, r *http.Request) {
 		writeXRPCError(w, invalidf("Incorrect HTTP method (%s) expected %s", r.Method, want))
 		return
 	}
-	out, err := m.handle(r.Context(), viewer, r)
+	out, err := m.handle(withViewer(r.Context(), viewer), viewer, r)
 	if err != nil {
 		var xe *xrpcError
 		if !errors.As(err, &xe) {

@@ -45,7 +45,7 @@ func (h *hydrator) related(dids ...syntax.DID) []*chat.ActorDefs_ProfileViewBasi
 
 // hydrate fills every collected profile with handle, display name and avatar.
 func (s *Server) hydrate(ctx context.Context, h *hydrator) {
-	s.fillJoinEmbeds(h)
+	s.fillJoinEmbeds(ctx, h)
 	infos := map[string]profileInfo{}
 	get := func(did string) profileInfo {
 		if info, ok := infos[did]; ok {
