@@ -7,6 +7,7 @@ import (
 
 	lexutil "github.com/bluesky-social/indigo/lex/util"
 
+	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/demo"
 	"github.com/skydm/skydm/internal/lex/chat"
 	"github.com/skydm/skydm/internal/sandbox"
@@ -51,6 +52,16 @@ func checkGroup(t *testing.T, n *sandbox.Network, c demo.Cast) {
 	}
 	if gk.JoinRequestCount == nil || *gk.JoinRequestCount != 1 {
 		t.Errorf("joinRequestCount = %v, want 1", gk.JoinRequestCount)
+	}
+	if gk.JoinLink != nil { // what skydm's /join page reads, through the PDS, as someone outside the group
+		p, err := chatproxy.New(testenv.PasswordSession(t, n, c.Dave), n.ChatServiceRef).GetJoinLinkPreview(ctx, gk.JoinLink.Code)
+		if err != nil {
+			t.Fatalf("dave's preview of the join link: %v", err)
+		}
+		if v := p.GroupDefs_JoinLinkPreviewView; v == nil || v.Name != demo.GroupName || !v.RequireApproval || v.Owner.Did != c.Alice.DID ||
+			v.Convo != nil || v.Viewer == nil || v.Viewer.RequestedAt == nil {
+			t.Errorf("dave's preview = %+v, want the group, with his request", p)
+		}
 	}
 	for _, m := range []sandbox.Account{c.Bob, c.Carol} {
 		out, err := chat.ConvoGetConvo(ctx, as(m), g.Id)
