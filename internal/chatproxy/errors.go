@@ -34,6 +34,7 @@ const (
 	ReasonReactionNotAllowed     = "ReactionNotAllowed"             // e.g. a system message
 	ReasonMessageTooLong         = "MessageTooLong"                 // over 1000 graphemes / 10000 bytes
 	ReasonMessageEmpty           = "MessageEmpty"                   // nothing to send
+	ReasonReplyTargetNotFound    = "ReplyTargetNotFound"            // the message replied to is not in the convo (any more)
 	ReasonRateLimited            = apperr.ReasonRateLimited         // 429; RetryAt when the server said
 	ReasonScopeMissing           = apperr.ReasonScopeMissing        // the session may not call chat.bsky.*
 	ReasonSessionExpired         = apperr.ReasonSessionExpired      // sign in again
@@ -71,7 +72,7 @@ const (
 	msgForbidden          = "The chat service did not allow that."
 	msgNotFound           = "The chat service could not find that."
 	msgBadResponse        = "The chat service sent a reply skydm could not read."
-	msgReplyTargetMissing = "The message you replied to no longer exists."
+	msgReplyTargetMissing = "The message you replied to is no longer there."
 	msgDeleteNotAllowed   = "That message can't be deleted."
 )
 
@@ -114,7 +115,7 @@ var (
 	kForbidden         = kind{apperr.Forbidden, ReasonForbidden, fixed(msgForbidden)}
 	kNotFound          = kind{apperr.NotFound, ReasonNotFound, fixed(msgNotFound)}
 	kBadResponse       = kind{apperr.Internal, ReasonBadResponse, fixed(msgBadResponse)}
-	kReplyTarget       = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgReplyTargetMissing)}
+	kReplyTarget       = kind{apperr.Invalid, ReasonReplyTargetNotFound, fixed(msgReplyTargetMissing)}
 	kDeleteNotAllowed  = kind{apperr.Forbidden, ReasonForbidden, fixed(msgDeleteNotAllowed)}
 )
 
