@@ -350,3 +350,8 @@ func badResponse(nsid string, err error) error {
 		Err:     fmt.Errorf("decoding %s response: %w", nsid, err),
 	}
 }
+
+// ReplyTargetNotFound returns the error of a reply whose target is not in
+// the convo, as the service's ReplyTargetNotFound maps: for callers that
+// refuse a target before sending (an id that cannot be a message id).
+func ReplyTargetNotFound() error { return invalid(kReplyTarget, "") }
