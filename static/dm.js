@@ -134,9 +134,7 @@
       ta.value = "";
       ta.removeAttribute("aria-invalid");
       showError("");
-      var reply = $("[data-testid=composer-reply]", form), rt = form.elements.reply_to;
-      if (reply) reply.remove();
-      if (rt) rt.remove();
+      var rbox = replyBox(), rin = form.elements.reply_to;
       fetch(form.action, { method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) {
           // A page instead of JSON (e.g. a redirect after a plain send) means it was sent.
@@ -145,7 +143,8 @@
         })
         .then(function (j) {
           if (j.token && form.elements.token) form.elements.token.value = j.token;
-          if (j.error || !j.id) throw new Error(j.error || FAIL);
+          if (j.error || !j.id) throw Object.assign(new Error(j.error || FAIL), { replyGone: !j.replyTo });
+          replyDrop(rbox, rin);
           var el = j.html && frag(j.html);
           if (byId(j.id)) li.remove();
           else if (el) li.replaceWith(el);
@@ -153,6 +152,7 @@
           toEnd(); // the sent message, as it is now, in view
         })
         .catch(function (err) {
+          if (err.replyGone) replyDrop(rbox, rin);
           li.classList.replace("pending", "failed");
           $(".meta", li).textContent = "Not sent";
           if (!ta.value) ta.value = text;
@@ -160,6 +160,54 @@
           showError(err instanceof SyntaxError || err instanceof TypeError ? FAIL : err.message);
           ta.focus();
         });
+    });
+  }
+
+  // Replies: Reply (in a message's action panel) fills the composer's reply
+  // block (from its <template>) and reply_to field in place; Cancel and Esc
+  // clear it, sending clears it. A quote whose parent is on the page scrolls
+  // there and highlights it (else its link opens the conversation there).
+  function replyBox() { return form && $("[data-testid=composer-reply]", form); }
+  function replyDrop(box, input) { if (box) box.remove(); if (input) input.remove(); }
+  function replyClear() {
+    var miss = $("[data-testid=composer-reply-missing]", form);
+    if (miss) miss.remove();
+    replyDrop(replyBox(), form.elements.reply_to);
+  }
+  function replyStart(li) {
+    replyClear();
+    var box = $("#reply-tpl").content.firstElementChild.cloneNode(true), b = box.querySelectorAll("bdi"),
+      who = $(".bubble > .sender", li), text = Array.from(textOf(li)), field = d.createElement("input");
+    b[0].textContent = who ? who.textContent : "Someone";
+    b[1].textContent = text.length > 80 ? text.slice(0, 79).join("") + "…" : text.join("");
+    box.setAttribute("data-testid", "composer-reply");
+    field.type = "hidden";
+    field.name = "reply_to";
+    field.value = li.id.slice(2);
+    form.elements.token.after(field, box);
+    form.elements.text.focus();
+  }
+  if (list && form) {
+    d.addEventListener("click", function (e) {
+      var a = e.target.closest("a[data-reply], a[data-parent], [data-testid=cancel-reply]");
+      if (!a || e.button || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+      var el = byId(a.getAttribute("data-reply") || a.getAttribute("data-parent"));
+      if (a.hasAttribute("data-reply") || a.hasAttribute("data-parent")) {
+        if (!el) return;
+        if (a.hasAttribute("data-reply")) replyStart(el);
+        else {
+          el.scrollIntoView({ behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth", block: "center" });
+          el.tabIndex = -1;
+          el.focus({ preventScroll: true });
+          el.classList.remove("flash");
+          void el.offsetWidth; // restart the highlight
+          el.classList.add("flash");
+        }
+      } else { replyClear(); form.elements.text.focus(); }
+      e.preventDefault();
+    });
+    form.elements.text.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && form.elements.reply_to) { e.preventDefault(); replyClear(); }
     });
   }
 
