@@ -219,7 +219,7 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 	s.mu.Unlock()
 	for _, o := range gated {
 		if e := s.checkGate(ctx, viewer, o); e != nil {
-			return nil, e
+			return nil, asSendRefusal(e)
 		}
 	}
 
@@ -428,4 +428,15 @@ func isEmoji(g string) bool {
 	}
 	last, _ := utf8.DecodeLastRuneInString(g)
 	return last == '\u20e3' && (first == '#' || first == '*' || ('0' <= first && first <= '9'))
+}
+
+// asSendRefusal is a gate refusal as sendMessage(Batch) answer it: their
+// lexicons declare none of the gate's error names, so Bluesky's service
+// answers InvalidRequest with the same message ("recipient requires
+// incoming messages to come from someone they follow").
+func asSendRefusal(e *xrpcError) *xrpcError {
+	if e.Status != http.StatusBadRequest {
+		return e
+	}
+	return badRequest("InvalidRequest", e.Message)
 }
