@@ -39,14 +39,24 @@ func TestBrowserReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shots := func(name string) {
-		testenv.Screenshot(t, ctx, "issue10-replies-"+name+"-desktop")
-		a11yViewport(t, ctx, 390)
-		testenv.Screenshot(t, ctx, "issue10-replies-"+name+"-390")
+	// shots saves the tab at desktop width and at 390 px, with the element
+	// of sel scrolled into view after each resize.
+	shots := func(name, sel string) {
+		for _, w := range []int64{1100, 390} {
+			a11yViewport(t, ctx, w)
+			a11yRun(t, ctx, `document.querySelector(`+a11yQuote(sel)+`).scrollIntoView({block: "center"})`)
+			testenv.Screenshot(t, ctx, fmt.Sprintf("issue10-replies-%s-%d", name, w))
+		}
 		a11yViewport(t, ctx, 1100)
 	}
-	axe := func(state string) {
+	// axe runs axe-core on the page as loaded (with scripts on for axe
+	// itself when the page was loaded without them).
+	axe := func(state string, noJS bool) {
 		t.Helper()
+		if noJS {
+			a11yScripts(t, ctx, true)
+			defer a11yScripts(t, ctx, false)
+		}
 		vs, err := testenv.Axe(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -61,7 +71,7 @@ func TestBrowserReplies(t *testing.T) {
 	parent := `#m-` + parentID
 
 	// With JavaScript: More → Reply fills the composer without a reload.
-	a11yGo(t, ctx, convoURL+"?sel="+parentID+"#m-"+parentID)
+	a11yGo(t, ctx, convoURL+"?sel="+parentID)
 	a11yRun(t, ctx, `window.__stayed = true`)
 	dmDo(t, ctx, "reply-in-place", chromedp.Click(css(parent+` [data-testid="message-actions"] [data-testid="reply"]`)),
 		chromedp.WaitVisible(css(`#composer [data-testid="composer-reply"]`)))
@@ -72,8 +82,8 @@ func TestBrowserReplies(t *testing.T) {
 	if !a11yEval[bool](t, ctx, `window.__stayed === true && document.activeElement.id === "text" && document.querySelector('#composer input[name="reply_to"]').value === `+a11yQuote(parentID)) {
 		t.Error("Reply reloaded the page, left the focus elsewhere or did not set reply_to")
 	}
-	axe("composer replying (JS)")
-	shots("01-composer-replying")
+	axe("composer replying (JS)", false)
+	shots("01-composer-replying", "#composer")
 
 	// Esc cancels; Reply again, and Enter sends the reply.
 	a11yKey(t, ctx, "Escape")
@@ -93,8 +103,8 @@ func TestBrowserReplies(t *testing.T) {
 	if a11yEval[int](t, ctx, `document.querySelectorAll('#composer [data-testid="composer-reply"], #composer input[name="reply_to"]').length`) != 0 {
 		t.Error("sending did not clear the reply")
 	}
-	axe("reply with its quote (JS)")
-	shots("02-reply-with-quote")
+	axe("reply with its quote (JS)", false)
+	shots("02-reply-with-quote", reply)
 
 	// Clicking the quote scrolls bob's message into view and highlights it.
 	inView := `(sel) => { const r = document.querySelector(sel).getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }`
@@ -106,7 +116,7 @@ func TestBrowserReplies(t *testing.T) {
 	if !a11yEval[bool](t, ctx, `window.__stayed === true && document.querySelector(`+a11yQuote(parent)+`).classList.contains("flash")`) {
 		t.Error("the quote reloaded the page or did not highlight the parent")
 	}
-	shots("03-quote-jumped-to-parent")
+	shots("03-quote-jumped-to-parent", parent)
 
 	// Without JavaScript: ?reply= renders the composer replying; Send posts.
 	a11yScripts(t, ctx, false)
@@ -114,15 +124,15 @@ func TestBrowserReplies(t *testing.T) {
 	if got := a11yEval[string](t, ctx, `document.querySelector('#composer [data-testid="composer-reply"]').innerText`); !strings.Contains(got, "Dinner on Friday") {
 		t.Errorf("no-JS composer %q", got)
 	}
-	axe("composer replying (no JS)")
-	shots("04-nojs-composer-replying")
+	axe("composer replying (no JS)", true)
+	shots("04-nojs-composer-replying", "#composer")
 	const second = "Also: shall we invite Carol?"
 	dmDo(t, ctx, "nojs-send", chromedp.SendKeys(css(`[data-testid="draft"]`), second), chromedp.Click(css(`[data-testid="send"]`)),
 		chromedp.WaitVisible(css(`[data-testid="latest"]`)))
 	dmWait(t, ctx, 10*time.Second, "the no-JS reply with its quote", `(text) => [...document.querySelectorAll('#msgs li[data-own]')].some(li =>
 		li.textContent.includes(text) && li.querySelector('[data-testid="reply-quote"]') && li.querySelector('[data-testid="reply-quote"]').textContent.includes("Dinner on Friday"))`, second)
-	axe("reply with its quote (no JS)")
-	shots("05-nojs-reply-with-quote")
+	axe("reply with its quote (no JS)", true)
+	shots("05-nojs-reply-with-quote", "#msgs li[data-own]:last-of-type")
 	a11yScripts(t, ctx, true)
 
 	if ours := watch.Entries(base); len(ours) > 0 {
