@@ -84,6 +84,35 @@
     d.addEventListener("visibilitychange", function () { markRead("", false); });
   }
 
+  // Invite link page: the link is selected on focus, and a Copy button
+  // (clipboard API) copies it. Join requests page: marked read (POST)
+  // once seen, like a conversation.
+  Array.prototype.forEach.call(d.querySelectorAll("input[data-copy]"), function (inp) {
+    inp.addEventListener("focus", function () { inp.select(); });
+    if (!navigator.clipboard) return;
+    var b = d.createElement("button");
+    b.type = "button";
+    b.className = "secondary";
+    b.textContent = "Copy link";
+    b.setAttribute("data-testid", "join-link-copy");
+    b.addEventListener("click", function () {
+      navigator.clipboard.writeText(inp.value).then(function () { b.textContent = "Copied"; }, function () { inp.select(); });
+    });
+    inp.after(b);
+  });
+  var jrRead = $("#join-requests-read");
+  if (jrRead) {
+    var sendJR = function () {
+      if (d.visibilityState !== "visible" || !jrRead) return;
+      var f = jrRead;
+      jrRead = null;
+      fetch(f.action, { method: "POST", body: new URLSearchParams(new FormData(f)), headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { if (r.ok) f.hidden = true; else jrRead = f; }, function () { jrRead = f; });
+    };
+    sendJR();
+    d.addEventListener("visibilitychange", sendJR);
+  }
+
   function pendingBubble(text) {
     var li = d.createElement("li"), b = d.createElement("div"), p = d.createElement("p"), m = d.createElement("div");
     li.className = "msg pending";
@@ -134,7 +163,6 @@
       ta.value = "";
       ta.removeAttribute("aria-invalid");
       showError("");
-      var rbox = replyBox(), rin = form.elements.reply_to;
       fetch(form.action, { method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) {
           // A page instead of JSON (e.g. a redirect after a plain send) means it was sent.
@@ -144,7 +172,7 @@
         .then(function (j) {
           if (j.token && form.elements.token) form.elements.token.value = j.token;
           if (j.error || !j.id) throw Object.assign(new Error(j.error || FAIL), { replyGone: !j.replyTo });
-          replyDrop(rbox, rin);
+          replyClear();
           var el = j.html && frag(j.html);
           if (byId(j.id)) li.remove();
           else if (el) li.replaceWith(el);
@@ -152,7 +180,7 @@
           toEnd(); // the sent message, as it is now, in view
         })
         .catch(function (err) {
-          if (err.replyGone) replyDrop(rbox, rin);
+          if (err.replyGone) replyClear();
           li.classList.replace("pending", "failed");
           $(".meta", li).textContent = "Not sent";
           if (!ta.value) ta.value = text;
@@ -164,47 +192,34 @@
   }
 
   // Replies: Reply (in a message's action panel) fills the composer's reply
-  // block (from its <template>) and reply_to field in place; Cancel and Esc
-  // clear it, sending clears it. A quote whose parent is on the page scrolls
-  // there and highlights it (else its link opens the conversation there).
-  function replyBox() { return form && $("[data-testid=composer-reply]", form); }
-  function replyDrop(box, input) { if (box) box.remove(); if (input) input.remove(); }
+  // line (from its <template>) and reply_to field in place; Cancel and Esc
+  // clear it, sending clears it. A quote whose parent is on the page jumps
+  // there (the parent is then the :target, ringed by dm.css).
   function replyClear() {
-    var miss = $("[data-testid=composer-reply-missing]", form);
-    if (miss) miss.remove();
-    replyDrop(replyBox(), form.elements.reply_to);
+    form.querySelectorAll("[data-testid^=composer-reply], [name=reply_to]").forEach(function (n) { n.remove(); });
   }
   function replyStart(li) {
     replyClear();
     var box = $("#reply-tpl").content.firstElementChild.cloneNode(true), b = box.querySelectorAll("bdi"),
-      who = $(".bubble > .sender", li), text = Array.from(textOf(li)), field = d.createElement("input");
-    b[0].textContent = who ? who.textContent : "Someone";
-    b[1].textContent = text.length > 80 ? text.slice(0, 79).join("") + "…" : text.join("");
+      t = Array.from(textOf(li)), f = d.createElement("input");
+    b[0].textContent = $(".sender", li).textContent;
+    b[1].textContent = t.length > 80 ? t.slice(0, 79).join("") + "…" : t.join("");
     box.setAttribute("data-testid", "composer-reply");
-    field.type = "hidden";
-    field.name = "reply_to";
-    field.value = li.id.slice(2);
-    form.elements.token.after(field, box);
+    f.type = "hidden";
+    f.name = "reply_to";
+    f.value = li.id.slice(2);
+    form.elements.token.after(f, box);
     form.elements.text.focus();
   }
   if (list && form) {
     d.addEventListener("click", function (e) {
-      var a = e.target.closest("a[data-reply], a[data-parent], [data-testid=cancel-reply]");
-      if (!a || e.button || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
-      var el = byId(a.getAttribute("data-reply") || a.getAttribute("data-parent"));
-      if (a.hasAttribute("data-reply") || a.hasAttribute("data-parent")) {
-        if (!el) return;
-        if (a.hasAttribute("data-reply")) replyStart(el);
-        else {
-          el.scrollIntoView({ behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth", block: "center" });
-          el.tabIndex = -1;
-          el.focus({ preventScroll: true });
-          el.classList.remove("flash");
-          void el.offsetWidth; // restart the highlight
-          el.classList.add("flash");
-        }
-      } else { replyClear(); form.elements.text.focus(); }
+      var a = e.target.closest("[data-reply], [data-parent], [data-testid=cancel-reply]"),
+        id = a && (a.getAttribute("data-reply") || a.getAttribute("data-parent"));
+      if (!a || e.button || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || (id && !byId(id))) return;
       e.preventDefault();
+      if (a.hasAttribute("data-parent")) location.replace("#m-" + id);
+      else if (id) replyStart(byId(id));
+      else { replyClear(); form.elements.text.focus(); }
     });
     form.elements.text.addEventListener("keydown", function (e) {
       if (e.key === "Escape" && form.elements.reply_to) { e.preventDefault(); replyClear(); }

@@ -73,6 +73,9 @@ type MessageInput struct {
 	// one replies to (messageInput.replyTo). A target the service does not
 	// find gives Reason ReplyTargetNotFound.
 	ReplyTo string
+	// JoinLinkCode, when set and Quote is not, embeds a group's join link
+	// as chat.bsky.embed.joinLink (shown as a card with its preview).
+	JoinLinkCode string
 }
 
 // Limits of chat.bsky.convo.defs#messageInput.text.
@@ -97,6 +100,8 @@ func (m MessageInput) lex() *chat.ConvoDefs_MessageInput {
 	in := &chat.ConvoDefs_MessageInput{Text: m.Text, Facets: m.Facets}
 	if m.Quote != nil {
 		in.Embed = &chat.ConvoDefs_MessageInput_Embed{EmbedRecord: &appbsky.EmbedRecord{Record: m.Quote}}
+	} else if m.JoinLinkCode != "" {
+		in.Embed = &chat.ConvoDefs_MessageInput_Embed{EmbedJoinLink: &chat.EmbedJoinLink{Code: m.JoinLinkCode}}
 	}
 	if m.ReplyTo != "" {
 		in.ReplyTo = &chat.ConvoDefs_ReplyRef{MessageId: m.ReplyTo}

@@ -104,6 +104,9 @@ type Config struct {
 	CountsTTL time.Duration
 	// Now is the clock; nil → time.Now.
 	Now func() time.Time
+	// PublicURL is the app's origin as browsers see it (handlers.Config
+	// sets it): join links to share are PublicURL + "/join/{code}".
+	PublicURL string
 }
 
 // Defaults of Config (the composition root offers them as flags).
