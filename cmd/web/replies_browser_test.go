@@ -23,11 +23,7 @@ import (
 //
 // It needs devchat's replyTo support (stored and returned).
 func TestBrowserReplies(t *testing.T) {
-	n := testenv.Network(t)
-	alice, bob := testenv.NewAccount(t, n), testenv.NewAccount(t, n)
-	dmFollowEachOther(t, n, alice, bob)
-	bobAPI := testenv.PasswordSession(t, n, bob)
-	convo := dmConvoWith(t, n, bobAPI, alice)
+	n, alice, bob, bobAPI, convo := repliesPair(t)
 	parentID := a11ySend(t, n, bobAPI, convo, "Dinner on Friday at eight? I can book the Thai place on Mill Street.")
 	for i := range 25 {
 		a11ySend(t, n, bobAPI, convo, fmt.Sprintf("Another thought, number %d, so that the first message is far up the page", i))

@@ -9,9 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluesky-social/indigo/atproto/atclient"
+
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/sandbox"
 	"github.com/skydm/skydm/internal/testenv"
 )
+
+// repliesPair makes alice and bob, who follow each other, and bob's
+// conversation with alice: it returns bob's session and the convo's id.
+func repliesPair(t *testing.T) (n *sandbox.Network, alice, bob sandbox.Account, bobAPI *atclient.APIClient, convo string) {
+	t.Helper()
+	n = testenv.Network(t)
+	alice, bob = testenv.NewAccount(t, n), testenv.NewAccount(t, n)
+	dmFollowEachOther(t, n, alice, bob)
+	bobAPI = testenv.PasswordSession(t, n, bob)
+	return n, alice, bob, bobAPI, dmConvoWith(t, n, bobAPI, alice)
+}
 
 // TestE2EReplies replies without JavaScript against the sandbox: alice
 // opens Reply on bob's message (?reply=), the composer says what it replies
@@ -23,11 +37,7 @@ import (
 //
 // It needs devchat's replyTo support (stored, returned, ReplyTargetNotFound).
 func TestE2EReplies(t *testing.T) {
-	n := testenv.Network(t)
-	alice, bob := testenv.NewAccount(t, n), testenv.NewAccount(t, n)
-	dmFollowEachOther(t, n, alice, bob)
-	bobAPI := testenv.PasswordSession(t, n, bob)
-	convo := dmConvoWith(t, n, bobAPI, alice)
+	n, alice, bob, bobAPI, convo := repliesPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bobChat := chatproxy.New(bobAPI, n.ChatServiceRef)

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/lex/chat"
-	"github.com/skydm/skydm/internal/live"
 )
 
 // sentInputs returns what SendMessage was given, in order.
@@ -206,12 +204,7 @@ func TestReplyToAMessageFurtherBack(t *testing.T) {
 
 // A reply arriving live renders with its quote, its parent's sender named.
 func TestLiveReplyShowsItsQuote(t *testing.T) {
-	src := &scriptedLog{}
-	hub := live.New(live.Config{Source: src, ConvoInterval: 20 * time.Millisecond, InboxInterval: 20 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-hubDone })
+	hub, src := startHub(t)
 	a := newDMApp(t, func(d *DMs) { d.Hub = hub })
 	bob := profile(dmBob, "bob.test", "Bob")
 	a.chat.addConvo("c1", bob, "accepted", 2, 0)
