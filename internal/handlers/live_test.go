@@ -96,7 +96,9 @@ func waitEvent(t *testing.T, events <-chan sseEvent, name string) sseEvent {
 	}
 }
 
-func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
+// startHub runs a live.Hub over a scriptedLog, polling every 20 ms, until
+// the test ends.
+func startHub(t *testing.T) (*live.Hub, *scriptedLog) {
 	src := &scriptedLog{}
 	hub := live.New(live.Config{Source: src, ConvoInterval: 20 * time.Millisecond, InboxInterval: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,6 +108,11 @@ func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
 		cancel()
 		<-hubDone
 	})
+	return hub, src
+}
+
+func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
+	hub, src := startHub(t)
 	a := newDMApp(t, func(d *DMs) { d.Hub = hub })
 	bob := profile(dmBob, "bob.test", "Bob <b>")
 	a.chat.addConvo("c1", bob, "accepted", 1, 0)

@@ -125,6 +125,7 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 				}
 			}
 		}
+		s.quoteNames(conv.names, ev.Message)
 		html, ok := lr.html(ctx, views.MessageItem(conv.message(ev.Message), mc))
 		return lr.event("message", LiveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
 	case here && ev.Kind == live.KindDelete && msgID != "":
