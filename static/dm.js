@@ -213,9 +213,6 @@
       ta.value = "";
       ta.removeAttribute("aria-invalid");
       showError("");
-      var reply = $("[data-testid=composer-reply]", form), rt = form.elements.reply_to;
-      if (reply) reply.remove();
-      if (rt) rt.remove();
       fetch(form.action, { method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) {
           // A page instead of JSON (e.g. a redirect after a plain send) means it was sent.
@@ -224,7 +221,8 @@
         })
         .then(function (j) {
           if (j.token && form.elements.token) form.elements.token.value = j.token;
-          if (j.error || !j.id) throw new Error(j.error || FAIL);
+          if (j.error || !j.id) throw Object.assign(new Error(j.error || FAIL), { replyGone: !j.replyTo });
+          replyClear();
           var el = j.html && frag(j.html);
           if (byId(j.id)) li.remove();
           else if (el) li.replaceWith(el);
@@ -232,6 +230,7 @@
           toEnd(); // the sent message, as it is now, in view
         })
         .catch(function (err) {
+          if (err.replyGone) replyClear();
           li.classList.replace("pending", "failed");
           $(".meta", li).textContent = "Not sent";
           if (!ta.value) ta.value = text;
@@ -239,6 +238,41 @@
           showError(err instanceof SyntaxError || err instanceof TypeError ? FAIL : err.message);
           ta.focus();
         });
+    });
+  }
+
+  // Replies: Reply (in a message's action panel) fills the composer's reply
+  // line (from its <template>) and reply_to field in place; Cancel and Esc
+  // clear it, sending clears it. A quote whose parent is on the page jumps
+  // there (the parent is then the :target, ringed by dm.css).
+  function replyClear() {
+    form.querySelectorAll("[data-testid^=composer-reply], [name=reply_to]").forEach(function (n) { n.remove(); });
+  }
+  function replyStart(li) {
+    replyClear();
+    var box = $("#reply-tpl").content.firstElementChild.cloneNode(true), b = box.querySelectorAll("bdi"),
+      t = Array.from(textOf(li)), f = d.createElement("input");
+    b[0].textContent = $(".sender", li).textContent;
+    b[1].textContent = t.length > 80 ? t.slice(0, 79).join("") + "…" : t.join("");
+    box.setAttribute("data-testid", "composer-reply");
+    f.type = "hidden";
+    f.name = "reply_to";
+    f.value = li.id.slice(2);
+    form.elements.token.after(f, box);
+    form.elements.text.focus();
+  }
+  if (list && form) {
+    d.addEventListener("click", function (e) {
+      var a = e.target.closest("[data-reply], [data-parent], [data-testid=cancel-reply]"),
+        id = a && (a.getAttribute("data-reply") || a.getAttribute("data-parent"));
+      if (!a || e.button || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || (id && !byId(id))) return;
+      e.preventDefault();
+      if (a.hasAttribute("data-parent")) location.replace("#m-" + id);
+      else if (id) replyStart(byId(id));
+      else { replyClear(); form.elements.text.focus(); }
+    });
+    form.elements.text.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && form.elements.reply_to) { e.preventDefault(); replyClear(); }
     });
   }
 

@@ -20,7 +20,7 @@ func TestConvoPage(t *testing.T) {
 			{ID: "m1", SenderDID: "did:plc:bob", SenderName: "Bob", Segments: richtext.Render("hi alice", nil, dmLinks), SentAt: day1,
 				Reactions: []ReactionVM{{Value: "❤️", Count: 2, Mine: true}, {Value: "👍", Count: 1}}},
 			{ID: "m2", SenderDID: "did:plc:alice", Own: true, Segments: richtext.Render("hi bob", nil, dmLinks), SentAt: day1.Add(time.Minute),
-				ReplyTo: &QuotedVM{ID: "m1", SenderName: "Bob", Text: "hi alice"}},
+				ReplyTo: &QuotedVM{ID: "m1", SenderName: "Bob", Text: "hi alice", OnPage: true}},
 			{ID: "m3", SenderDID: "did:plc:bob", SenderName: "Bob", Deleted: true, SentAt: day2},
 			{ID: "m4", SenderDID: "did:plc:bob", SenderName: "Bob", Unsupported: true, SentAt: day2.Add(time.Minute)},
 			{ID: "m5", System: true, SystemText: "Bob added Carol", SentAt: day2.Add(2 * time.Minute)},
@@ -107,9 +107,9 @@ func TestConvoPage(t *testing.T) {
 		}
 	})
 	t.Run("message actions are links", func(t *testing.T) {
-		// No Reply link: the lexicon has no replyTo, so it could not send one.
+		// Reply is in a message's action panel (dm.js adds one beside More).
 		if n := doc.Find(`[data-testid="reply"]`).Length(); n != 0 {
-			t.Fatalf("%d Reply links, want none", n)
+			t.Fatalf("%d Reply links with no action panel open", n)
 		}
 		if h := byID("m1").Find(`[data-testid="more"]`).AttrOr("href", ""); h != "/convos/c1?sel=m1#m-m1" {
 			t.Fatalf("more href %q", h)

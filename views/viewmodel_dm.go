@@ -134,16 +134,24 @@ type ConvoVM struct {
 	// Earlier is set when the page shows an earlier page of messages (a
 	// cursor was given); a link back to the latest messages is shown and
 	// live updates do not append to it.
-	Earlier   bool
-	Status    string // StatusRequest → the request banner (Accept / Leave)
-	Muted     bool
-	Unread    int        // the viewer's unread messages here; > 0 → dm.js marks it read once the page is seen
-	Draft     string     // the composer's text, kept on error
-	ReplyTo   *MessageVM // the message being replied to (?reply=<id>), or nil
-	Selected  string     // the message whose action panel is open (?sel=<id>), or ""
-	FormToken string     // one-time token of the composer form
-	Error     string     // shown next to the composer (send, reaction and action errors)
-	Notice    string     // shown above the messages
+	Earlier bool
+	Status  string // StatusRequest → the request banner (Accept / Leave)
+	Muted   bool
+	Unread  int        // the viewer's unread messages here; > 0 → dm.js marks it read once the page is seen
+	Draft   string     // the composer's text, kept on error
+	ReplyTo *MessageVM // the message being replied to (?reply=<id>), or nil
+	// ReplyMissing is set when ?reply= named a message that is not in the
+	// conversation: the composer says so and sends a plain message.
+	ReplyMissing bool
+	// AtMore, when set, is the cursor to keep looking for the ?at= message
+	// further back than one search goes: a "Keep looking" link.
+	AtMore string
+	// At is the ?at= message the page was opened at, or "".
+	At        string
+	Selected  string // the message whose action panel is open (?sel=<id>), or ""
+	FormToken string // one-time token of the composer form
+	Error     string // shown next to the composer (send, reaction and action errors)
+	Notice    string // shown above the messages
 	ViewerDID string
 	Now       time.Time      // for "Today" / "Yesterday"
 	Loc       *time.Location // nil → UTC
@@ -258,12 +266,20 @@ type ReactionVM struct {
 	Mine  bool // the viewer reacted with it (its button removes it)
 }
 
-// QuotedVM is the message a reply quotes.
+// QuotedVM is the message a reply quotes (messageView.replyTo): a message,
+// a deleted one, or one from before the viewer joined the group (which has
+// no id, sender or text).
 type QuotedVM struct {
-	ID         string
-	SenderName string
-	Text       string // plain text, shortened by the handler if needed
-	Deleted    bool
+	ID           string
+	SenderName   string
+	Own          bool   // the viewer sent it: "You"
+	Text         string // plain text, shortened by the handler if needed
+	Deleted      bool   // "Deleted message"
+	BeforeJoined bool   // "Message from before you joined"; not a link
+	// OnPage is set when the quoted message is on the page: the quote links
+	// to it there (#m-<id>); otherwise it opens the conversation at it
+	// (ConvoAtURL).
+	OnPage bool
 }
 
 // NewConvoVM is what the new conversation page shows.
@@ -319,6 +335,23 @@ const LatestAnchor = "latest"
 // its newest message. Every link and redirect that opens a conversation
 // uses it.
 func ConvoLatestURL(id string) string { return ConvoURL(id) + "#" + LatestAnchor }
+
+// ConvoAtURL returns /convos/{id}?at={msg}#m-{msg}: the conversation
+// opened at one message (paging back to find it), which is highlighted.
+func ConvoAtURL(id, msgID string) string {
+	return ConvoURL(id) + "?at=" + url.QueryEscape(msgID) + "#" + MessageDOMID(msgID)
+}
+
+// dmAtMoreURL continues the search for the ?at= message from AtMore.
+func dmAtMoreURL(vm ConvoVM) string {
+	return ConvoURL(vm.ID) + "?at=" + url.QueryEscape(vm.At) + "&cursor=" + url.QueryEscape(vm.AtMore) + "#" + MessageDOMID(vm.At)
+}
+
+// ConvoReplyURL returns /convos/{id}?reply={msg}#composer: the conversation
+// with the composer replying to one message (without JavaScript).
+func ConvoReplyURL(id, msgID string) string {
+	return ConvoURL(id) + "?reply=" + url.QueryEscape(msgID) + "#composer"
+}
 
 // ConvoActionURL returns /convos/{id}/{action}, e.g. "messages", "accept",
 // "leave", "mute", "unmute", "read".
@@ -502,7 +535,21 @@ func dmNameOr(name, or string) string {
 	return or
 }
 
-func dmQuotedSender(q QuotedVM) string { return dmNameOr(q.SenderName, "Someone") }
+func dmQuotedSender(q QuotedVM) string {
+	if q.Own {
+		return "You"
+	}
+	return dmNameOr(q.SenderName, "Someone")
+}
+
+// dmQuoteHref is where a reply's quote links: the parent on this page, or
+// the conversation opened at it.
+func dmQuoteHref(q QuotedVM, c MsgContext) string {
+	if q.OnPage {
+		return "#" + MessageDOMID(q.ID)
+	}
+	return ConvoAtURL(c.ConvoID, q.ID)
+}
 
 func dmSystemText(m MessageVM) string {
 	if t := strings.TrimSpace(richtext.StripBidi(m.SystemText)); t != "" {

@@ -209,7 +209,7 @@ func printSummary(w io.Writer, n *sandbox.Network, web *webProc, statePath strin
 	fmt.Fprintf(w, "\nskydm demo ready in %s: %s\n\n", took.Round(100*time.Millisecond), web.url)
 	fmt.Fprintf(w, "  Open %s and sign in with one of these (sign-in and consent happen on\n", web.url)
 	fmt.Fprintf(w, "  the sandbox PDS's own page at %s; its passwords are fixed):\n\n", n.PDSURL)
-	for _, name := range []string{"alice", "bob", "carol"} {
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
 		if a, ok := n.Accounts[name]; ok {
 			fmt.Fprintf(w, "    %-12s password %s\n", a.Handle, a.Password)
 		}
@@ -217,6 +217,8 @@ func printSummary(w io.Writer, n *sandbox.Network, web *webProc, statePath strin
 	fmt.Fprintln(w, "\n  alice and bob have a conversation (a link, a mention, a ❤️ reaction);")
 	fmt.Fprintln(w, "  bob has a message request from carol; carol accepts messages only from")
 	fmt.Fprintln(w, "  people she follows (nobody), so alice cannot message her.")
+	fmt.Fprintln(w, "  alice owns the group \"Weekend plans\" with bob and carol (a reply, a")
+	fmt.Fprintln(w, "  rename); its join link needs her approval, and dave has asked to join.")
 	fmt.Fprintf(w, "\n  web app   pid %d, log %s\n", web.pid, web.logPath)
 	fmt.Fprintf(w, "  sandbox   PDS %s, chat %s, state %s\n", n.PDSURL, n.ChatURL, statePath)
 	fmt.Fprintln(w, "\nPress Ctrl-C to stop (the sandbox and the demo database are wiped).")

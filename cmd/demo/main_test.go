@@ -62,7 +62,7 @@ func TestRun_servesSeededDemoAndStopsEverything(t *testing.T) {
 		}
 	}
 	out := stdout.String()
-	for _, want := range []string{"alice.test", "alice-pass", "bob.test", "bob-pass", "carol.test", "carol-pass", "sandbox PDS's own page", "Ctrl-C"} {
+	for _, want := range []string{"alice.test", "alice-pass", "bob.test", "bob-pass", "carol.test", "carol-pass", "dave.test", "dave-pass", "Weekend plans", "sandbox PDS's own page", "Ctrl-C"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -1,6 +1,6 @@
 // Command sandbox runs skydm's local atproto network in the foreground: an
 // in-memory PLC directory and a dev-mode PDS on 127.0.0.1, devchat, and the
-// demo accounts alice.test, bob.test and carol.test. It prints the URLs and
+// demo accounts alice.test, bob.test, carol.test and dave.test. It prints the URLs and
 // logins, writes a state file for tests (SKYDM_SANDBOX_STATE=<file>), and on
 // SIGINT/SIGTERM stops everything and wipes its data.
 //

@@ -34,6 +34,7 @@ const (
 	ReasonReactionNotAllowed     = "ReactionNotAllowed"             // e.g. a system message
 	ReasonMessageTooLong         = "MessageTooLong"                 // over 1000 graphemes / 10000 bytes
 	ReasonMessageEmpty           = "MessageEmpty"                   // nothing to send
+	ReasonReplyTargetNotFound    = "ReplyTargetNotFound"            // the message replied to is not in the convo (any more)
 	ReasonRateLimited            = apperr.ReasonRateLimited         // 429; RetryAt when the server said
 	ReasonScopeMissing           = apperr.ReasonScopeMissing        // the session may not call chat.bsky.*
 	ReasonSessionExpired         = apperr.ReasonSessionExpired      // sign in again
@@ -89,7 +90,7 @@ const (
 	msgForbidden          = "The chat service did not allow that."
 	msgNotFound           = "The chat service could not find that."
 	msgBadResponse        = "The chat service sent a reply skydm could not read."
-	msgReplyTargetMissing = "The message you replied to no longer exists."
+	msgReplyTargetMissing = "The message you replied to is no longer there."
 	msgDeleteNotAllowed   = "That message can't be deleted."
 
 	msgLinkDisabled       = "This join link has been turned off by the group's owner."
@@ -154,7 +155,7 @@ var (
 	kForbidden         = kind{apperr.Forbidden, ReasonForbidden, fixed(msgForbidden)}
 	kNotFound          = kind{apperr.NotFound, ReasonNotFound, fixed(msgNotFound)}
 	kBadResponse       = kind{apperr.Internal, ReasonBadResponse, fixed(msgBadResponse)}
-	kReplyTarget       = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgReplyTargetMissing)}
+	kReplyTarget       = kind{apperr.Invalid, ReasonReplyTargetNotFound, fixed(msgReplyTargetMissing)}
 	kDeleteNotAllowed  = kind{apperr.Forbidden, ReasonForbidden, fixed(msgDeleteNotAllowed)}
 
 	kFollowRequired     = kind{apperr.Forbidden, ReasonFollowRequired, followRequired}
@@ -421,3 +422,8 @@ func badResponse(nsid string, err error) error {
 		Err:     fmt.Errorf("decoding %s response: %w", nsid, err),
 	}
 }
+
+// ReplyTargetNotFound returns the error of a reply whose target is not in
+// the convo, as the service's ReplyTargetNotFound maps: for callers that
+// refuse a target before sending (an id that cannot be a message id).
+func ReplyTargetNotFound() error { return invalid(kReplyTarget, "") }

@@ -69,6 +69,10 @@ type MessageInput struct {
 	Facets []*appbsky.RichtextFacet
 	// Quote, when set, embeds a record (a post) as app.bsky.embed.record.
 	Quote *comatproto.RepoStrongRef
+	// ReplyTo, when set, is the id of the message (in the same convo) this
+	// one replies to (messageInput.replyTo). A target the service does not
+	// find gives Reason ReplyTargetNotFound.
+	ReplyTo string
 	// JoinLinkCode, when set and Quote is not, embeds a group's join link
 	// as chat.bsky.embed.joinLink (shown as a card with its preview).
 	JoinLinkCode string
@@ -99,13 +103,17 @@ func (m MessageInput) lex() *chat.ConvoDefs_MessageInput {
 	} else if m.JoinLinkCode != "" {
 		in.Embed = &chat.ConvoDefs_MessageInput_Embed{EmbedJoinLink: &chat.EmbedJoinLink{Code: m.JoinLinkCode}}
 	}
+	if m.ReplyTo != "" {
+		in.ReplyTo = &chat.ConvoDefs_ReplyRef{MessageId: m.ReplyTo}
+	}
 	return in
 }
 
 // SendMessage calls chat.bsky.convo.sendMessage and returns the message as
 // stored. The input is validated first (MessageEmpty, MessageTooLong).
 // Refusals come back as *apperr.Error (ConvoNotFound, ConvoLocked, Blocked,
-// NotFollowedBySender, MessagesDisabled, RateLimited with RetryAt, ...).
+// NotFollowedBySender, MessagesDisabled, ReplyTargetNotFound, RateLimited
+// with RetryAt, ...).
 func (c *Client) SendMessage(ctx context.Context, convoID string, msg MessageInput) (*chat.ConvoDefs_MessageView, error) {
 	if err := needConvoID(convoID); err != nil {
 		return nil, err

@@ -1,8 +1,9 @@
 // Package demo seeds a fresh sandbox network (internal/sandbox) with the
 // conversations `make demo` shows: alice.test and bob.test with some history
 // (a link, a mention of @bob.test, a ❤️ reaction from bob), bob's chat
-// declaration opened to everyone, and a pending message request to bob from
-// carol.test.
+// declaration opened to everyone, a pending message request to bob from
+// carol.test, and the group "Weekend plans" (group.go) with dave.test's
+// pending request to join.
 //
 // Everything goes through the real stack: password sessions on the sandbox
 // PDS, chat.bsky.* calls proxied by the PDS to the chat service
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 
 	"github.com/bluesky-social/indigo/api/bsky"
 	"github.com/bluesky-social/indigo/atproto/atclient"
@@ -36,10 +38,11 @@ const (
 	allowAll              = "all"
 )
 
-// Cast names the three accounts a seed works with. Seed uses the sandbox's
-// demo accounts (alice.test, bob.test, carol.test); tests may pass fresh ones.
+// Cast names the four accounts a seed works with. Seed uses the sandbox's
+// demo accounts (alice.test, bob.test, carol.test, dave.test); tests may pass
+// fresh ones.
 type Cast struct {
-	Alice, Bob, Carol sandbox.Account
+	Alice, Bob, Carol, Dave sandbox.Account
 }
 
 // line is one message of a scripted conversation.
@@ -71,7 +74,7 @@ func aliceBob(bobHandle string) []line {
 const carolToBob = "Hi Bob! Alice said you're the person to ask about the Saturday meetup. Is there room for one more?"
 
 // Seed fills a freshly started sandbox with the demo conversations, using
-// the network's demo accounts (n.Accounts "alice", "bob", "carol", created by
+// the network's demo accounts (n.Accounts "alice", "bob", "carol", "dave", created by
 // sandbox.Options.SeedDemo):
 //
 //   - bob's chat.bsky.actor.declaration/self gets allowIncoming "all"
@@ -80,9 +83,14 @@ const carolToBob = "Hi Bob! Alice said you're the person to ask about the Saturd
 //     eight messages, one with a link facet (LinkURL) and one with a mention
 //     facet of @bob.test; bob reacts with Reaction to one of alice's messages
 //     and reads the conversation up to then;
-//   - carol sends bob a message, which stays a request for him.
+//   - carol sends bob a message, which stays a request for him;
+//   - bob and carol accept group invitations from everyone
+//     (allowGroupInvites "all"); alice makes the group FirstGroupName with
+//     them, both accept, the three exchange messages (bob replies to one of
+//     alice's), alice renames it GroupName and creates a join link that
+//     needs her approval, and dave asks to join (pending).
 //
-// A conversation that already has messages is left alone, so running Seed
+// A conversation that already has messages (a group of that name) is left alone, so running Seed
 // twice does not duplicate the history. It returns an error naming the step
 // that failed (login, declaration, a message, ...), wrapping the cause (an
 // *apperr.Error for chat calls); steps done before the failure stay done.
@@ -91,7 +99,7 @@ func Seed(ctx context.Context, n *sandbox.Network, logger *slog.Logger) error {
 		return errors.New("demo: no sandbox network")
 	}
 	var c Cast
-	for name, dst := range map[string]*sandbox.Account{"alice": &c.Alice, "bob": &c.Bob, "carol": &c.Carol} {
+	for name, dst := range map[string]*sandbox.Account{"alice": &c.Alice, "bob": &c.Bob, "carol": &c.Carol, "dave": &c.Dave} {
 		a, ok := n.Accounts[name]
 		if !ok || a.DID == "" || a.Password == "" {
 			return fmt.Errorf("demo: the sandbox has no %q account (start it with SeedDemo)", name)
@@ -101,7 +109,7 @@ func Seed(ctx context.Context, n *sandbox.Network, logger *slog.Logger) error {
 	return SeedCast(ctx, n, c, logger)
 }
 
-// SeedCast is Seed with the three accounts given explicitly (e.g. fresh
+// SeedCast is Seed with the four accounts given explicitly (e.g. fresh
 // accounts in a test). Its errors are Seed's.
 func SeedCast(ctx context.Context, n *sandbox.Network, c Cast, logger *slog.Logger) error {
 	if logger == nil {
@@ -111,7 +119,7 @@ func SeedCast(ctx context.Context, n *sandbox.Network, c Cast, logger *slog.Logg
 	for _, m := range []struct {
 		name string
 		acct sandbox.Account
-	}{{"alice", c.Alice}, {"bob", c.Bob}, {"carol", c.Carol}} {
+	}{{"alice", c.Alice}, {"bob", c.Bob}, {"carol", c.Carol}, {"dave", c.Dave}} {
 		name, acct := m.name, m.acct
 		api, err := n.Login(ctx, acct)
 		if err != nil {
@@ -121,16 +129,19 @@ func SeedCast(ctx context.Context, n *sandbox.Network, c Cast, logger *slog.Logg
 		s.chats[name] = chatproxy.New(api, n.ChatServiceRef)
 		s.handles = append(s.handles, acct.Handle)
 	}
-	s.dids = map[string]string{"alice": c.Alice.DID, "bob": c.Bob.DID, "carol": c.Carol.DID}
+	s.dids = map[string]string{"alice": c.Alice.DID, "bob": c.Bob.DID, "carol": c.Carol.DID, "dave": c.Dave.DID}
 
 	// First, so that devchat's gate lets carol (whom bob does not follow) in.
-	if err := s.allowEveryone(ctx, "bob"); err != nil {
+	if err := s.setDeclaration(ctx, "bob", map[string]any{"allowIncoming": allowAll}); err != nil {
 		return fmt.Errorf("demo: setting %s's chat declaration to allow everyone: %w", c.Bob.Handle, err)
 	}
 	if err := s.aliceAndBob(ctx, c.Bob.Handle); err != nil {
 		return err
 	}
 	if err := s.carolAsksBob(ctx); err != nil {
+		return err
+	}
+	if err := s.weekendGroup(ctx); err != nil {
 		return err
 	}
 	logger.Info("demo conversations seeded", "accounts", s.handles)
@@ -146,9 +157,9 @@ type seeder struct {
 	handles []string
 }
 
-// allowEveryone sets allowIncoming "all" on name's declaration record,
-// keeping the record's other fields, with a compare-and-swap on the CID.
-func (s *seeder) allowEveryone(ctx context.Context, name string) error {
+// setDeclaration sets fields on name's declaration record, keeping the
+// record's other fields, with a compare-and-swap on the CID.
+func (s *seeder) setDeclaration(ctx context.Context, name string, fields map[string]any) error {
 	api := s.apis[name]
 	var cur struct {
 		CID   *string        `json:"cid"`
@@ -169,7 +180,10 @@ func (s *seeder) allowEveryone(ctx context.Context, name string) error {
 		rec = map[string]any{}
 	}
 	rec["$type"] = declarationCollection
-	rec["allowIncoming"] = allowAll
+	if _, ok := rec["allowIncoming"]; !ok {
+		rec["allowIncoming"] = "following" // required; the default when there is no record
+	}
+	maps.Copy(rec, fields)
 	in := map[string]any{
 		"repo": api.AccountDID.String(), "collection": declarationCollection, "rkey": "self", "record": rec,
 	}
@@ -179,7 +193,7 @@ func (s *seeder) allowEveryone(ctx context.Context, name string) error {
 	if err := api.Post(ctx, "com.atproto.repo.putRecord", in, nil); err != nil {
 		return fmt.Errorf("writing the record: %w", err)
 	}
-	s.log.Debug("demo: chat declaration set", "account", name, "allowIncoming", allowAll)
+	s.log.Debug("demo: chat declaration set", "account", name, "fields", fields)
 	return nil
 }
 

@@ -27,26 +27,30 @@ func TestSeed_demoAccountsGetHistoryReactionAndRequest(t *testing.T) {
 	if err := demo.Seed(ctx, n, nil); err != nil {
 		t.Fatalf("Seed: %v", err)
 	}
-	checkSeeded(t, n, demo.Cast{Alice: n.Accounts["alice"], Bob: n.Accounts["bob"], Carol: n.Accounts["carol"]})
+	c := demo.Cast{Alice: n.Accounts["alice"], Bob: n.Accounts["bob"], Carol: n.Accounts["carol"], Dave: n.Accounts["dave"]}
+	checkSeeded(t, n, c)
+	checkGroup(t, n, c)
 }
 
 // TestSeedCast_freshAccountsTwiceSeedOnce seeds fresh accounts (no follows,
 // no declarations) and seeds them again: the second run adds nothing.
 func TestSeedCast_freshAccountsTwiceSeedOnce(t *testing.T) {
 	n := testenv.Network(t)
-	c := demo.Cast{Alice: testenv.NewAccount(t, n), Bob: testenv.NewAccount(t, n), Carol: testenv.NewAccount(t, n)}
+	c := demo.Cast{Alice: testenv.NewAccount(t, n), Bob: testenv.NewAccount(t, n), Carol: testenv.NewAccount(t, n), Dave: testenv.NewAccount(t, n)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := demo.SeedCast(ctx, n, c, nil); err != nil {
 		t.Fatalf("SeedCast: %v", err)
 	}
 	first := checkSeeded(t, n, c)
+	checkGroup(t, n, c)
 	if err := demo.SeedCast(ctx, n, c, nil); err != nil {
 		t.Fatalf("SeedCast again: %v", err)
 	}
 	if again := checkSeeded(t, n, c); again != first {
 		t.Errorf("second run changed the alice↔bob history from %d to %d messages", first, again)
 	}
+	checkGroup(t, n, c) // still one group, one request
 }
 
 func TestSeed_withoutDemoAccountsSaysSo(t *testing.T) {
@@ -164,8 +168,12 @@ func checkSeeded(t *testing.T, n *sandbox.Network, c demo.Cast) int {
 	return len(msgs)
 }
 
+// findConvo is the direct convo with did among convos.
 func findConvo(convos []*chat.ConvoDefs_ConvoView, did string) *chat.ConvoDefs_ConvoView {
 	for _, cv := range convos {
+		if cv.Kind != nil && cv.Kind.ConvoDefs_GroupConvo != nil {
+			continue
+		}
 		if slices.ContainsFunc(cv.Members, func(m *chat.ActorDefs_ProfileViewBasic) bool { return m.Did == did }) {
 			return cv
 		}

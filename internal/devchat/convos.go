@@ -70,7 +70,7 @@ func (s *Server) listConvos(ctx context.Context, viewer syntax.DID, r *http.Requ
 	}
 	keep := func(c *convo, ms *memberState) bool {
 		return (status == "" || ms.status == status) &&
-			(readState == "" || c.unread(viewer, ms) > 0) &&
+			(readState == "" || c.unread(viewer, ms) > 0 || unreadJoinRequests(c, viewer)) &&
 			(kind == "" || c.kind() == kind) &&
 			(lockStatus == "" || c.lockStatus() == lockStatus)
 	}
@@ -106,6 +106,11 @@ func (s *Server) listConvoRequests(ctx context.Context, viewer syntax.DID, r *ht
 	page, next := s.pageConvos(viewer, cursor, limit, func(_ *convo, ms *memberState) bool { return ms.status == statusRequest })
 	for _, c := range page {
 		out.Requests = append(out.Requests, &chat.ConvoListConvoRequests_Output_Requests_Elem{ConvoDefs_ConvoView: h.convoView(c, viewer)})
+	}
+	if cursor == "" { // the viewer's own join requests come with the first page
+		for _, jr := range s.outgoingRequestViewsLocked(h, viewer) {
+			out.Requests = append(out.Requests, &chat.ConvoListConvoRequests_Output_Requests_Elem{GroupDefs_JoinRequestConvoView: jr})
+		}
 	}
 	s.mu.Unlock()
 	if next != "" {

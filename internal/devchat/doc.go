@@ -19,6 +19,8 @@
 //     pastGroupConvoMember), getConvoMembers, the group invitation check.
 //   - lock.go: lockConvo/unlockConvo, the moderation lock, leaving a group.
 //   - system.go: system messages and the group log events carrying them.
+//   - joinlinks.go, joinrequests.go, joinlog.go: join links (previews, the
+//     joinLink embed), join requests and their log events.
 //   - faults.go: fault injection and call counting for tests.
 //   - replies.go: replyTo targets and the embedded parent views.
 //   - blocks.go: app.bsky.graph.block records (BlockedActor/BlockedSubject).
@@ -31,5 +33,5 @@
 //     checks.
 //
 // Direct (1:1) and group conversations are modelled (see convo in
-// state.go); join links and join requests are not.
+// state.go), with join links and join requests.
 package devchat

@@ -46,6 +46,7 @@ func (s *Server) addMemberLocked(c *convo, did, addedBy syntax.DID, role, status
 	c.members = append(c.members, did)
 	c.member[did] = ms
 	delete(c.group.past, did)
+	c.group.join.drop(did) // a pending join request is answered by being added
 	s.appendLog(did, logEntry{rev: rev, kind: logBeginConvo, convoID: c.id})
 	return ms
 }

@@ -47,6 +47,8 @@ type logEntry struct {
 	deleted  bool         // render msg as a deletedMessageView for this user
 	reaction *reaction    // add/remove reaction events
 	member   *memberState // the user's state in the convo, for reply parents (replies.go)
+
+	subject syntax.DID // join-request events: the prospective member
 }
 
 // appendLog adds an event to did's log. Revs are handed out in order under
@@ -81,6 +83,10 @@ func (s *Server) getLog(ctx context.Context, viewer syntax.DID, r *http.Request)
 		page = log[i:min(len(log), i+maxLogPage)]
 	}
 	for _, e := range page {
+		if v := h.joinLogView(e); v != nil {
+			out.Logs = append(out.Logs, v)
+			continue
+		}
 		if v := h.systemLogView(s.st.convos[e.convoID], e); v != nil {
 			out.Logs = append(out.Logs, v)
 			continue

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -73,12 +74,13 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 
 // draft is a validated message ready to be stored.
 type draft struct {
-	convoID string
-	text    string
-	facets  json.RawMessage
-	embed   *embedRecord
-	replyTo string   // id of the message replied to, "" for none
-	parent  *message // that message, found by send (replies.go)
+	convoID  string
+	text     string
+	facets   json.RawMessage
+	embed    *embedRecord
+	replyTo  string   // id of the message replied to, "" for none
+	parent   *message // that message, found by send (replies.go)
+	joinCode string   // an embedded chat.bsky.embed.joinLink's code
 }
 
 // prepare validates a messageInput (path is its lexicon path, for error
@@ -100,10 +102,15 @@ func (s *Server) prepare(ctx context.Context, path, convoID string, in *chat.Con
 		rkey       syntax.RecordKey
 		uri, cid   string
 	}
-	if in.Embed != nil {
+	if jl := embeddedJoinLink(in.Embed); jl != nil {
+		if strings.TrimSpace(jl.Code) == "" {
+			return nil, invalidf("%s/embed/code must not be empty", path)
+		}
+		d.joinCode = jl.Code
+	} else if in.Embed != nil {
 		er := in.Embed.EmbedRecord
 		if er == nil {
-			return nil, invalidf("%s/embed must be an app.bsky.embed.record", path)
+			return nil, invalidf("%s/embed must be an app.bsky.embed.record or a chat.bsky.embed.joinLink", path)
 		}
 		if er.Record == nil || er.Record.Uri == "" || er.Record.Cid == "" {
 			return nil, invalidf("%s/embed/record must be a strong reference (uri and cid)", path)
@@ -309,6 +316,7 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 		sentAt:  s.now(),
 		replyTo: d.parent,
 	}
+	m.joinCode = d.joinCode
 	m.rev = s.nextTID()
 	c.messages = append(c.messages, m)
 	c.byID[m.id] = m

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -214,7 +215,7 @@ func (s *Server) routes() map[string]method {
 	p := func(h func(context.Context, syntax.DID, *http.Request) (any, error)) method {
 		return method{procedure: true, handle: h}
 	}
-	return map[string]method{
+	m := map[string]method{
 		"chat.bsky.actor.getStatus":            q(s.getStatus),
 		"chat.bsky.convo.listConvos":           q(s.listConvos),
 		"chat.bsky.convo.listConvoRequests":    q(s.listConvoRequests),
@@ -251,6 +252,8 @@ func (s *Server) routes() map[string]method {
 		"chat.bsky.actor.exportAccountData":     q(s.exportAccountData),
 		"chat.bsky.actor.deleteAccount":         p(s.deleteAccount),
 	}
+	maps.Copy(m, s.joinRoutes())
+	return m
 }
 
 // serveXRPC runs one XRPC call: method lookup (501), service auth (401), call
@@ -263,7 +266,11 @@ func (s *Server) serveXRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nsid := syntax.NSID(name)
-	viewer, aerr := s.authenticate(r, nsid)
+	var viewer syntax.DID
+	var aerr *xrpcError
+	if !publicMethods[name] || r.Header.Get("Authorization") != "" {
+		viewer, aerr = s.authenticate(r, nsid)
+	}
 	if aerr != nil {
 		writeXRPCError(w, aerr)
 		return
@@ -284,7 +291,7 @@ func (s *Server) serveXRPC(w http.ResponseWriter, r *http.Request) {
 		writeXRPCError(w, invalidf("Incorrect HTTP method (%s) expected %s", r.Method, want))
 		return
 	}
-	out, err := m.handle(r.Context(), viewer, r)
+	out, err := m.handle(withViewer(r.Context(), viewer), viewer, r)
 	if err != nil {
 		var xe *xrpcError
 		if !errors.As(err, &xe) {

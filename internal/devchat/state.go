@@ -22,6 +22,7 @@ type state struct {
 	logs       map[syntax.DID][]logEntry // per-user event log, ascending rev
 	prefs      map[syntax.DID]*chatPrefs // notification preferences set (notification.go)
 	reports    []Report                  // com.atproto.moderation.createReport (reports.go)
+	joinCodes  map[string]*joinLink      // every group's current join link, by code (joinlinks.go)
 }
 
 func newState() *state {
@@ -128,6 +129,8 @@ type group struct {
 	modLock bool
 	// past remembers members who left or were removed, by DID.
 	past map[syntax.DID]*pastMember
+	// join is the join link and pending join requests (joinlinks.go).
+	join groupJoin
 }
 
 // locked reports whether the group takes no new content.
@@ -188,6 +191,7 @@ type message struct {
 	text      string
 	facets    json.RawMessage // []app.bsky.richtext.facet, stored encoded so each view decodes its own copy
 	embed     *embedRecord
+	joinCode  string // the code of an embedded chat.bsky.embed.joinLink
 	sentAt    time.Time
 	replyTo   *message   // the message this one replies to (replies.go), or nil
 	reactions []reaction // ascending creation

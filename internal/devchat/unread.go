@@ -18,8 +18,8 @@ import (
 // 10" for requests; the vendored newest one raised both to 100.)
 const maxUnreadConvos = 100
 
-// getUnreadCounts counts unmuted, unlocked convos with unread messages,
-// split by the viewer's status, each capped at maxUnreadConvos;
+// getUnreadCounts counts unmuted, unlocked convos with unread messages (or,
+// for a group's owner, unread join requests), split by the viewer's status, each capped at maxUnreadConvos;
 // includeGroupChats=false leaves groups out. A direct convo is left
 // out while a block exists either way between its members, or when the other
 // member's DID no longer resolves (a deleted account).
@@ -36,7 +36,7 @@ func (s *Server) getUnreadCounts(ctx context.Context, viewer syntax.DID, r *http
 	s.mu.Lock()
 	for _, c := range s.st.convos {
 		ms, ok := c.member[viewer]
-		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 ||
+		if !ok || !ms.active() || ms.muted || (c.unread(viewer, ms) == 0 && !unreadJoinRequests(c, viewer)) ||
 			c.lockStatus() != lockUnlocked || (c.group != nil && groups == "false") {
 			continue
 		}

@@ -19,6 +19,8 @@ import (
 type hydrator struct {
 	chat []*chat.ActorDefs_ProfileViewBasic
 	bsky []*appbsky.ActorDefs_ProfileViewBasic
+	// joinEmbeds are embedded join links; hydrate fills in their previews.
+	joinEmbeds []joinEmbed
 }
 
 // profile returns a profileViewBasic for did, filled in by hydrate.
@@ -43,6 +45,7 @@ func (h *hydrator) related(dids ...syntax.DID) []*chat.ActorDefs_ProfileViewBasi
 
 // hydrate fills every collected profile with handle, display name and avatar.
 func (s *Server) hydrate(ctx context.Context, h *hydrator) {
+	s.fillJoinEmbeds(ctx, h)
 	infos := map[string]profileInfo{}
 	get := func(did string) profileInfo {
 		if info, ok := infos[did]; ok {
@@ -85,6 +88,7 @@ func (h *hydrator) convoView(c *convo, viewer syntax.DID) *chat.ConvoDefs_ConvoV
 		UnreadCount:   int64(c.unread(viewer, ms)),
 		Kind:          h.convoKind(c),
 	}
+	joinKind(v.Kind, c, viewer)
 	for _, m := range c.viewMembers(viewer) {
 		v.Members = append(v.Members, h.member(c, m))
 	}
@@ -133,6 +137,9 @@ func (h *hydrator) message(m *message, deleted bool) (*chat.ConvoDefs_MessageVie
 	}
 	if m.embed != nil {
 		v.Embed = &chat.ConvoDefs_MessageView_Embed{EmbedRecord_View: h.embedView(m.embed)}
+	}
+	if m.joinCode != "" {
+		v.Embed = &chat.ConvoDefs_MessageView_Embed{EmbedJoinLink_View: h.joinLinkEmbed(m.joinCode)}
 	}
 	for _, r := range m.reactions {
 		v.Reactions = append(v.Reactions, reactionView(r))

@@ -51,7 +51,7 @@ func browserShots(t *testing.T, ctx context.Context, name string) {
 // line, a live message continuing its sender's run, the rename, the lock
 // closing the composer and the removal.
 func TestGroupConversationPagesInChromium(t *testing.T) {
-	hub, src := startLiveHub(t)
+	hub, src := startHub(t)
 	a := newGroupViewApp(t, func(d *DMs) { d.Hub = hub })
 	a.group.weekendPlans(t, "unlocked")
 	a.chat.addConvo("c1", profile(dmCarol, "carol.test", "Carol"), "accepted", 2, 1)

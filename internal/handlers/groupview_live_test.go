@@ -1,18 +1,15 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/lex/chat"
-	"github.com/skydm/skydm/internal/live"
 )
 
 // logEntry decodes one getLog entry from lexicon-shaped JSON, as the
@@ -26,21 +23,6 @@ func logEntry(t *testing.T, v map[string]any) *chat.ConvoGetLog_Output_Logs_Elem
 		t.Fatal(err)
 	}
 	return &e
-}
-
-// startLiveHub runs a live.Hub polling a scriptedLog every 20 ms until
-// the test ends.
-func startLiveHub(t *testing.T) (*live.Hub, *scriptedLog) {
-	src := &scriptedLog{}
-	hub := live.New(live.Config{Source: src, ConvoInterval: 20 * time.Millisecond, InboxInterval: 20 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-hubDone
-	})
-	return hub, src
 }
 
 // openEvents opens the live stream at path (/events?convo=…) as the
@@ -61,7 +43,7 @@ func (a *dmApp) openEvents(path string) <-chan sseEvent {
 }
 
 func TestLiveGroupEventsUpdateTheOpenPagesAndUnknownOnesAreSkipped(t *testing.T) {
-	hub, src := startLiveHub(t)
+	hub, src := startHub(t)
 	a := newGroupViewApp(t, func(d *DMs) { d.Hub = hub })
 	a.group.weekendPlans(t, "unlocked")
 	page, inbox := a.openEvents("/events?convo=g1"), a.openEvents("/events")

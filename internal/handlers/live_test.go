@@ -96,8 +96,23 @@ func waitEvent(t *testing.T, events <-chan sseEvent, name string) sseEvent {
 	}
 }
 
+// startHub runs a live.Hub over a scriptedLog, polling every 20 ms, until
+// the test ends.
+func startHub(t *testing.T) (*live.Hub, *scriptedLog) {
+	src := &scriptedLog{}
+	hub := live.New(live.Config{Source: src, ConvoInterval: 20 * time.Millisecond, InboxInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-hubDone
+	})
+	return hub, src
+}
+
 func TestLiveUpdatesReachConversationAndInboxPagesAsRenderedHTML(t *testing.T) {
-	hub, src := startLiveHub(t)
+	hub, src := startHub(t)
 	a := newDMApp(t, func(d *DMs) { d.Hub = hub })
 	bob := profile(dmBob, "bob.test", "Bob <b>")
 	a.chat.addConvo("c1", bob, "accepted", 1, 0)

@@ -19,6 +19,7 @@ var demoNames = []struct{ name, display string }{
 	{"alice", "Alice"},
 	{"bob", "Bob"},
 	{"carol", "Carol"},
+	{"dave", "Dave"},
 }
 
 // CreateAccount creates an account on the sandbox PDS (email derived from the
@@ -121,7 +122,7 @@ func Follow(ctx context.Context, api *atclient.APIClient, subject string) error 
 	return nil
 }
 
-// seedDemo creates alice, bob and carol with profiles; alice and bob follow
+// seedDemo creates alice, bob, carol and dave with profiles; alice and bob follow
 // each other; carol accepts chats only from accounts she follows (nobody).
 func (n *Network) seedDemo(ctx context.Context) error {
 	clients := map[string]*atclient.APIClient{}

@@ -50,7 +50,7 @@ type Options struct {
 	StateFile                  string       // where to write the machine-readable state ("" → none)
 	Log                        io.Writer    // node stdout/stderr (nil → discarded; the stderr tail is kept for errors)
 	Logger                     *slog.Logger // sandbox and devchat logs (nil → discarded)
-	SeedDemo                   bool         // create alice.test, bob.test and carol.test
+	SeedDemo                   bool         // create alice.test, bob.test, carol.test and dave.test
 	// AccessTokenTTL shortens the lifetime of OAuth access tokens the PDS
 	// issues (0 → the provider's default, 60 minutes; must exceed 250ms), for
 	// "access token expired → refresh" tests. Applied by start.mjs through
@@ -73,7 +73,7 @@ type Network struct {
 	ChatDID                 string             // "did:web:localhost%3APORT"
 	ChatServiceRef          string             // "did:web:localhost%3APORT#bsky_chat", for the atproto-proxy header
 	ReportServiceRef        string             // "did:web:localhost%3APORT#atproto_labeler": devchat takes createReport
-	Accounts                map[string]Account // "alice", "bob", "carol" when seeded
+	Accounts                map[string]Account // "alice", "bob", "carol", "dave" when seeded
 	CACertFile              string             // throw-away CA the PDS trusts (NODE_EXTRA_CA_CERTS)
 	ClientHost              string             // "client.skydm.internal", resolved to 127.0.0.1 inside the PDS only
 	Faults                  bool               // devchat fault injection is on

@@ -57,7 +57,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 			t.Logf("node: %s", line[strings.Index(line, "msg="):])
 		}
 	}
-	t.Logf("Start (install check, node ready, devchat, 3 seeded accounts): %v; node VmRSS %s", took.Round(time.Millisecond), rss)
+	t.Logf("Start (install check, node ready, devchat, 4 seeded accounts): %v; node VmRSS %s", took.Round(time.Millisecond), rss)
 
 	loaded, err := sandbox.Load(state)
 	if err != nil {
@@ -70,7 +70,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 		loaded.Faults != want.Faults || loaded.PID != want.PID || loaded.Chat != nil {
 		t.Errorf("Load differs:\n got %+v\nwant %+v", loaded, n)
 	}
-	if fmt.Sprint(loaded.Accounts) != fmt.Sprint(n.Accounts) || len(loaded.Accounts) != 3 {
+	if fmt.Sprint(loaded.Accounts) != fmt.Sprint(n.Accounts) || len(loaded.Accounts) != 4 {
 		t.Errorf("accounts differ:\n got %v\nwant %v", loaded.Accounts, n.Accounts)
 	}
 	ctx := ctxFor(t, 30*time.Second)

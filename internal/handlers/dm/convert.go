@@ -155,7 +155,7 @@ func (c msgConv) message(v *chat.ConvoDefs_MessageView) views.MessageVM {
 	m := views.MessageVM{
 		ID: v.Id, Rev: v.Rev, SentAt: parseTime(v.SentAt),
 		Segments:  richtext.Render(v.Text, v.Facets, c.links),
-		Reactions: reactionsVM(v.Reactions, c.viewer),
+		Reactions: reactionsVM(v.Reactions, c.viewer), ReplyTo: c.quote(v.ReplyTo),
 	}
 	if v.Sender != nil {
 		m.SenderDID, m.Own, m.SenderName = v.Sender.Did, v.Sender.Did == c.viewer, c.name(v.Sender.Did)

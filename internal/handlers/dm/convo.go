@@ -21,7 +21,9 @@ import (
 // changes nothing: a prefetch or a link from another site must not clear
 // the unread count. The page marks itself read with POST
 // /convos/{id}/read (dm.js, once the page is visible; or the Mark read
-// button). ?cursor= shows earlier messages, ?sel= opens a message's actions.
+// button). ?cursor= shows earlier messages, ?sel= opens a message's actions,
+// ?reply= has the composer reply to a message and ?at= opens the page at
+// one (replies.go).
 func (s *Pages) Convo(w http.ResponseWriter, r *http.Request) {
 	acct, c, id, ok := s.convoClient(w, r)
 	if !ok {
@@ -40,6 +42,8 @@ func (s *Pages) Convo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vm.Notice = dmNotice(q.Get("notice"))
+	openAt(&vm, q.Get("at"))
+	s.replyTarget(ctx, acct, c, &vm, q.Get("reply"))
 	if sel := q.Get("sel"); validID(sel) {
 		vm.Selected = sel
 	}
@@ -53,7 +57,7 @@ func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.
 	var msgs *chatproxy.MessagePage
 	var msgsErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { msgs, msgsErr = c.GetMessages(ctx, id, cursor, messagesPageSize) })
+	wg.Go(func() { msgs, cursor, msgsErr = s.messagesAt(ctx, r, c, id, cursor) })
 	convo, err := c.GetConvo(ctx, id)
 	wg.Wait()
 	if err == nil {
@@ -102,6 +106,7 @@ func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.
 // nav is taken from the cache only (no upstream call), without this
 // conversation, which the page marks read once it is seen (dm.js).
 func (s *Pages) renderConvo(w http.ResponseWriter, r *http.Request, status int, vm views.ConvoVM, convo *chat.ConvoDefs_ConvoView) {
+	quotesOnPage(vm.Messages)
 	unread := s.cachedUnread(r)
 	if convo != nil && !convo.Muted && convoStatus(convo) == views.StatusAccepted {
 		unread = max(unread-int(convo.UnreadCount), 0)
@@ -148,6 +153,11 @@ func (s *Pages) onConvo(w http.ResponseWriter, r *http.Request, acct websession.
 			convo = nil
 		}
 		vm.Draft, vm.Selected, vm.Error = draft, selected, msg
+		if loadErr == nil { // a failed reply stays one (Send drops a target that is gone)
+			ctx, cancel := s.upstreamCtx(r)
+			s.replyTarget(ctx, acct, c, &vm, r.PostForm.Get("reply_to"))
+			cancel()
+		}
 		s.renderConvo(w, r, status, vm, convo)
 	})
 }

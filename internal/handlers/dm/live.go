@@ -123,6 +123,7 @@ func (lr liveRenderer) convoPage(ctx context.Context, acct websession.Account, c
 			conv.names[sd.Did] = s.dm.names.get(sd.Did)
 		}
 		conv.related(ev.Related)
+		s.quoteNames(conv.names, ev.Message)
 		html, ok := lr.html(ctx, views.MessageItem(conv.message(ev.Message), mc))
 		return lr.event("message", LiveMessage{ConvoID: ev.ConvoID, ID: msgID, HTML: html}, ok)
 	case here && ev.Kind == live.KindDelete && msgID != "":

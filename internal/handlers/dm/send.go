@@ -36,13 +36,17 @@ type SendReply struct {
 	Error string `json:"error,omitempty"`
 	// Draft is, with Error, the text that was not sent, for the composer.
 	Draft string `json:"draft,omitempty"`
-	Token string `json:"token"`
+	// ReplyTo is, with Error, the message the composer still replies to;
+	// "" when it was gone (ReplyTargetNotFound) or there was none.
+	ReplyTo string `json:"replyTo,omitempty"`
+	Token   string `json:"token"`
 }
 
 // Send is POST /convos/{id}/messages. It checks the length (the draft is
 // kept with the reason), spends the form's one-time token (a second submit
 // of the same form does not send again), detects link and mention facets
-// (mentions resolved through the identity directory), sends, and redirects
+// (mentions resolved through the identity directory), sends (replying to
+// the reply_to message when given), and redirects
 // back to the conversation (PRG). Replying to a request accepts it (the
 // chat service does). With Accept: application/json it answers SendReply
 // instead. Refusals and upstream failures (429 with when to retry) are
@@ -63,6 +67,12 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 	text := strings.ReplaceAll(r.PostForm.Get("text"), "\r\n", "\n")
 	if err := richtext.CheckLength(text); err != nil {
 		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, text)...)
+		return
+	}
+	replyTo := r.PostForm.Get("reply_to")
+	if replyTo != "" && !validID(replyTo) {
+		r.PostForm.Del("reply_to") // the target is gone: the draft is kept, not the reply
+		s.kit.Error(w, r, chatproxy.ReplyTargetNotFound(), s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
 	nonce, exp, ok := s.dm.tokens.verify(r.PostForm.Get("token"), viewer, id)
@@ -92,7 +102,7 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 	facets := richtext.Detect(mctx, text, s.resolveHandle)
 	mcancel()
 	started := s.kit.Now()
-	msg, err := c.SendMessage(ctx, id, chatproxy.MessageInput{Text: text, Facets: facets, JoinLinkCode: s.joinCodeIn(text)})
+	msg, err := c.SendMessage(ctx, id, chatproxy.MessageInput{Text: text, Facets: facets, ReplyTo: replyTo, JoinLinkCode: s.joinCodeIn(text)})
 	if err != nil {
 		if m := s.sentAnyway(r, c, id, viewer, text, started, err); m != nil {
 			s.kit.Log.InfoContext(r.Context(), "send failed but the message was stored", "convo", id, "request_id", kit.RequestID(r.Context()))
@@ -101,6 +111,9 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.dm.tokens.finish(nonce, "")
+		if apperr.ReasonOf(err) == chatproxy.ReasonReplyTargetNotFound {
+			r.PostForm.Del("reply_to")
+		}
 		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
@@ -111,6 +124,7 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conv := msgConv{viewer: viewer, names: dmNames{viewer: acct.Handle}, links: s.dm.links, postBase: s.dm.cfg.PostBase}
+	s.quoteNames(conv.names, msg)
 	var buf bytes.Buffer
 	reply := SendReply{ID: msg.Id, Token: s.dm.tokens.issue(viewer, id)}
 	if err := views.MessageItem(conv.message(msg), views.MsgContext{ConvoID: id, Loc: s.kit.Loc(r)}).Render(context.WithoutCancel(r.Context()), &buf); err == nil {
@@ -167,7 +181,7 @@ func (s *Pages) sentAnyway(r *http.Request, c Chat, convoID, viewer, text string
 // message, the draft and a fresh token.
 func (s *Pages) onSend(w http.ResponseWriter, r *http.Request, acct websession.Account, c Chat, id, draft string) []kit.ErrorOption {
 	return []kit.ErrorOption{s.onConvo(w, r, acct, c, id, draft, ""), kit.JSON(func(msg string) any {
-		return SendReply{Error: msg, Draft: draft, Token: s.dm.tokens.issue(acct.DID.String(), id)}
+		return SendReply{Error: msg, Draft: draft, ReplyTo: r.PostForm.Get("reply_to"), Token: s.dm.tokens.issue(acct.DID.String(), id)}
 	})}
 }
 
