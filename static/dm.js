@@ -58,60 +58,10 @@
         if (!pending && textOf(p) === textOf(el)) pending = p;
       });
     }
-    if (pending) pending.replaceWith(el); else { list.appendChild(el); continueRun(el); }
+    if (pending) pending.replaceWith(el); else list.appendChild(el);
     filled();
     if (end) toEnd();
     if (!el.hasAttribute("data-own") && el.id) markRead(el.id.slice(2), true);
-  }
-
-  // Groups: a message continues the run of its sender's messages above it
-  // (no second name or avatar), as the server groups them.
-  function continueRun(el) {
-    var av = $(".msg-av", el), p = el.previousElementSibling;
-    while (p && p.hasAttribute("data-cont")) p = p.previousElementSibling;
-    var pa = p && $(".msg-av", p);
-    if (av && pa && pa.getAttribute("data-sender") === av.getAttribute("data-sender")) { el.setAttribute("data-cont", ""); av.remove(); }
-  }
-
-  // A group event (internal/handlers/dm LiveGroup): its system line, the
-  // new name, the lock (the composer closes; a draft being typed is kept,
-  // read-only) or the unlock (reload for the composer).
-  function groupEvent(x) {
-    if (!here(x)) return;
-    addMessage(x.html);
-    var h = $("[data-testid=convo-title]");
-    if (x.title && h) {
-      d.title = d.title.replace(h.textContent, x.title);
-      h.title = h.firstElementChild.textContent = x.title;
-    }
-    var c = $("#composer");
-    if (x.locked && c) {
-      var el = frag(x.locked);
-      if (c.elements.text.value) { c.elements.text.readOnly = true; $("[data-testid=send]", c).disabled = true; c.before(el); }
-      else { c.replaceWith(el); skipTo(el); }
-    }
-    if (x.unlocked && !c) location.reload();
-  }
-
-  // The viewer is no longer a member (removed from the group, or left it
-  // elsewhere): the page says so in place of the composer.
-  function gone(x) {
-    if (!here(x)) return;
-    var n = d.createElement("div"), c = $("#composer") || $("#composer-locked");
-    n.className = "notice";
-    n.id = "gone";
-    n.tabIndex = -1;
-    n.setAttribute("role", "status");
-    n.setAttribute("data-testid", "gone");
-    n.textContent = list.getAttribute("data-gone");
-    if (c) c.replaceWith(n); else list.after(n);
-    skipTo(n);
-  }
-
-  // The composer's skip link follows what replaced it.
-  function skipTo(el) {
-    var s = $("[data-testid=skip]");
-    if (s) s.href = "#" + el.id;
   }
 
   // Marking read is a POST (a GET never changes anything), sent only while
@@ -280,6 +230,8 @@
   if (!window.EventSource || !(list || inbox)) return;
   var cid = list && list.getAttribute("data-convo-id");
   var es = new EventSource(cid ? "/events?convo=" + encodeURIComponent(cid) : "/events");
+  // group.js listens on this stream too: one stream per page.
+  window.skydmLive = es;
   function on(type, fn) {
     es.addEventListener(type, function (ev) {
       var data;
@@ -322,8 +274,6 @@
     }
   });
   on("unread", function (x) { setUnread(x.total); });
-  on("group", groupEvent);
-  on("gone", gone);
   // Control events of internal/live: events were missed, or the session ended.
   on("resync", function () { if (!form || !form.elements.text.value) location.reload(); });
   on("auth", function (x) {

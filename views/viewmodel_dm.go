@@ -22,6 +22,9 @@ import (
 // fields are not linked (the pages still work; they are just plainer).
 type DMAssets struct {
 	CSS, JS string
+	// GroupCSS and GroupJS (group.css, group.js) are linked on group
+	// conversation pages only.
+	GroupCSS, GroupJS string
 }
 
 // Inbox tabs and conversation statuses (the chat.bsky "status" values).

@@ -69,15 +69,10 @@ func convoSkipTarget(vm ConvoVM) (id, label string) {
 	return "text", "Skip to the message box"
 }
 
-// convoGoneText is what a conversation page says when live updates tell
-// it the viewer is no longer a member (logLeaveConvo: removed from a
-// group, or left it in another window).
-func convoGoneText(vm ConvoVM) string {
-	if vm.GroupConvo != nil {
-		return "You were removed from this group, or left it in another window."
-	}
-	return "You left this conversation in another window."
-}
+// groupGoneText is what a group's page says when live updates tell it the
+// viewer is no longer a member (logLeaveConvo: removed, or left it in
+// another window); group.js shows it.
+const groupGoneText = "You were removed from this group, or left it in another window."
 
 // requestBanner is the heading and sentence of a conversation's request
 // banner: a message request, or a group invitation with who sent it.

@@ -110,7 +110,7 @@ func TestLiveGroupEventsUpdateTheOpenPagesAndUnknownOnesAreSkipped(t *testing.T)
 	}
 	// The conversation page says who was removed in its own words.
 	res := a.get("/convos/g1")
-	if got := testid(res.doc, "messages").AttrOr("data-gone", ""); !strings.Contains(got, "removed from this group") {
+	if got := res.doc.Find("[data-gone]").AttrOr("data-gone", ""); !strings.Contains(got, "removed from this group") {
 		t.Errorf("data-gone %q", got)
 	}
 }

@@ -253,6 +253,9 @@ func (s *Pages) dmAssets() views.DMAssets {
 	if s.kit.Assets.Has("dm.js") {
 		a.JS = s.kit.Assets.URL("dm.js")
 	}
+	if s.kit.Assets.Has("group.css") && s.kit.Assets.Has("group.js") {
+		a.GroupCSS, a.GroupJS = s.kit.Assets.URL("group.css"), s.kit.Assets.URL("group.js")
+	}
 	return a
 }
 
