@@ -27,10 +27,7 @@ func (c *Client) GetNotificationPreferences(ctx context.Context) (*chat.Notifica
 	if err != nil {
 		return nil, err
 	}
-	if out.Preferences == nil || out.Preferences.Chat == nil || out.Preferences.ChatRequest == nil {
-		return nil, badResponse("chat.bsky.notification.getPreferences", errMissing("preferences"))
-	}
-	return out.Preferences, nil
+	return wholePrefs("chat.bsky.notification.getPreferences", out.Preferences)
 }
 
 // PutNotificationPreferences calls chat.bsky.notification.putPreferences
@@ -38,10 +35,8 @@ func (c *Client) GetNotificationPreferences(ctx context.Context) (*chat.Notifica
 // preferences now in effect. An include other than NotifyIncludeAll or
 // NotifyIncludeFollows is refused before calling (Invalid).
 func (c *Client) PutNotificationPreferences(ctx context.Context, in chat.NotificationPutPreferences_Input) (*chat.NotificationDefs_Preferences, error) {
-	for _, p := range []*chat.NotificationDefs_ChatPreference{in.Chat, in.ChatRequest} {
-		if p != nil && p.Include != NotifyIncludeAll && p.Include != NotifyIncludeFollows {
-			return nil, &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: "Choose whose messages notify you."}
-		}
+	if err := CheckNotificationPreferences(in); err != nil {
+		return nil, err
 	}
 	var out *chat.NotificationPutPreferences_Output
 	err := c.do(ctx, func(ctx context.Context) (err error) {
@@ -51,8 +46,25 @@ func (c *Client) PutNotificationPreferences(ctx context.Context, in chat.Notific
 	if err != nil {
 		return nil, err
 	}
-	if out.Preferences == nil || out.Preferences.Chat == nil || out.Preferences.ChatRequest == nil {
-		return nil, badResponse("chat.bsky.notification.putPreferences", errMissing("preferences"))
+	return wholePrefs("chat.bsky.notification.putPreferences", out.Preferences)
+}
+
+// CheckNotificationPreferences returns Invalid when a preference of in has
+// an include other than NotifyIncludeAll or NotifyIncludeFollows (the one
+// check PutNotificationPreferences makes before calling).
+func CheckNotificationPreferences(in chat.NotificationPutPreferences_Input) error {
+	for _, p := range []*chat.NotificationDefs_ChatPreference{in.Chat, in.ChatRequest} {
+		if p != nil && p.Include != NotifyIncludeAll && p.Include != NotifyIncludeFollows {
+			return &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: "Choose whose messages notify you."}
+		}
 	}
-	return out.Preferences, nil
+	return nil
+}
+
+// wholePrefs returns p, or BadResponse when a preference is missing.
+func wholePrefs(nsid string, p *chat.NotificationDefs_Preferences) (*chat.NotificationDefs_Preferences, error) {
+	if p == nil || p.Chat == nil || p.ChatRequest == nil {
+		return nil, badResponse(nsid, errMissing("preferences"))
+	}
+	return p, nil
 }

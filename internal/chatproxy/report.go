@@ -87,14 +87,8 @@ const (
 // (nothing is sent); ServiceRefWrong when the PDS cannot reach the
 // moderation service (the operator hook hears the labeler ref).
 func (c *Client) CreateReport(ctx context.Context, r Report) error {
-	switch {
-	case strings.TrimSpace(r.ReasonType) == "":
-		return &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: msgReportNoReasonType}
-	case uniseg.GraphemeClusterCount(r.Reason) > MaxReportGraphemes || len(r.Reason) > 10*MaxReportGraphemes:
-		return &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest,
-			Message: "Your report's text is too long; it can be at most 2000 characters."}
-	case !strings.HasPrefix(r.DID, "did:") || strings.TrimSpace(r.ConvoID) == "":
-		return &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: "There is nothing to report."}
+	if err := CheckReport(r); err != nil {
+		return err
 	}
 	body := map[string]any{"reasonType": r.ReasonType, "subject": r.subject()}
 	if r.Reason != "" {
@@ -106,6 +100,22 @@ func (c *Client) CreateReport(ctx context.Context, r Report) error {
 		return api.LexDo(ctx, lexutil.Procedure, "application/json", "com.atproto.moderation.createReport", nil, body, nil)
 	})
 	return reportError(err)
+}
+
+// CheckReport returns Invalid, with the message for the person, when r
+// has no reason type, text over MaxReportGraphemes or no subject (the one
+// check CreateReport makes before calling).
+func CheckReport(r Report) error {
+	switch {
+	case strings.TrimSpace(r.ReasonType) == "":
+		return &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: msgReportNoReasonType}
+	case uniseg.GraphemeClusterCount(r.Reason) > MaxReportGraphemes || len(r.Reason) > 10*MaxReportGraphemes:
+		return &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest,
+			Message: "Your report's text is too long; it can be at most 2000 characters."}
+	case !strings.HasPrefix(r.DID, "did:") || strings.TrimSpace(r.ConvoID) == "":
+		return &apperr.Error{Code: apperr.Invalid, Reason: ReasonInvalidRequest, Message: "There is nothing to report."}
+	}
+	return nil
 }
 
 // reportError rewords the outcomes whose message speaks of the chat

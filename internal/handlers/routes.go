@@ -66,6 +66,11 @@ func (s *Server) routes() (http.Handler, error) {
 		mux.Handle("POST /convos/{id}/messages/{mid}/reactions/remove", page(http.HandlerFunc(s.dm.RemoveReaction)))
 		mux.Handle("GET /settings/chat", page(http.HandlerFunc(s.dm.Settings))) // who may start a conversation with me
 		mux.Handle("POST /settings/chat", page(http.HandlerFunc(s.dm.SettingsPost)))
+		mux.Handle("POST /settings/chat/notifications", page(http.HandlerFunc(s.dm.NotificationsPost))) // chat.bsky.notification.putPreferences
+		mux.Handle("GET /convos/{id}/report", page(http.HandlerFunc(s.dm.Report)))                      // ?message=&sender= a message; ?sent=1 thanks
+		mux.Handle("POST /convos/{id}/report", page(http.HandlerFunc(s.dm.ReportPost)))
+		mux.Handle("POST /convos/{id}/block", page(http.HandlerFunc(s.dm.Block)))     // member=<did>; next=members → the members page
+		mux.Handle("POST /convos/{id}/unblock", page(http.HandlerFunc(s.dm.Unblock))) // member=<did>
 		if s.dm.Live() {
 			mux.Handle("GET /events", http.HandlerFunc(s.dm.Events)) // live updates (SSE)
 		}

@@ -104,6 +104,9 @@ type Config struct {
 	CountsTTL time.Duration
 	// Now is the clock; nil → time.Now.
 	Now func() time.Time
+	// ModerationName names the moderation service reports go to, in
+	// the report pages; "" → DefaultModerationName.
+	ModerationName string
 }
 
 // Defaults of Config (the composition root offers them as flags).
@@ -273,6 +276,10 @@ func dmNotice(code string) string {
 		return "Message deleted for you."
 	case "saved":
 		return "Saved."
+	case "blocked":
+		return "Blocked. They can't message you, and you won't see their messages."
+	case "unblocked":
+		return "Unblocked."
 	}
 	return ""
 }
