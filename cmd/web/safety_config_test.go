@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -35,5 +37,20 @@ func TestModerationServiceIsConfigured(t *testing.T) {
 	env["SKYDM_MODERATION_SERVICE"] = "did:web:mod.example#atproto_labeler"
 	if _, err := parseConfig(nil, get, io.Discard); err == nil || !strings.Contains(err.Error(), "-moderation-service (SKYDM_MODERATION_SERVICE)") {
 		t.Errorf("ref with a fragment: %v", err)
+	}
+}
+
+// TestWrongModerationServiceIsLoggedApart: a labeler the PDS cannot reach
+// is logged naming -moderation-service, and does not use up the one alarm
+// about the chat service.
+func TestWrongModerationServiceIsLoggedApart(t *testing.T) {
+	var buf strings.Builder
+	a := &serviceRefAlarm{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	a.report("did:web:mod.example#atproto_labeler", errors.New("x"))
+	a.report("did:web:mod.example#atproto_labeler", errors.New("x"))
+	a.report("did:web:chat.example#bsky_chat", errors.New("x"))
+	out := buf.String()
+	if strings.Count(out, "level=ERROR") != 2 || !strings.Contains(out, "-moderation-service") || !strings.Contains(out, "-chat-service") {
+		t.Errorf("log:\n%s", out)
 	}
 }
