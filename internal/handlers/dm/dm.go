@@ -277,7 +277,7 @@ func dmNotice(code string) string {
 	case "saved":
 		return "Saved."
 	case "blocked":
-		return "Blocked. They can't message you, and you won't see their messages."
+		return "Blocked. You can't message each other until you unblock them."
 	case "unblocked":
 		return "Unblocked."
 	}
