@@ -516,7 +516,7 @@ func BlockedComposer(vm ConvoVM) templ.Component {
 			templ_7745c5c3_Var25 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<div class=\"composer blocked\" id=\"composer\" data-testid=\"composer-blocked\"><div id=\"text\" tabindex=\"-1\" class=\"blocked-why\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<div class=\"composer blocked\" data-testid=\"composer-blocked\"><div id=\"text\" tabindex=\"-1\" class=\"blocked-why\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -16,7 +16,8 @@ import (
 // the blocked composer of both kinds and the chat settings in headless
 // Chromium over the fake chat service, at desktop width and 390 px, runs
 // axe-core on each and saves screenshots
-// (artifacts/screenshots/issue10-safety-*.png).
+// (artifacts/screenshots/issue10-safety-*.png); dm.js must not fail on
+// any of them (the blocked composer is not the send form).
 func TestBrowserSafetyPages(t *testing.T) {
 	a := newDMApp(t)
 	a.chat.addConvo("c1", profile(dmBob, "bob.test", "Bob Example"), "accepted", 4, 0)
@@ -26,6 +27,10 @@ func TestBrowserSafetyPages(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(testenv.Browser(t, testenv.BrowserOptions{}), 3*time.Minute)
 	defer cancel()
+	watch, err := testenv.WatchLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	q := url.Values{"did": {dmAlice}, "handle": {"alice.test"}}
 	if err := chromedp.Do(ctx, chromedp.Navigate(a.srv.URL+"/oauth/callback?"+q.Encode()), chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
 		t.Fatal(err)
@@ -62,6 +67,9 @@ func TestBrowserSafetyPages(t *testing.T) {
 					t.Fatal(err)
 				}
 				testenv.Screenshot(t, ctx, "issue10-safety-settings-notify-"+map[int64]string{1100: "desktop", 390: "390"}[width])
+			}
+			if e := watch.Entries("exception"); len(e) > 0 {
+				t.Errorf("%s at %d px: the page's script failed: %q", p.name, width, e)
 			}
 			vs, err := testenv.Axe(ctx)
 			if err != nil {

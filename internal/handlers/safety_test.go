@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/handlers/dm"
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 func TestReportAMessageFromItsActions(t *testing.T) {
@@ -226,5 +228,31 @@ func TestChatSettingsWorkWhenNotificationPreferencesCannotBeRead(t *testing.T) {
 	}
 	if got := text(testid(page.doc, "notify-error")); !strings.HasPrefix(got, "Your notification settings could not be loaded just now.") || testid(page.doc, "notify-form").Length() != 0 {
 		t.Errorf("notify error %q", got)
+	}
+}
+
+func TestReportInAGroupNamesItsOwnerAndTakesSendersItsViewOmits(t *testing.T) {
+	a := newDMApp(t)
+	g := a.chat.addConvo("g1", profile(dmBob, "bob.test", "Bob"), "accepted", 0, 0)
+	owner := "owner"
+	g.Members[1].Kind = &chat.ActorDefs_ProfileViewBasic_Kind{ActorDefs_GroupConvoMember: &chat.ActorDefs_GroupConvoMember{Role: &owner}}
+	g.Kind = &chat.ConvoDefs_ConvoView_Kind{ConvoDefs_GroupConvo: &chat.ConvoDefs_GroupConvo{Name: "Weekend plans", MemberCount: 3}}
+
+	form := a.get("/convos/g1/report")
+	if text(form.doc.Find("h1")) != "Report this group" || !strings.Contains(text(form.doc.Find("main")), "In the group Weekend plans.") {
+		t.Fatalf("group report form: %q", text(form.doc.Find("main")))
+	}
+	a.post("/convos/g1/report", url.Values{"reason_type": {chatproxy.ReasonTypeOther}})
+	// Carol is a member the group's view does not list.
+	a.post("/convos/g1/report", url.Values{"message": {"m9"}, "sender": {dmCarol}, "reason_type": {chatproxy.ReasonTypeSpam}})
+	if res := a.post("/convos/g1/report", url.Values{"message": {"m8"}, "sender": {dmAlice}, "reason_type": {chatproxy.ReasonTypeSpam}}); res.status != http.StatusNotFound {
+		t.Errorf("reporting one's own message: %d, want 404", res.status)
+	}
+	want := []chatproxy.Report{
+		{ReasonType: chatproxy.ReasonTypeOther, DID: dmBob, ConvoID: "g1"},
+		{ReasonType: chatproxy.ReasonTypeSpam, DID: dmCarol, ConvoID: "g1", MessageID: "m9"},
+	}
+	if got := a.chat.safety().reports; !reflect.DeepEqual(got, want) {
+		t.Errorf("reports %+v, want %+v", got, want)
 	}
 }

@@ -137,7 +137,10 @@ func (s *Pages) reportForm(ctx context.Context, c Chat, viewer, id, mid, sender 
 	}
 	rep.DID = reportedMember(convo, viewer)
 	if mid != "" {
-		if !validID(mid) || !isOtherMember(members, sender) {
+		// A group's view lists only some members: its messages' senders
+		// need only be accounts other than the viewer.
+		if _, err := syntax.ParseDID(sender); !validID(mid) || err != nil || sender == viewer ||
+			(!isOtherMember(members, sender) && groupOf(convo) == nil) {
 			return vm, rep, errNoMessage
 		}
 		vm.Subject, vm.MessageID, vm.Sender = views.ReportMessage, mid, sender
