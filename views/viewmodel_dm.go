@@ -205,6 +205,10 @@ type MessageVM struct {
 	SystemText  string // e.g. "Alice added Bob"; "" → "Conversation updated"
 	Unsupported bool   // a kind of message this app cannot show
 	SentAt      time.Time
+
+	// JoinLink is a group's join link shared in the message
+	// (chat.bsky.embed.joinLink → JoinLinkCard).
+	JoinLink *JoinPreviewVM
 }
 
 // Text returns the message's text (the segments joined).

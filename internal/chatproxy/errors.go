@@ -45,6 +45,18 @@ const (
 	ReasonForbidden              = "Forbidden"                      // any other 403
 	ReasonNotFound               = "NotFound"                       // any other 404
 	ReasonBadResponse            = "BadResponse"                    // a 2xx response this client could not read
+
+	// Join links and join requests (chat.bsky.group.*JoinLink*, *JoinRequest*, requestJoin).
+	ReasonFollowRequired     = "FollowRequired"     // the link is for people the owner follows
+	ReasonLinkDisabled       = "LinkDisabled"       // the owner turned the link off
+	ReasonMemberLimitReached = "MemberLimitReached" // the group is full
+	ReasonUserKicked         = "UserKicked"         // the viewer was removed from the group
+	ReasonJoinLinkInvalid    = "JoinLinkInvalid"    // InvalidCode: no such link
+	ReasonJoinLinkExists     = "JoinLinkExists"     // EnabledJoinLinkAlreadyExists: one enabled link per group
+	ReasonNotOwner           = "NotOwner"           // InsufficientRole: only the owner may
+	ReasonNoJoinLink         = "NoJoinLink"         // the group has no link yet
+	ReasonLinkAlreadyEnabled = "LinkAlreadyEnabled" // enabling a link that is on
+	ReasonNoJoinRequest      = "NoJoinRequest"      // InvalidJoinRequest: no such pending request
 )
 
 // Human messages. None of them contains upstream text.
@@ -73,7 +85,25 @@ const (
 	msgBadResponse        = "The chat service sent a reply skydm could not read."
 	msgReplyTargetMissing = "The message you replied to no longer exists."
 	msgDeleteNotAllowed   = "That message can't be deleted."
+
+	msgLinkDisabled       = "This join link has been turned off by the group's owner."
+	msgMemberLimit        = "The group is full."
+	msgUserKicked         = "You were removed from this group, so you can't join it again with this link."
+	msgJoinLinkInvalid    = "This join link does not exist."
+	msgJoinLinkExists     = "This group already has a join link. Turn it off before making a new one."
+	msgNotOwner           = "Only the group's owner can do that."
+	msgNoJoinLink         = "This group has no join link yet."
+	msgLinkAlreadyEnabled = "The join link is already on."
+	msgNoJoinRequest      = "That request to join is no longer waiting: it may have been approved, rejected or withdrawn."
 )
+
+// followRequired words FollowRequired with the owner's name (ForRecipient).
+func followRequired(owner string) string {
+	if owner == "" {
+		return "Only people the group's owner follows can join this group."
+	}
+	return "Only people " + owner + " follows can join this group."
+}
 
 // kind is one outcome of the taxonomy: code, reason and a message maker.
 type kind struct {
@@ -129,6 +159,17 @@ var (
 	kBadResponse       = kind{apperr.Internal, ReasonBadResponse, fixed(msgBadResponse)}
 	kReplyTarget       = kind{apperr.Invalid, ReasonInvalidRequest, fixed(msgReplyTargetMissing)}
 	kDeleteNotAllowed  = kind{apperr.Forbidden, ReasonForbidden, fixed(msgDeleteNotAllowed)}
+
+	kFollowRequired     = kind{apperr.Forbidden, ReasonFollowRequired, followRequired}
+	kLinkDisabled       = kind{apperr.Forbidden, ReasonLinkDisabled, fixed(msgLinkDisabled)}
+	kMemberLimit        = kind{apperr.Conflict, ReasonMemberLimitReached, fixed(msgMemberLimit)}
+	kUserKicked         = kind{apperr.Forbidden, ReasonUserKicked, fixed(msgUserKicked)}
+	kJoinLinkInvalid    = kind{apperr.NotFound, ReasonJoinLinkInvalid, fixed(msgJoinLinkInvalid)}
+	kJoinLinkExists     = kind{apperr.Conflict, ReasonJoinLinkExists, fixed(msgJoinLinkExists)}
+	kNotOwner           = kind{apperr.Forbidden, ReasonNotOwner, fixed(msgNotOwner)}
+	kNoJoinLink         = kind{apperr.NotFound, ReasonNoJoinLink, fixed(msgNoJoinLink)}
+	kLinkAlreadyEnabled = kind{apperr.Conflict, ReasonLinkAlreadyEnabled, fixed(msgLinkAlreadyEnabled)}
+	kNoJoinRequest      = kind{apperr.NotFound, ReasonNoJoinRequest, fixed(msgNoJoinRequest)}
 )
 
 // byName maps XRPC error names (the "error" field of the body) to outcomes.
@@ -167,6 +208,17 @@ var byName = map[string]kind{
 	"NotEnoughResources":      kUnavailable,
 	"MethodNotImplemented":    kNotImplemented,
 	"XRPCNotSupported":        kNotImplemented,
+	// chat.bsky.group join links and join requests.
+	"FollowRequired":               kFollowRequired,
+	"LinkDisabled":                 kLinkDisabled,
+	"MemberLimitReached":           kMemberLimit,
+	"UserKicked":                   kUserKicked,
+	"InvalidCode":                  kJoinLinkInvalid,
+	"EnabledJoinLinkAlreadyExists": kJoinLinkExists,
+	"InsufficientRole":             kNotOwner,
+	"NoJoinLink":                   kNoJoinLink,
+	"LinkAlreadyEnabled":           kLinkAlreadyEnabled,
+	"InvalidJoinRequest":           kNoJoinRequest,
 }
 
 // byMessage maps fragments of upstream messages (lower case) to outcomes,

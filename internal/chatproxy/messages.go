@@ -69,6 +69,9 @@ type MessageInput struct {
 	Facets []*appbsky.RichtextFacet
 	// Quote, when set, embeds a record (a post) as app.bsky.embed.record.
 	Quote *comatproto.RepoStrongRef
+	// JoinLinkCode, when set and Quote is not, embeds a group's join link
+	// as chat.bsky.embed.joinLink (shown as a card with its preview).
+	JoinLinkCode string
 }
 
 // Limits of chat.bsky.convo.defs#messageInput.text.
@@ -93,6 +96,8 @@ func (m MessageInput) lex() *chat.ConvoDefs_MessageInput {
 	in := &chat.ConvoDefs_MessageInput{Text: m.Text, Facets: m.Facets}
 	if m.Quote != nil {
 		in.Embed = &chat.ConvoDefs_MessageInput_Embed{EmbedRecord: &appbsky.EmbedRecord{Record: m.Quote}}
+	} else if m.JoinLinkCode != "" {
+		in.Embed = &chat.ConvoDefs_MessageInput_Embed{EmbedJoinLink: &chat.EmbedJoinLink{Code: m.JoinLinkCode}}
 	}
 	return in
 }

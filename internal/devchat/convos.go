@@ -71,8 +71,8 @@ func (s *Server) listConvos(ctx context.Context, viewer syntax.DID, r *http.Requ
 	keep := func(c *convo, ms *memberState) bool {
 		return (status == "" || ms.status == status) &&
 			(readState == "" || c.unread(viewer, ms) > 0) &&
-			kind != "group" && // only direct convos exist here
-			(lockStatus == "" || lockStatus == "unlocked")
+			(kind == "" || c.kind() == kind) &&
+			(lockStatus == "" || c.lockStatus() == lockStatus)
 	}
 
 	h := &hydrator{}
@@ -345,6 +345,13 @@ func (s *Server) leaveConvo(_ context.Context, viewer syntax.DID, r *http.Reques
 	if err != nil {
 		return nil, err
 	}
+	if c.group != nil {
+		rev, err := s.leaveGroupLocked(c, viewer)
+		if err != nil {
+			return nil, err
+		}
+		return &chat.ConvoLeaveConvo_Output{ConvoId: c.id, Rev: rev}, nil
+	}
 	rev := s.nextTID()
 	ms.left, ms.leftRev, ms.muted, ms.readRev = true, rev, false, rev
 	ms.hidden = map[string]bool{}
@@ -428,10 +435,12 @@ type unreadCountsOutput struct {
 	UnreadRequestConvos  int64 `json:"unreadRequestConvos"`
 }
 
-// getUnreadCounts counts unmuted convos with unread messages, split by the
-// viewer's status, capped at 31 (accepted) and 11 (request) as the lexicon says.
+// getUnreadCounts counts unmuted, unlocked convos with unread messages,
+// split by the viewer's status, capped at 31 (accepted) and 11 (request);
+// includeGroupChats=false leaves groups out.
 func (s *Server) getUnreadCounts(_ context.Context, viewer syntax.DID, r *http.Request) (any, error) {
-	if _, err := enumParam(r.URL.Query(), "includeGroupChats", "true", "false"); err != nil {
+	groups, err := enumParam(r.URL.Query(), "includeGroupChats", "true", "false")
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -439,7 +448,8 @@ func (s *Server) getUnreadCounts(_ context.Context, viewer syntax.DID, r *http.R
 	out := &unreadCountsOutput{}
 	for _, c := range s.st.convos {
 		ms, ok := c.member[viewer]
-		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 {
+		if !ok || !ms.active() || ms.muted || c.unread(viewer, ms) == 0 ||
+			c.lockStatus() != lockUnlocked || (c.group != nil && groups == "false") {
 			continue
 		}
 		if ms.status == statusAccepted {
@@ -451,8 +461,8 @@ func (s *Server) getUnreadCounts(_ context.Context, viewer syntax.DID, r *http.R
 	return out, nil
 }
 
-// getStatus implements chat.bsky.actor.getStatus. Groups are not modelled,
-// so nobody can create one.
+// getStatus implements chat.bsky.actor.getStatus: everyone may create
+// groups of up to groupMemberLimit members.
 func (s *Server) getStatus(context.Context, syntax.DID, *http.Request) (any, error) {
-	return &chat.ActorGetStatus_Output{CanCreateGroups: false, ChatDisabled: false, GroupMemberLimit: 50}, nil
+	return &chat.ActorGetStatus_Output{CanCreateGroups: true, ChatDisabled: false, GroupMemberLimit: groupMemberLimit}, nil
 }

@@ -13,9 +13,17 @@
 //   - log.go: the per-user event log behind chat.bsky.convo.getLog.
 //   - records.go: RecordSource (profiles, chat declarations, follows) and the
 //     follow gate.
+//   - groups.go: group convos (createGroup, addMembers, removeMembers,
+//     editGroup, listMutualGroups) and membership changes.
+//   - members.go: member views (directConvoMember, groupConvoMember,
+//     pastGroupConvoMember), getConvoMembers, the group invitation check.
+//   - lock.go: lockConvo/unlockConvo, the moderation lock, leaving a group.
+//   - system.go: system messages and the group log events carrying them.
+//   - blocks.go: the block check.
 //   - faults.go: fault injection and call counting for tests.
 //   - state.go, views.go, params.go: the model, its lexicon views, and input
 //     checks.
 //
-// Only direct (1:1) conversations are modelled; group methods answer 501.
+// Direct (1:1) and group conversations are modelled (see convo in
+// state.go); join links and join requests are not.
 package devchat

@@ -93,8 +93,8 @@ func TestSendingToAnUnacceptedConvoRechecksTheGate(t *testing.T) {
 
 	e.recs.setAllowIncoming(bob.did, "none")
 	msg := map[string]any{"convoId": c.Id, "message": map[string]string{"text": "hello?"}}
-	wantErr(t, e.proc(alice, "chat.bsky.convo.sendMessage", msg), http.StatusBadRequest, "MessagesDisabled", "recipient has disabled incoming messages")
-	wantErr(t, e.proc(alice, "chat.bsky.convo.sendMessageBatch", map[string]any{"items": []any{msg}}), http.StatusBadRequest, "MessagesDisabled", "")
+	wantErr(t, e.proc(alice, "chat.bsky.convo.sendMessage", msg), http.StatusBadRequest, "InvalidRequest", "recipient has disabled incoming messages")
+	wantErr(t, e.proc(alice, "chat.bsky.convo.sendMessageBatch", map[string]any{"items": []any{msg}}), http.StatusBadRequest, "InvalidRequest", "recipient has disabled incoming messages")
 	if avail := ok[chat.ConvoGetConvoAvailability_Output](t, e.query(alice, "chat.bsky.convo.getConvoAvailability", url.Values{"members": {bob.did.String()}})); avail.CanChat || avail.Convo == nil || avail.Convo.Id != c.Id {
 		t.Errorf("availability = canChat %v convo %v", avail.CanChat, avail.Convo)
 	}

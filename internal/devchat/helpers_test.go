@@ -20,6 +20,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/skydm/skydm/internal/lex/chat"
+	"github.com/skydm/skydm/internal/lex/lexval"
 )
 
 // fakeRecords is an in-memory RecordSource: did → collection → rkey → value.
@@ -238,7 +239,43 @@ func (e *env) raw(ctx context.Context, httpMethod, method, authz string, params 
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	return resp{status: res.StatusCode, header: res.Header, body: b}, err
+	r := resp{status: res.StatusCode, header: res.Header, body: b}
+	if err == nil {
+		e.checkLexicon(method, r)
+	}
+	return r, err
+}
+
+// genericErrors are the XRPC error names any method may answer.
+var genericErrors = map[string]bool{
+	"InvalidRequest": true, "AuthenticationRequired": true, "AuthMissing": true, "ExpiredToken": true,
+	"InvalidToken": true, "MethodNotImplemented": true, "InternalServerError": true, "UpstreamFailure": true,
+	"UpstreamTimeout": true, "NotEnoughResources": true, "RateLimitExceeded": true, "PayloadTooLarge": true,
+}
+
+// checkLexicon fails the test when devchat's answer to a chat.bsky method
+// is not what the vendored official lexicon says: a 200 body must match the
+// output schema, and an error must be generic or one the method declares.
+// Every devchat test goes through raw, so devchat cannot drift from the
+// published schema unnoticed.
+func (e *env) checkLexicon(method string, r resp) {
+	if !strings.HasPrefix(method, "chat.bsky.") {
+		return
+	}
+	if r.status == http.StatusOK {
+		if err := lexval.Output(method, r.body); err != nil {
+			e.t.Errorf("devchat's answer to %s breaks the lexicon: %v", method, err)
+		}
+		return
+	}
+	if r.status == http.StatusUnauthorized {
+		return // service-auth refusals (BadJwt*, JwtExpired) come before any method
+	}
+	if name, _ := r.xerr(); !genericErrors[name] {
+		if err := lexval.Error(method, name); err != nil {
+			e.t.Errorf("devchat's error for %s breaks the lexicon: %v", method, err)
+		}
+	}
 }
 
 // query calls a query as u.

@@ -23,6 +23,19 @@ const (
 	logReadMessage
 	logAddReaction
 	logRemoveReaction
+	// Group events; each delivers a system message (system.go).
+	logAddMember
+	logRemoveMember
+	logMemberJoin
+	logMemberLeave
+	logLockConvo
+	logUnlockConvo
+	logLockConvoPermanently
+	logEditGroup
+	logCreateJoinLink
+	logEditJoinLink
+	logEnableJoinLink
+	logDisableJoinLink
 )
 
 // logEntry is one event in one user's log.
@@ -64,6 +77,10 @@ func (s *Server) getLog(ctx context.Context, viewer syntax.DID, r *http.Request)
 		page = log[i:min(len(log), i+maxLogPage)]
 	}
 	for _, e := range page {
+		if v := h.systemLogView(s.st.convos[e.convoID], e); v != nil {
+			out.Logs = append(out.Logs, v)
+			continue
+		}
 		out.Logs = append(out.Logs, h.logView(e))
 	}
 	next := cursor
@@ -83,8 +100,9 @@ func (s *Server) getLog(ctx context.Context, viewer syntax.DID, r *http.Request)
 func (h *hydrator) logView(e logEntry) *chat.ConvoGetLog_Output_Logs_Elem {
 	var mv *chat.ConvoDefs_MessageView
 	var dv *chat.ConvoDefs_DeletedMessageView
+	var sv *chat.ConvoDefs_SystemMessageView // only logReadMessage may carry one
 	if e.msg != nil {
-		mv, dv = h.message(e.msg, e.deleted)
+		mv, dv, sv = h.anyMessage(e.msg, e.deleted)
 	}
 	switch e.kind {
 	case logBeginConvo:
@@ -114,7 +132,7 @@ func (h *hydrator) logView(e logEntry) *chat.ConvoGetLog_Output_Logs_Elem {
 		return &chat.ConvoGetLog_Output_Logs_Elem{ConvoDefs_LogReadMessage: &chat.ConvoDefs_LogReadMessage{
 			ConvoId: e.convoID,
 			Rev:     e.rev,
-			Message: &chat.ConvoDefs_LogReadMessage_Message{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv},
+			Message: &chat.ConvoDefs_LogReadMessage_Message{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv, ConvoDefs_SystemMessageView: sv},
 		}}
 	case logAddReaction:
 		return &chat.ConvoGetLog_Output_Logs_Elem{ConvoDefs_LogAddReaction: &chat.ConvoDefs_LogAddReaction{

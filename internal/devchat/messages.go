@@ -24,11 +24,7 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 	if err != nil {
 		return nil, err
 	}
-	limit, err := limitParam(q, defaultLimit)
-	if err != nil {
-		return nil, err
-	}
-	cursor, err := cursorParam(q)
+	limit, cursor, err := pageParams(q)
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +45,12 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 	var people []syntax.DID
 	for i := end - 1; i >= start; i-- { // newest first
 		m := msgs[i]
-		mv, dv := h.message(m, ms.hidden[m.id])
-		out.Messages = append(out.Messages, &chat.ConvoGetMessages_Output_Messages_Elem{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv})
+		mv, dv, sv := h.anyMessage(m, ms.hidden[m.id])
+		out.Messages = append(out.Messages, &chat.ConvoGetMessages_Output_Messages_Elem{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv, ConvoDefs_SystemMessageView: sv})
+		if sv != nil {
+			people = append(people, m.system.referred()...)
+			continue
+		}
 		people = append(people, m.sender)
 		if mv != nil {
 			for _, rx := range m.reactions {
@@ -63,7 +63,7 @@ func (s *Server) getMessages(ctx context.Context, viewer syntax.DID, r *http.Req
 		out.Cursor = &next
 	}
 	if len(people) > 0 {
-		out.RelatedProfiles = h.related(people...)
+		out.RelatedProfiles = h.relatedIn(c, people...)
 	}
 	s.mu.Unlock()
 	s.hydrate(ctx, h)
@@ -206,9 +206,15 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 	var gated []syntax.DID
 	for _, d := range drafts {
 		c, _, err := s.lookup(d.convoID, viewer, true)
+		if err == nil {
+			err = c.writable()
+		}
 		if err != nil {
 			s.mu.Unlock()
 			return nil, err
+		}
+		if c.group != nil {
+			continue // no follow gate in a group: members were checked when added
 		}
 		for _, o := range c.others(viewer) {
 			if s.needsGate(viewer, o) && !slices.Contains(gated, o) {
@@ -219,7 +225,7 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 	s.mu.Unlock()
 	for _, o := range gated {
 		if e := s.checkGate(ctx, viewer, o); e != nil {
-			return nil, e
+			return nil, asSendRefusal(e)
 		}
 	}
 
@@ -228,6 +234,9 @@ func (s *Server) send(ctx context.Context, viewer syntax.DID, drafts []*draft) (
 	convos := make([]*convo, len(drafts))
 	for i, d := range drafts {
 		c, _, err := s.lookup(d.convoID, viewer, true)
+		if err == nil {
+			err = c.writable()
+		}
 		if err != nil {
 			s.mu.Unlock()
 			return nil, err
@@ -308,6 +317,9 @@ func (s *Server) deleteMessageForSelf(_ context.Context, viewer syntax.DID, r *h
 	if err != nil {
 		return nil, err
 	}
+	if m.system != nil {
+		return nil, invalidf("system messages cannot be deleted")
+	}
 	if !ms.hidden[m.id] {
 		ms.hidden[m.id] = true
 		s.appendLog(viewer, logEntry{rev: s.nextTID(), kind: logDeleteMessage, convoID: c.id, msg: snapshot(m), deleted: true})
@@ -358,6 +370,10 @@ func (s *Server) react(ctx context.Context, viewer syntax.DID, r *http.Request, 
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
+	}
+	if e := reactionRefusal(c, m, add); e != nil {
+		s.mu.Unlock()
+		return nil, e
 	}
 	if ms.hidden[m.id] {
 		s.mu.Unlock()
@@ -428,4 +444,15 @@ func isEmoji(g string) bool {
 	}
 	last, _ := utf8.DecodeLastRuneInString(g)
 	return last == '\u20e3' && (first == '#' || first == '*' || ('0' <= first && first <= '9'))
+}
+
+// asSendRefusal is a gate refusal as sendMessage(Batch) answer it: their
+// lexicons declare none of the gate's error names, so Bluesky's service
+// answers InvalidRequest with the same message ("recipient requires
+// incoming messages to come from someone they follow").
+func asSendRefusal(e *xrpcError) *xrpcError {
+	if e.Status != http.StatusBadRequest {
+		return e
+	}
+	return badRequest("InvalidRequest", e.Message)
 }

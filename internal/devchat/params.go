@@ -49,6 +49,16 @@ func limitParam(q url.Values, def int) (int, error) {
 	return n, nil
 }
 
+// pageParams parses a listing's "limit" (default defaultLimit) and
+// "cursor".
+func pageParams(q url.Values) (limit int, cursor string, err error) {
+	if limit, err = limitParam(q, defaultLimit); err != nil {
+		return 0, "", err
+	}
+	cursor, err = cursorParam(q)
+	return limit, cursor, err
+}
+
 // cursorParam parses an optional cursor; the service's cursors are revs (TIDs).
 func cursorParam(q url.Values) (string, error) {
 	raw := q.Get("cursor")

@@ -231,6 +231,15 @@ func (s *Server) routes() map[string]method {
 		"chat.bsky.convo.deleteMessageForSelf": p(s.deleteMessageForSelf),
 		"chat.bsky.convo.addReaction":          p(s.addReaction),
 		"chat.bsky.convo.removeReaction":       p(s.removeReaction),
+		// Groups (groups.go, members.go, lock.go).
+		"chat.bsky.group.createGroup":      p(s.createGroup),
+		"chat.bsky.group.addMembers":       p(s.addMembers),
+		"chat.bsky.group.removeMembers":    p(s.removeMembers),
+		"chat.bsky.group.editGroup":        p(s.editGroup),
+		"chat.bsky.group.listMutualGroups": q(s.listMutualGroups),
+		"chat.bsky.convo.getConvoMembers":  q(s.getConvoMembers),
+		"chat.bsky.convo.lockConvo":        p(s.lockConvo),
+		"chat.bsky.convo.unlockConvo":      p(s.unlockConvo),
 	}
 }
 

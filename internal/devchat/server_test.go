@@ -60,7 +60,7 @@ func TestDIDDocumentNamesTheChatService(t *testing.T) {
 func TestUnknownMethodIs501AndWrongVerbIs400(t *testing.T) {
 	e := newEnv(t, false)
 	alice := e.user("alice")
-	wantErr(t, e.query(alice, "chat.bsky.group.createGroup", nil), http.StatusNotImplemented, "MethodNotImplemented", "")
+	wantErr(t, e.query(alice, "chat.bsky.convo.noSuchMethod", nil), http.StatusNotImplemented, "MethodNotImplemented", "")
 	r, err := e.raw(context.Background(), http.MethodGet, "chat.bsky.convo.sendMessage", "Bearer "+e.token(alice, "chat.bsky.convo.sendMessage"), nil, nil)
 	if err != nil {
 		t.Fatal(err)

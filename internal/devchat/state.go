@@ -57,25 +57,115 @@ func pairKey(a, b syntax.DID) [2]syntax.DID {
 	return [2]syntax.DID{a, b}
 }
 
-// convo is a direct (1:1) conversation.
+// convo is a direct (1:1) or group conversation.
+//
+// A direct convo has exactly two members, forever; leaving only hides it.
+// A group (group != nil) has an owner and standard members: members holds
+// the current members in joining order and member their state; a member who
+// leaves or is removed is deleted from both (the lexicon: "this deletes
+// convo memberships") and remembered in group.past, so system messages and
+// profiles can still name them (pastGroupConvoMember). Change a group's
+// membership only with addMemberLocked / removeMemberLocked (groups.go),
+// then announce it with systemLocked (system.go): e.g. a join by link is
+// addMemberLocked(c, did, "", roleStandard, statusAccepted) followed by
+// systemLocked(c, systemData{kind: sysMemberJoin, member: did, role:
+// roleStandard, actor: approver}).
 type convo struct {
 	id       string
 	rev      string // rev of the latest convo-wide change (creation, message, reaction)
 	members  []syntax.DID
 	member   map[syntax.DID]*memberState
-	messages []*message // ascending rev
+	messages []*message // ascending rev; user and system messages
 	byID     map[string]*message
+	group    *group // nil for a direct convo
+}
+
+// Convo kinds (chat.bsky.convo.defs#convoKind).
+const (
+	kindDirect = "direct"
+	kindGroup  = "group"
+)
+
+// kind is the convo's chat.bsky.convo.defs#convoKind.
+func (c *convo) kind() string {
+	if c.group != nil {
+		return kindGroup
+	}
+	return kindDirect
+}
+
+// Member roles (chat.bsky.actor.defs#memberRole).
+const (
+	roleOwner    = "owner"
+	roleStandard = "standard"
+)
+
+// Lock statuses (chat.bsky.convo.defs#convoLockStatus).
+const (
+	lockUnlocked    = "unlocked"
+	lockLocked      = "locked"
+	lockPermanently = "locked-permanently"
+)
+
+// groupMemberLimit is the most members a group may have, the owner
+// included (chat.bsky.actor.getStatus groupMemberLimit; Bluesky's is 100).
+const groupMemberLimit = 100
+
+// group is what only a group convo has.
+type group struct {
+	name      string
+	owner     syntax.DID
+	createdAt time.Time
+	// lock is lockUnlocked, lockLocked (by the owner: lockConvo) or
+	// lockPermanently. A locked group takes no new content: messages,
+	// reactions, renames, new members.
+	lock string
+	// modLock is lockStatusModerationOverride: a moderation action (account
+	// inactivation, convo takedown) holds the group locked whatever lock
+	// says; the owner cannot unlock it. Set by SetModerationLock.
+	modLock bool
+	// past remembers members who left or were removed, by DID.
+	past map[syntax.DID]*pastMember
+}
+
+// locked reports whether the group takes no new content.
+func (g *group) locked() bool { return g.modLock || g.lock != lockUnlocked }
+
+// lockStatus is the convoLockStatus a view shows (a moderation lock shows
+// as locked).
+func (g *group) lockStatus() string {
+	if g.modLock && g.lock == lockUnlocked {
+		return lockLocked
+	}
+	return g.lock
+}
+
+// pastMember is a former group member.
+type pastMember struct {
+	rev       string     // rev of their leaving or removal
+	removedBy syntax.DID // who removed them; "" when they left
 }
 
 // memberState is one member's view of a convo.
+//
+// In a group every member is visible from the moment they are added (as a
+// request until they accept), and leftRev is the rev at which they joined:
+// messages sent before they joined are not part of their history, so
+// !ms.sees(m) means "m is from before they joined" (see
+// messageBeforeUserJoinedGroupView).
 type memberState struct {
 	visible bool   // the convo has begun for this member (it shows in their lists)
-	left    bool   // they left; hidden until a new message or getConvoForMembers brings them back
-	leftRev string // messages at or before this rev stay hidden after leaving
+	left    bool   // they left a direct convo; hidden until a new message or getConvoForMembers brings them back
+	leftRev string // messages at or before this rev are hidden (direct: after leaving; group: from before joining)
 	status  string // statusRequest or statusAccepted
 	muted   bool
 	readRev string          // messages from others after this rev are unread
 	hidden  map[string]bool // message ids deleted for this member only
+
+	// Group members only.
+	role      string     // roleOwner or roleStandard
+	addedBy   syntax.DID // who added them; "" for the owner and for members who joined by link
+	joinedRev string     // rev of their joining: the getConvoMembers cursor (equals leftRev)
 }
 
 // active reports whether the member currently has the convo.
@@ -86,10 +176,12 @@ func (m *memberState) active() bool { return m.visible && !m.left }
 func (m *memberState) sees(msg *message) bool { return msg.rev > m.leftRev }
 
 // message is one chat message. Fields other than reactions never change;
-// log entries keep copies made by snapshot.
+// log entries keep copies made by snapshot. A system message (system !=
+// nil: a member added, a rename...) has no sender, text or reactions.
 type message struct {
 	id        string
 	rev       string
+	system    *systemData // non-nil for a chat.bsky.convo.defs#systemMessageView
 	sender    syntax.DID
 	text      string
 	facets    json.RawMessage // []app.bsky.richtext.facet, stored encoded so each view decodes its own copy
@@ -144,11 +236,12 @@ func (c *convo) lastMessage(ms *memberState) *message {
 	return v[len(v)-1]
 }
 
-// unread counts messages from others the member has not read.
+// unread counts messages from others the member has not read (system
+// messages are not counted).
 func (c *convo) unread(did syntax.DID, ms *memberState) int {
 	n := 0
 	for _, m := range c.visibleMessages(ms) {
-		if m.sender != did && m.rev > ms.readRev && !ms.hidden[m.id] {
+		if m.system == nil && m.sender != did && m.rev > ms.readRev && !ms.hidden[m.id] {
 			n++
 		}
 	}

@@ -83,14 +83,14 @@ func (h *hydrator) convoView(c *convo, viewer syntax.DID) *chat.ConvoDefs_ConvoV
 		Muted:         ms.muted,
 		Status:        &status,
 		UnreadCount:   int64(c.unread(viewer, ms)),
-		Kind:          &chat.ConvoDefs_ConvoView_Kind{ConvoDefs_DirectConvo: &chat.ConvoDefs_DirectConvo{}},
+		Kind:          h.convoKind(c),
 	}
-	for _, m := range c.members {
-		v.Members = append(v.Members, h.profile(m))
+	for _, m := range c.viewMembers(viewer) {
+		v.Members = append(v.Members, h.member(c, m))
 	}
 	if m := c.lastMessage(ms); m != nil {
-		mv, dv := h.message(m, ms.hidden[m.id])
-		v.LastMessage = &chat.ConvoDefs_ConvoView_LastMessage{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv}
+		mv, dv, sv := h.anyMessage(m, ms.hidden[m.id])
+		v.LastMessage = &chat.ConvoDefs_ConvoView_LastMessage{ConvoDefs_MessageView: mv, ConvoDefs_DeletedMessageView: dv, ConvoDefs_SystemMessageView: sv}
 	}
 	var lastMsg *message
 	var last *reaction

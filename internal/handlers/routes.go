@@ -64,6 +64,15 @@ func (s *Server) routes() (http.Handler, error) {
 		mux.Handle("POST /convos/{id}/messages/{mid}/delete", page(http.HandlerFunc(s.dm.DeleteMessage))) // for me
 		mux.Handle("POST /convos/{id}/messages/{mid}/reactions", page(http.HandlerFunc(s.dm.AddReaction)))
 		mux.Handle("POST /convos/{id}/messages/{mid}/reactions/remove", page(http.HandlerFunc(s.dm.RemoveReaction)))
+		mux.Handle("GET /convos/{id}/link", page(http.HandlerFunc(s.dm.JoinLink)))      // the group's invite link
+		mux.Handle("POST /convos/{id}/link", page(http.HandlerFunc(s.dm.JoinLinkPost))) // action: create, edit, disable, enable
+		mux.Handle("GET /convos/{id}/join-requests", page(http.HandlerFunc(s.dm.JoinRequests)))
+		mux.Handle("POST /convos/{id}/join-requests/read", page(http.HandlerFunc(s.dm.JoinRequestsRead)))
+		mux.Handle("POST /convos/{id}/join-requests/{did}/approve", page(http.HandlerFunc(s.dm.ApproveJoinRequest)))
+		mux.Handle("POST /convos/{id}/join-requests/{did}/reject", page(http.HandlerFunc(s.dm.RejectJoinRequest)))
+		mux.Handle("GET /join/{code}", page(http.HandlerFunc(s.dm.Join))) // a join link: preview, Join / Ask to join
+		mux.Handle("POST /join/{code}", page(http.HandlerFunc(s.dm.JoinPost)))
+		mux.Handle("POST /join/{code}/withdraw", page(http.HandlerFunc(s.dm.JoinWithdraw)))
 		mux.Handle("GET /settings/chat", page(http.HandlerFunc(s.dm.Settings))) // who may start a conversation with me
 		mux.Handle("POST /settings/chat", page(http.HandlerFunc(s.dm.SettingsPost)))
 		mux.Handle("POST /settings/chat/notifications", page(http.HandlerFunc(s.dm.NotificationsPost))) // chat.bsky.notification.putPreferences

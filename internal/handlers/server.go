@@ -147,7 +147,11 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.DMs != nil {
-		if s.dm, err = dm.New(s.kit, *cfg.DMs, cfg.Sessions.Current); err != nil {
+		dms := *cfg.DMs
+		if dms.PublicURL == "" {
+			dms.PublicURL = cfg.PublicURL
+		}
+		if s.dm, err = dm.New(s.kit, dms, cfg.Sessions.Current); err != nil {
 			return nil, err
 		}
 	}

@@ -155,6 +155,9 @@ func (c msgConv) message(v *chat.ConvoDefs_MessageView) views.MessageVM {
 	if len(m.Segments) == 0 && m.Embed == nil {
 		m.Unsupported = v.Embed != nil // an embed of a kind skydm cannot show
 	}
+	if v.Embed != nil && v.Embed.EmbedJoinLink_View != nil { // a group's join link (join.go)
+		m.JoinLink, m.Unsupported = joinCard(v.Embed.EmbedJoinLink_View, c.viewer), false
+	}
 	return m
 }
 

@@ -107,6 +107,9 @@ type Config struct {
 	// ModerationName names the moderation service reports go to, in
 	// the report pages; "" → DefaultModerationName.
 	ModerationName string
+	// PublicURL is the app's origin as browsers see it (handlers.Config
+	// sets it): join links to share are PublicURL + "/join/{code}".
+	PublicURL string
 }
 
 // Defaults of Config (the composition root offers them as flags).

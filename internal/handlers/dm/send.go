@@ -92,7 +92,7 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 	facets := richtext.Detect(mctx, text, s.resolveHandle)
 	mcancel()
 	started := s.kit.Now()
-	msg, err := c.SendMessage(ctx, id, chatproxy.MessageInput{Text: text, Facets: facets})
+	msg, err := c.SendMessage(ctx, id, chatproxy.MessageInput{Text: text, Facets: facets, JoinLinkCode: s.joinCodeIn(text)})
 	if err != nil {
 		if m := s.sentAnyway(r, c, id, viewer, text, started, err); m != nil {
 			s.kit.Log.InfoContext(r.Context(), "send failed but the message was stored", "convo", id, "request_id", kit.RequestID(r.Context()))

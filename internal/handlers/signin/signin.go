@@ -157,7 +157,8 @@ func (p *Pages) Login(w http.ResponseWriter, r *http.Request) {
 }
 
 // Callback finishes the OAuth flow, adds the account to this browser and
-// goes home (which says so when DM access was not granted).
+// goes back to the page that asked to sign in (kit.SetReturnTo), else home
+// (which says so when DM access was not granted).
 func (p *Pages) Callback(w http.ResponseWriter, r *http.Request) {
 	acct, err := p.auth.FinishLogin(r.Context(), w, r)
 	if err != nil {
@@ -184,7 +185,7 @@ func (p *Pages) Callback(w http.ResponseWriter, r *http.Request) {
 		p.onSignIn(r.Context(), acct)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, kit.TakeReturnTo(w, r, "/"), http.StatusSeeOther) // e.g. the /join page that sent them to sign in
 }
 
 // ReasonServerTooSlow is the Reason of a sign-in cut off by its deadline.
