@@ -156,6 +156,7 @@ type ConvoVM struct {
 	Error     string // shown next to the composer (send, reaction and action errors)
 	Notice    string // shown above the messages
 	ViewerDID string
+	Block     BlockVM        // a block with the other member of a direct conversation
 	Now       time.Time      // for "Today" / "Yesterday"
 	Loc       *time.Location // nil → UTC
 
@@ -297,8 +298,15 @@ type NewConvoVM struct {
 type SettingsVM struct {
 	Assets        DMAssets
 	AllowIncoming string // AllowAll, AllowFollowing or AllowNone; "" → AllowFollowing (Bluesky's default)
-	Error         string
-	Notice        string // e.g. "Saved."
+	// AllowGroupInvites is who may add the viewer to groups, as
+	// AllowIncoming; "" → AllowFollowing.
+	AllowGroupInvites string
+	// Notify is the chat notification preferences form; nil when they
+	// could not be read (NotifyError says why).
+	Notify      *NotifyVM
+	NotifyError string
+	Error       string
+	Notice      string // e.g. "Saved."
 }
 
 // CommonReactions returns the emoji the reaction picker offers as buttons.

@@ -120,7 +120,8 @@ func (a *app) newServices() error {
 	a.auth = auth
 	// One way to a chat client for the pages, live updates and the outbox,
 	// with one rate-limit gate: a wait any of them learns holds for all.
-	a.chats = chataccess.New(auth, chatService, chatproxy.NewGate(nil), a.refAlarm.options()...)
+	a.chats = chataccess.New(auth, chatService, chatproxy.NewGate(nil),
+		append(a.refAlarm.options(), chatproxy.WithModerationService(a.up.moderation))...)
 	// Change-request DMs: the outbox worker sends through the senders'
 	// stored OAuth sessions (the same live sessions the pages use).
 	oc := cfg.Outbox
@@ -174,6 +175,7 @@ func (a *app) newHandler() (http.Handler, error) {
 			Hub:             a.hub,
 			UpstreamTimeout: cfg.Pages.ChatTimeout,
 			CountsTTL:       cfg.Pages.CountsTTL,
+			ModerationName:  moderationName(a.up.moderation, a.up.sandbox != nil),
 		},
 	}
 	if !cfg.loopback() {
@@ -243,4 +245,16 @@ func resolvePublicURL(cfg config, addr net.Addr) (string, error) {
 func publicURLIsHTTPS(u string) bool {
 	p, err := url.Parse(u)
 	return err == nil && p.Scheme == "https"
+}
+
+// moderationName names the moderation service did in the report pages
+// ("" for Bluesky's: the pages' default name).
+func moderationName(did string, sandbox bool) string {
+	switch {
+	case did == chatproxy.DefaultModerationService:
+		return ""
+	case sandbox:
+		return "the sandbox's moderation service (devchat)"
+	}
+	return "the moderation service " + did
 }

@@ -93,8 +93,9 @@ func checkChatServiceAtStart(ctx context.Context, dir identity.Directory, ref st
 // cannot resolve the configured chat service ref: skydm's configuration is
 // wrong, which no retry will fix.
 type serviceRefAlarm struct {
-	once sync.Once
-	log  *slog.Logger
+	once    sync.Once
+	modOnce sync.Once // the moderation service's (reports), said apart
+	log     *slog.Logger
 }
 
 // options returns the chatproxy options that report to a.
@@ -103,6 +104,14 @@ func (a *serviceRefAlarm) options() []chatproxy.Option {
 }
 
 func (a *serviceRefAlarm) report(ref string, err error) {
+	if strings.HasSuffix(ref, "#atproto_labeler") {
+		a.modOnce.Do(func() {
+			a.log.Error("moderation service is wrong: users' PDSes cannot resolve its #atproto_labeler, so every report fails until "+
+				fModeration.String()+" is fixed and skydm restarted (skydm's configuration, not an outage; logged once)",
+				"moderation_service", ref, "err", err)
+		})
+		return
+	}
 	a.once.Do(func() {
 		a.log.Error("chat service ref is wrong: users' PDSes cannot resolve it, so every DM call fails until "+
 			fChatService.String()+" is fixed and skydm restarted (skydm's configuration, not an outage; logged once)",

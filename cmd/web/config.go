@@ -11,6 +11,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/live"
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/projects"
@@ -36,10 +37,13 @@ type config struct {
 	ClientKey     atcrypto.PrivateKey
 	Scopes        []string
 	ChatService   string // "" in the sandbox when not set: taken from the sandbox state file
-	Sandbox       bool
-	SandboxState  string
-	TLSCert       string
-	TLSKey        string
+	// ModerationService is the DID reports go to (its #atproto_labeler);
+	// "" in the sandbox when not set: the sandbox's devchat.
+	ModerationService string
+	Sandbox           bool
+	SandboxState      string
+	TLSCert           string
+	TLSKey            string
 
 	// Projects and change requests (internal/projects, internal/notify).
 	NSIDAuthority string     // record types <authority>.project / .changeRequest
@@ -91,6 +95,7 @@ var (
 	fClientKey     = setting("client-key")
 	fScopes        = setting("scopes")
 	fChatService   = setting("chat-service")
+	fModeration    = setting("moderation-service")
 	fSandbox       = setting("sandbox")
 	fSandboxState  = setting("sandbox-state")
 	fTLSCert       = setting("tls-cert")
@@ -118,6 +123,7 @@ type given struct {
 	sandbox                                  bool
 	sandboxState, tlsCert, tlsKey            string
 	nsidAuthority, notifierDID               string
+	moderationService                        string
 	tunables                                 []durationText // by index of tunables()
 }
 
@@ -165,6 +171,7 @@ func (in *given) define(fs *flag.FlagSet, getenv func(string) string) (fillSecre
 		{&in.clientKey, fClientKey, "", true, "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var"},
 		{&in.scopes, fScopes, defaultScopes, false, "OAuth scopes to request, space-separated"},
 		{&in.chatService, fChatService, "", false, "chat service ref for the atproto-proxy header (default " + defaultChatService + "; in the sandbox: the sandbox's devchat)"},
+		{&in.moderationService, fModeration, "", false, "DID of the moderation service reports are sent to, through the user's PDS to its #atproto_labeler (default " + chatproxy.DefaultModerationService + ", Bluesky's; in the sandbox: the sandbox's devchat)"},
 		{&in.sandboxState, fSandboxState, "", false, "the sandbox's state file (PLC/PDS/chat URLs), written by make sandbox or the tests"},
 		{&in.tlsCert, fTLSCert, "", false, "TLS certificate file (PEM); serve https directly"},
 		{&in.tlsKey, fTLSKey, "", false, "TLS private key file (PEM)"},

@@ -20,6 +20,7 @@ type upstream struct {
 	httpClient   *http.Client
 	imageOrigins []string         // where avatars may be loaded from (CSP img-src)
 	chatService  string           // the chat service ref in effect
+	moderation   string           // the moderation service DID in effect
 	sandbox      *sandbox.Network // nil in production
 }
 
@@ -33,6 +34,7 @@ func newUpstream(cfg config) (upstream, error) {
 			httpClient:   client,
 			imageOrigins: []string{productionImageOrigin},
 			chatService:  cfg.ChatService,
+			moderation:   cfg.ModerationService,
 		}, nil
 	}
 	sb, err := sandbox.Load(cfg.SandboxState)
@@ -49,10 +51,14 @@ func newUpstream(cfg config) (upstream, error) {
 		httpClient:   client,
 		imageOrigins: []string{pds.Scheme + "://" + pds.Host}, // avatars are the PDS's getBlob
 		chatService:  cfg.ChatService,
+		moderation:   cfg.ModerationService,
 		sandbox:      sb,
 	}
 	if up.chatService == "" {
 		up.chatService = sb.ChatServiceRef
+	}
+	if up.moderation == "" { // devchat records reports (its #atproto_labeler)
+		up.moderation = sb.ChatDID
 	}
 	return up, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/oauth"
 	"github.com/skydm/skydm/internal/projects"
 )
@@ -108,6 +109,15 @@ func (in *given) chat(c *config, p *problems) {
 	if c.ChatService != "" {
 		if _, _, err := parseServiceRef(c.ChatService); err != nil {
 			p.add(fChatService, "%v", err)
+		}
+	}
+	c.ModerationService = strings.TrimSpace(in.moderationService)
+	if c.ModerationService == "" && !c.Sandbox {
+		c.ModerationService = chatproxy.DefaultModerationService
+	}
+	if v := c.ModerationService; v != "" {
+		if _, err := syntax.ParseDID(v); err != nil {
+			p.add(fModeration, "%q is not a DID (give the DID alone; reports go to its #atproto_labeler)", v)
 		}
 	}
 }

@@ -23,6 +23,7 @@ type Client struct {
 	refWrong  func(ref string, err error)
 	gate      *Gate
 	gateKey   string
+	modDID    string // reports (report.go); "" → DefaultModerationService
 }
 
 // Option configures a Client.
@@ -96,6 +97,13 @@ func (c *Client) ForRecipient(name string) *Client {
 // do runs one call with a fresh response-metadata holder in its context and
 // maps its error.
 func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) error {
+	return c.doVia(ctx, c.ref, call)
+}
+
+// doVia is do for a call proxied to the service ref (the chat service's,
+// or the moderation service's for reports): a ServiceRefWrong failure is
+// reported to the operator hook with ref.
+func (c *Client) doVia(ctx context.Context, ref string, call func(ctx context.Context) error) error {
 	if c.gate != nil {
 		if err := c.gate.check(c.gateKey); err != nil {
 			return err
@@ -107,7 +115,7 @@ func (c *Client) do(ctx context.Context, call func(ctx context.Context) error) e
 		c.gate.record(c.gateKey, err)
 	}
 	if c.refWrong != nil && apperr.ReasonOf(err) == ReasonServiceRefWrong {
-		c.refWrong(c.ref, err)
+		c.refWrong(ref, err)
 	}
 	return err
 }

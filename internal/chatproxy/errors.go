@@ -125,6 +125,17 @@ type kind struct {
 
 func fixed(s string) func(string) string { return func(string) string { return s } }
 
+// blockSentence names the other person between before and after ("this
+// account" when unnamed).
+func blockSentence(before, after string) func(string) string {
+	return func(recipient string) string {
+		if recipient == "" {
+			recipient = "this account"
+		}
+		return before + recipient + after
+	}
+}
+
 // toSender words a refusal as the sender reads it (internal/wording).
 func toSender(reason string) func(string) string {
 	return func(recipient string) string { msg, _ := wording.ToSender(reason, recipient); return msg }
@@ -134,6 +145,8 @@ var (
 	kNotFollowed       = kind{apperr.Forbidden, ReasonNotFollowedBySender, toSender(ReasonNotFollowedBySender)}
 	kDisabled          = kind{apperr.Forbidden, ReasonMessagesDisabled, toSender(ReasonMessagesDisabled)}
 	kBlocked           = kind{apperr.Forbidden, ReasonBlocked, toSender(ReasonBlocked)}
+	kBlocking          = kind{apperr.Forbidden, ReasonBlocked, blockSentence("You have blocked ", ". Unblock them to send messages.")}
+	kBlockedBy         = kind{apperr.Forbidden, ReasonBlocked, blockSentence("You can't message ", ".")}
 	kRecipientNotFound = kind{apperr.NotFound, ReasonRecipientNotFound, fixed(msgRecipientNotFound)}
 	kSuspended         = kind{apperr.Forbidden, ReasonAccountSuspended, fixed(msgAccountSuspended)}
 	kChatDisabled      = kind{apperr.Forbidden, ReasonChatDisabled, fixed(msgChatDisabled)}
@@ -185,8 +198,8 @@ var (
 var byName = map[string]kind{
 	"NotFollowedBySender":     kNotFollowed,
 	"MessagesDisabled":        kDisabled,
-	"BlockedActor":            kBlocked,
-	"BlockedSubject":          kBlocked,
+	"BlockedActor":            kBlocking,  // the viewer blocks the other (as app.bsky's BlockedActor: the requester blocks the actor)
+	"BlockedSubject":          kBlockedBy, // the other (the subject) blocks the viewer
 	"RecipientNotFound":       kRecipientNotFound,
 	"AccountSuspended":        kSuspended,
 	"InvalidConvo":            kConvoNotFound,

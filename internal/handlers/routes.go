@@ -86,6 +86,11 @@ func (s *Server) routes() (http.Handler, error) {
 		mux.Handle("POST /convos/{id}/lock", page(http.HandlerFunc(s.dm.LockGroup)))              // owner
 		mux.Handle("POST /convos/{id}/unlock", page(http.HandlerFunc(s.dm.UnlockGroup)))          // owner
 
+		mux.Handle("POST /settings/chat/notifications", page(http.HandlerFunc(s.dm.NotificationsPost))) // chat.bsky.notification.putPreferences
+		mux.Handle("GET /convos/{id}/report", page(http.HandlerFunc(s.dm.Report)))                      // ?message=&sender= a message; ?sent=1 thanks
+		mux.Handle("POST /convos/{id}/report", page(http.HandlerFunc(s.dm.ReportPost)))
+		mux.Handle("POST /convos/{id}/block", page(http.HandlerFunc(s.dm.Block)))     // member=<did>; next=members → the members page
+		mux.Handle("POST /convos/{id}/unblock", page(http.HandlerFunc(s.dm.Unblock))) // member=<did>
 		if s.dm.Live() {
 			mux.Handle("GET /events", http.HandlerFunc(s.dm.Events)) // live updates (SSE)
 		}

@@ -78,6 +78,7 @@ func (s *Pages) loadConvo(ctx context.Context, r *http.Request, acct websession.
 		Assets: s.dmAssets(), ID: id, Members: otherMembers(convo, viewer, names),
 		Status: convoStatus(convo), Muted: convo.Muted, Unread: int(convo.UnreadCount), EarlierCursor: msgs.Cursor, Earlier: cursor != "",
 		FormToken: s.dm.tokens.issue(viewer, id), ViewerDID: viewer, Now: s.kit.Now(), Loc: s.kit.Loc(r),
+		Block: blockState(convo, viewer),
 	}
 	for did, n := range names {
 		s.dm.names.put(did, n)

@@ -104,6 +104,9 @@ type Config struct {
 	CountsTTL time.Duration
 	// Now is the clock; nil → time.Now.
 	Now func() time.Time
+	// ModerationName names the moderation service reports go to, in
+	// the report pages; "" → DefaultModerationName.
+	ModerationName string
 	// PublicURL is the app's origin as browsers see it (handlers.Config
 	// sets it): join links to share are PublicURL + "/join/{code}".
 	PublicURL string
@@ -279,6 +282,10 @@ func dmNotice(code string) string {
 		return "Message deleted for you."
 	case "saved":
 		return "Saved."
+	case "blocked":
+		return "Blocked. You can't message each other until you unblock them."
+	case "unblocked":
+		return "Unblocked."
 	}
 	return ""
 }

@@ -23,10 +23,10 @@ type groupViewChat interface{}
 // (the viewer's own member entry carries addedBy); names holds the names
 // the page knows.
 func groupConvo(v *chat.ConvoDefs_ConvoView, viewer string, names dmNames) *views.GroupConvoVM {
-	if v == nil || v.Kind == nil || v.Kind.ConvoDefs_GroupConvo == nil {
+	g := groupOf(v)
+	if g == nil {
 		return nil
 	}
-	g := v.Kind.ConvoDefs_GroupConvo
 	out := &views.GroupConvoVM{Name: g.Name, MemberCount: int(max(g.MemberCount, 0)), LockStatus: str(g.LockStatus),
 		ModerationLock: g.LockStatusModerationOverride && str(g.LockStatus) != views.LockUnlocked && str(g.LockStatus) != ""}
 	for _, p := range v.Members {

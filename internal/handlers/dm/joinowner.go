@@ -31,10 +31,10 @@ type groupLink struct {
 // groupLinkOf reads a group's name, owner and join link; false when v is
 // not a group.
 func groupLinkOf(v *chat.ConvoDefs_ConvoView, viewer string) (groupLink, bool) {
-	if v == nil || v.Kind == nil || v.Kind.ConvoDefs_GroupConvo == nil {
+	g := groupOf(v)
+	if g == nil {
 		return groupLink{}, false
 	}
-	g := v.Kind.ConvoDefs_GroupConvo
 	gl := groupLink{name: g.Name, link: g.JoinLink}
 	if g.UnreadJoinRequestCount != nil {
 		gl.unread = int(*g.UnreadJoinRequestCount)
@@ -42,7 +42,7 @@ func groupLinkOf(v *chat.ConvoDefs_ConvoView, viewer string) (groupLink, bool) {
 	// The counts of join requests are present only for the owner.
 	gl.owner = g.UnreadJoinRequestCount != nil || g.JoinRequestCount != nil
 	for _, m := range v.Members {
-		if m == nil || m.Kind == nil || m.Kind.ActorDefs_GroupConvoMember == nil || str(m.Kind.ActorDefs_GroupConvoMember.Role) != "owner" {
+		if m == nil || m.Kind == nil || m.Kind.ActorDefs_GroupConvoMember == nil || str(m.Kind.ActorDefs_GroupConvoMember.Role) != roleOwner {
 			continue
 		}
 		gl.ownerName = memberVM(m).Label()
