@@ -11,14 +11,14 @@ import (
 	"testing/fstest"
 )
 
-//go:embed app.css app.js favicon.svg dm.css dm.js group.css group.js
+//go:embed app.css app.js favicon.svg dm.css dm.js group.css group.js manage.css manage.js
 var files embed.FS
 
 // served is files as browsers get them, built once.
 var served = build()
 
 // FS returns the static files as they are served under /static/ (app.css,
-// app.js, favicon.svg, dm.css, dm.js, group.css, group.js): the embedded sources with their
+// app.js, favicon.svg, dm.css, dm.js, group.css, group.js, manage.css, manage.js): the embedded sources with their
 // comments removed (Strip), so the reasons written in them cost nothing on
 // the wire. It never fails.
 func FS() fs.FS { return served }

@@ -10,7 +10,7 @@ import (
 // comment left, and every non-comment line of the source is still there,
 // in order.
 func TestServedFilesKeepEveryRuleAndDropComments(t *testing.T) {
-	for _, name := range []string{"app.css", "dm.css", "app.js", "dm.js", "group.css", "group.js"} {
+	for _, name := range []string{"app.css", "dm.css", "app.js", "dm.js", "group.css", "group.js", "manage.css", "manage.js"} {
 		src, _ := fs.ReadFile(files, name)
 		got, err := fs.ReadFile(FS(), name)
 		if err != nil {

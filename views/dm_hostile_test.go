@@ -187,7 +187,7 @@ func TestHostileConvoDetails(t *testing.T) {
 	})
 	t.Run("hand-written meta escapes ids", func(t *testing.T) {
 		more := msg.Find(`[data-testid="more"]`).AttrOr("href", "")
-		if more != `/convos/c%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E?sel=m%221#m-m"1` {
+		if more != `?sel=m%221#m-m"1` {
 			t.Fatalf("more href %q", more)
 		}
 		if msg.AttrOr("id", "") != `m-m"1` {

@@ -848,20 +848,21 @@ func dmMessageText(segs []richtext.Segment) templ.Component {
 }
 
 // dmMsgMeta is the line under a bubble: the time, and for a message with an
-// id a More link (?sel=<id>#m-<id>) that opens its action panel, named for
-// its message: "More actions for <sender>’s message at 15:04" ("your
-// message" for one's own; the sender's name isolated in <bdi> and clamped
-// like every name shown, ClampName), all but "More" visually hidden. There is no
-// Reply link: the chat.bsky lexicons skydm builds on have no replyTo on
-// messageInput, so a reply could not be sent as one. It renders
+// id a More link (?sel=<id>#m-<id>) that opens its action panel (Reply,
+// reactions, Report, Delete for me), named for its message: "More actions
+// for <sender>’s message at 15:04" ("your message" for one's own; the
+// sender's name isolated in <bdi> and clamped like every name shown,
+// ClampName), all but "More" visually hidden. The link is relative to the
+// conversation page it is on (it keeps the path and replaces the query, as
+// the absolute link did), which saves its path on every message. It renders
 //
-//	<div class="meta"><time datetime="…">15:04</time><a href="…" data-testid="more">More<span class="sr"> actions for …</span></a></div>
+//	<div class="meta"><time datetime="…">15:04</time><a href="?sel=…#m-…" data-testid="more">More<span class="sr"> actions for …</span></a></div>
 //
 // and is written by hand because it is on every message: every dynamic
 // part is escaped (ids query-escaped in the query, then everything
 // HTML-escaped) without allocating.
 func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
-	id, sentAt, loc, convoURL, own := m.ID, m.SentAt, c.Loc, c.url(), m.Own
+	id, sentAt, loc, own := m.ID, m.SentAt, c.Loc, m.Own
 	name := dmSenderLabel(m) // clamped like every shown name (ClampName)
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		var b [512]byte
@@ -870,11 +871,9 @@ func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
 			buf = dmAppendClock(buf, sentAt, loc)
 		}
 		if id != "" {
-			base, hid := templ.EscapeString(convoURL), templ.EscapeString(id)
+			hid := templ.EscapeString(id)
 			qid := templ.EscapeString(url.QueryEscape(id))
-			buf = append(buf, `<a href="`...)
-			buf = append(buf, base...)
-			buf = append(buf, "?sel="...)
+			buf = append(buf, `<a href="?sel=`...)
 			buf = append(buf, qid...)
 			buf = append(buf, "#m-"...)
 			buf = append(buf, hid...)

@@ -25,6 +25,10 @@ type DMAssets struct {
 	// GroupCSS and GroupJS (group.css, group.js) are linked on group
 	// conversation pages only.
 	GroupCSS, GroupJS string
+	// ManageCSS and ManageJS (manage.css, manage.js) are linked on the
+	// pages around a group (new group, members, invite link, join requests,
+	// joining, reports) only.
+	ManageCSS, ManageJS string
 }
 
 // Inbox tabs and conversation statuses (the chat.bsky "status" values).

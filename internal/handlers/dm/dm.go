@@ -259,6 +259,9 @@ func (s *Pages) dmAssets() views.DMAssets {
 	if s.kit.Assets.Has("group.css") && s.kit.Assets.Has("group.js") {
 		a.GroupCSS, a.GroupJS = s.kit.Assets.URL("group.css"), s.kit.Assets.URL("group.js")
 	}
+	if s.kit.Assets.Has("manage.css") && s.kit.Assets.Has("manage.js") {
+		a.ManageCSS, a.ManageJS = s.kit.Assets.URL("manage.css"), s.kit.Assets.URL("manage.js")
+	}
 	return a
 }
 
