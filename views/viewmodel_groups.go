@@ -51,8 +51,9 @@ type GroupMembersVM struct {
 // GroupMemberVM is one member on the members page.
 type GroupMemberVM struct {
 	MemberVM
-	Owner bool // the group's owner
-	You   bool // the viewer
+	Owner    bool // the group's owner
+	You      bool // the viewer
+	Blocking bool // the viewer blocks them (their profile's viewer.blocking)
 }
 
 // Locked reports whether the group takes no new messages.

@@ -22,6 +22,7 @@ type ReportVM struct {
 	Sender    string // the DID of the message's sender (MessageID set)
 	Subject   string // ReportMessage, ReportConvo or ReportGroup
 	Title     string // the conversation's title (its members' names, or the group's name)
+	InGroup   bool   // the conversation is a group (its message or itself is reported)
 	Reasons   []ReportReason
 	Reason    string // the chosen reason type (kept on error)
 	Details   string // the optional text (kept on error)

@@ -273,10 +273,74 @@ func TestBrowserGroupConversationThreePeople(t *testing.T) {
 	}
 	b.shot(t, "16-bob-locked")
 
-	groupReportAndBlock(t, n, base, b, convoID, helloID, carol)
+	groupReportAndBlock(t, n, b, convoURL, helloID, carolID, alice, carol)
 }
 
-// groupReportAndBlock: bob reports alice's message and blocks carol.
-func groupReportAndBlock(t *testing.T, n *sandbox.Network, base string, b groupTab, convoID, messageID string, carol sandbox.Account) {
+// groupReportAndBlock: bob reports alice's message from its actions (the
+// report reaches devchat's moderation service through bob's PDS), then
+// blocks carol from her message (an app.bsky.graph.block record in his
+// repository).
+func groupReportAndBlock(t *testing.T, n *sandbox.Network, b groupTab, convoURL, helloID, carolID string, alice, carol sandbox.Account) {
 	t.Helper()
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	before := len(n.Chat.Reports())
+	dmDo(t, b.ctx, "bob-report-form",
+		chromedp.Click(css(`#m-`+helloID+` [data-testid="more"]`)),
+		chromedp.WaitVisible(css(`#m-`+helloID+` [data-testid="report"]`)),
+		chromedp.Click(css(`#m-`+helloID+` [data-testid="report"]`)),
+		chromedp.WaitVisible(css(`[data-testid="report-form"]`)),
+		chromedp.Click(css(`[data-testid="reason"][value="`+chatproxy.ReasonTypeSpam+`"]`)),
+		chromedp.SendKeys(css(`[data-testid="details"]`), "Testing reports from a group"),
+	)
+	b.shot(t, "17-bob-report")
+	dmDo(t, b.ctx, "bob-report-sent",
+		chromedp.Click(css(`[data-testid="send-report"]`)),
+		chromedp.WaitVisible(css(`[data-testid="notice"]`)),
+	)
+	b.shot(t, "18-bob-report-sent")
+	reports := n.Chat.Reports()
+	if len(reports) != before+1 {
+		t.Fatalf("devchat has %d reports, want %d", len(reports), before+1)
+	}
+	r := reports[len(reports)-1]
+	if r.ReportedBy.String() != b.acct.DID || r.ReasonType != chatproxy.ReasonTypeSpam ||
+		!strings.Contains(string(r.Subject), helloID) || !strings.Contains(string(r.Subject), alice.DID) ||
+		!strings.Contains(string(r.Subject), "chat.bsky.convo.defs#messageRef") {
+		t.Errorf("report %+v subject %s: want bob's spam report of alice's message %s", r, r.Subject, helloID)
+	}
+
+	dmDo(t, b.ctx, "bob-block-carol",
+		chromedp.Navigate(convoURL),
+		chromedp.WaitVisible(css(`#m-`+carolID+` [data-testid="more"]`)),
+		chromedp.Click(css(`#m-`+carolID+` [data-testid="more"]`)),
+		chromedp.WaitVisible(css(`#m-`+carolID+` [data-testid="message-block"]`)),
+	)
+	b.shot(t, "19-bob-block-carol")
+	dmDo(t, b.ctx, "bob-blocked-carol",
+		chromedp.Click(css(`#m-`+carolID+` [data-testid="message-block"]`)),
+		chromedp.WaitVisible(css(`[data-testid="notice"]`)),
+	)
+	b.shot(t, "20-bob-blocked-carol")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out struct {
+		Records []struct {
+			Value struct {
+				Subject string `json:"subject"`
+			} `json:"value"`
+		} `json:"records"`
+	}
+	api := testenv.PasswordSession(t, n, b.acct)
+	if err := api.Get(ctx, "com.atproto.repo.listRecords", map[string]any{"repo": b.acct.DID, "collection": "app.bsky.graph.block"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	blocks := 0
+	for _, rec := range out.Records {
+		if rec.Value.Subject == carol.DID {
+			blocks++
+		}
+	}
+	if blocks != 1 {
+		t.Fatalf("bob's repository has %d blocks of carol, want 1 (%+v)", blocks, out.Records)
+	}
 }

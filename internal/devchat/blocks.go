@@ -2,8 +2,12 @@ package devchat
 
 import (
 	"context"
+	"encoding/json"
 
+	appbsky "github.com/bluesky-social/indigo/api/bsky"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // Blocks: the members' app.bsky.graph.block records, read like follows.
@@ -60,4 +64,67 @@ func directOther(c *convo, viewer syntax.DID) syntax.DID {
 		return others[0]
 	}
 	return ""
+}
+
+// fillViewerStates sets the viewer state of every profile other than the
+// viewer's own, as Bluesky's service does (app.bsky.actor.defs#viewerState):
+// blocking, the URI of the viewer's block record of them, and blockedBy.
+// Clients decide from it what a blocked conversation shows. A repository
+// that cannot be read leaves the state out.
+func (s *Server) fillViewerStates(ctx context.Context, viewer syntax.DID, ps []*chat.ActorDefs_ProfileViewBasic) {
+	if viewer == "" || len(ps) == 0 {
+		return
+	}
+	mine, err := s.subjects(ctx, viewer, collBlock)
+	if err != nil {
+		s.log.Warn("reading blocks", "did", viewer.String(), "err", err)
+		return
+	}
+	blockedBy := map[string]*bool{}
+	for _, p := range ps {
+		if p == nil || p.Did == viewer.String() {
+			continue
+		}
+		by, ok := blockedBy[p.Did]
+		if !ok {
+			b, err := s.hasSubject(ctx, syntax.DID(p.Did), collBlock, viewer)
+			if err != nil {
+				s.log.Warn("reading blocks", "did", p.Did, "err", err)
+				continue
+			}
+			by = &b
+			blockedBy[p.Did] = by
+		}
+		st := &appbsky.ActorDefs_ViewerState{BlockedBy: by}
+		if uri, ok := mine[p.Did]; ok {
+			st.Blocking = &uri
+		}
+		p.Viewer = st
+	}
+}
+
+// subjects maps the subject of every record of collection in who's
+// repository to the record's URI.
+func (s *Server) subjects(ctx context.Context, who syntax.DID, collection syntax.NSID) (map[string]string, error) {
+	out := map[string]string{}
+	cursor := ""
+	for range maxFollowPages {
+		recs, next, err := s.records.ListRecords(ctx, who, collection, cursor, 100)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			var f struct {
+				Subject string `json:"subject"`
+			}
+			if json.Unmarshal(r.Value, &f) == nil && f.Subject != "" {
+				out[f.Subject] = r.URI
+			}
+		}
+		if next == "" || next == cursor || len(recs) == 0 {
+			return out, nil
+		}
+		cursor = next
+	}
+	return out, nil
 }

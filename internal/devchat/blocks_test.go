@@ -64,3 +64,37 @@ func TestSendingIntoADirectConvoAcrossABlockIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestProfilesCarryTheViewersBlocks: as Bluesky's service does, every
+// profile in an answer says whether the viewer blocks that person (the
+// block record's URI) and whether that person blocks the viewer.
+func TestProfilesCarryTheViewersBlocks(t *testing.T) {
+	e := newEnv(t, false)
+	alice, bob := e.user("alice"), e.user("bob")
+	c := e.open(alice, bob)
+	e.send(alice, c.Id, "hi")
+	member := func(u *user, of syntax.DID) *chat.ActorDefs_ProfileViewBasic {
+		t.Helper()
+		for _, m := range e.convo(u, c.Id).Members {
+			if m.Did == of.String() {
+				return m
+			}
+		}
+		t.Fatalf("%s's view of the convo has no member %s", u.handle, of)
+		return nil
+	}
+	if v := member(alice, bob.did).Viewer; v == nil || v.Blocking != nil || v.BlockedBy == nil || *v.BlockedBy {
+		t.Fatalf("before any block alice sees bob's viewer state %+v, want not blocking, not blocked by", v)
+	}
+	rkey := e.recs.block(alice.did, bob.did)
+	want := "at://" + alice.did.String() + "/app.bsky.graph.block/" + rkey
+	if v := member(alice, bob.did).Viewer; v == nil || v.Blocking == nil || *v.Blocking != want {
+		t.Errorf("alice blocks bob: her view of bob %+v, want blocking %s", v, want)
+	}
+	if v := member(bob, alice.did).Viewer; v == nil || v.BlockedBy == nil || !*v.BlockedBy || v.Blocking != nil {
+		t.Errorf("alice blocks bob: his view of alice %+v, want blockedBy", v)
+	}
+	if v := member(alice, alice.did).Viewer; v != nil {
+		t.Errorf("the viewer's own profile has a viewer state %+v", v)
+	}
+}

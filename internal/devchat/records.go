@@ -261,26 +261,9 @@ func (s *Server) follows(ctx context.Context, who, whom syntax.DID) (bool, error
 // hasSubject reports whether who has a record in collection (a follow, a
 // block) whose subject is whom.
 func (s *Server) hasSubject(ctx context.Context, who syntax.DID, collection syntax.NSID, whom syntax.DID) (bool, error) {
-	cursor := ""
-	for range maxFollowPages {
-		recs, next, err := s.records.ListRecords(ctx, who, collection, cursor, 100)
-		if err != nil {
-			return false, err
-		}
-		for _, r := range recs {
-			var f struct {
-				Subject string `json:"subject"`
-			}
-			if json.Unmarshal(r.Value, &f) == nil && f.Subject == whom.String() {
-				return true, nil
-			}
-		}
-		if next == "" || next == cursor || len(recs) == 0 {
-			return false, nil
-		}
-		cursor = next
-	}
-	return false, nil
+	subjects, err := s.subjects(ctx, who, collection)
+	_, ok := subjects[whom.String()]
+	return ok && err == nil, err
 }
 
 func upstreamFailure(message string) *xrpcError {

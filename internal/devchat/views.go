@@ -59,6 +59,7 @@ func (s *Server) hydrate(ctx context.Context, h *hydrator) {
 		info := get(p.Did)
 		p.Handle, p.DisplayName, p.Avatar = info.handle, optional(info.displayName), optional(info.avatar)
 	}
+	s.fillViewerStates(ctx, viewerFrom(ctx), h.chat)
 	for _, p := range h.bsky {
 		info := get(p.Did)
 		p.Handle, p.DisplayName, p.Avatar = info.handle, optional(info.displayName), optional(info.avatar)

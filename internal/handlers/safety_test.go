@@ -242,6 +242,10 @@ func TestReportInAGroupNamesItsOwnerAndTakesSendersItsViewOmits(t *testing.T) {
 	if text(form.doc.Find("h1")) != "Report this group" || !strings.Contains(text(form.doc.Find("main")), "In the group Weekend plans.") {
 		t.Fatalf("group report form: %q", text(form.doc.Find("main")))
 	}
+	msgForm := a.get("/convos/g1/report?message=m9&sender=" + url.QueryEscape(dmCarol))
+	if text(msgForm.doc.Find("h1")) != "Report this message" || !strings.Contains(text(msgForm.doc.Find("main")), "In the group Weekend plans.") {
+		t.Fatalf("a group message's report form: %q", text(msgForm.doc.Find("main")))
+	}
 	a.post("/convos/g1/report", url.Values{"reason_type": {chatproxy.ReasonTypeOther}})
 	// Carol is a member the group's view does not list.
 	a.post("/convos/g1/report", url.Values{"message": {"m9"}, "sender": {dmCarol}, "reason_type": {chatproxy.ReasonTypeSpam}})

@@ -143,7 +143,8 @@ func groupOf(v *chat.ConvoDefs_ConvoView) *chat.ConvoDefs_GroupConvo {
 }
 
 func groupMemberVM(p *chat.ActorDefs_ProfileViewBasic, viewer syntax.DID) views.GroupMemberVM {
-	m := views.GroupMemberVM{MemberVM: memberVM(p), You: p.Did == viewer.String()}
+	m := views.GroupMemberVM{MemberVM: memberVM(p), You: p.Did == viewer.String(),
+		Blocking: p.Viewer != nil && p.Viewer.Blocking != nil}
 	if p.Kind != nil && p.Kind.ActorDefs_GroupConvoMember != nil {
 		m.Owner = str(p.Kind.ActorDefs_GroupConvoMember.Role) == roleOwner
 	}

@@ -133,7 +133,7 @@ func (s *Pages) reportForm(ctx context.Context, c Chat, viewer, id, mid, sender 
 		Title: views.ConvoTitle(convoName(convo), members)}
 	rep := chatproxy.Report{ConvoID: id}
 	if g := groupOf(convo); g != nil {
-		vm.Subject = views.ReportGroup
+		vm.Subject, vm.InGroup = views.ReportGroup, true
 	}
 	rep.DID = reportedMember(convo, viewer)
 	if mid != "" {
