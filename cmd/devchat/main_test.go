@@ -55,9 +55,12 @@ func TestRunServesDIDDocumentUntilCancelled(t *testing.T) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatalf("%v: %s", err, body)
 	}
-	if doc.ID != "did:web:localhost%3A"+port || len(doc.Service) != 1 ||
+	// The chat service, and the moderation service that takes reports.
+	if doc.ID != "did:web:localhost%3A"+port || len(doc.Service) != 2 ||
 		doc.Service[0].ID != "#bsky_chat" || doc.Service[0].Type != "BskyChatService" ||
-		doc.Service[0].ServiceEndpoint != "http://localhost:"+port {
+		doc.Service[0].ServiceEndpoint != "http://localhost:"+port ||
+		doc.Service[1].ID != "#atproto_labeler" || doc.Service[1].Type != "AtprotoLabeler" ||
+		doc.Service[1].ServiceEndpoint != "http://localhost:"+port {
 		t.Fatalf("did.json = %s", body)
 	}
 	res, err = http.Get("http://127.0.0.1:" + port + "/_devchat/calls")

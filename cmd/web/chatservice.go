@@ -26,12 +26,17 @@ const chatServiceCheckTimeout = 10 * time.Second
 // answers NXDOMAIN too).
 var errServiceRefWrong = errors.New("the chat service reference is wrong")
 
+// chatServiceType is the type of a chat service entry in a DID document
+// (did:web:api.bsky.chat has #bsky_chat of this type).
+const chatServiceType = "BskyChatService"
+
 // resolveChatService looks up the DID document of ref ("did:…#service")
 // through dir (the app's identity directory: safehttp in production, the
 // sandbox's resolvers with -sandbox) and returns the endpoint of its
 // #service entry, as a user's PDS will when it proxies a chat call. It
 // returns an error wrapping errServiceRefWrong when ref is not a service
-// ref or the document has no such service or no usable endpoint (the error
+// ref or the document has no such service, one that is not a chat service
+// (chatServiceType), or no usable endpoint (the error
 // lists the services it has), and any look-up error otherwise.
 func resolveChatService(ctx context.Context, dir identity.Directory, ref string) (string, error) {
 	did, id, err := parseServiceRef(ref)
@@ -59,6 +64,12 @@ func resolveChatService(ctx context.Context, dir identity.Directory, ref string)
 		}
 		return "", fmt.Errorf("%w: the DID document of %s has no service #%s (it has: %s); Bluesky's chat service is %s",
 			errServiceRefWrong, did, id, strings.Join(have, ", "), defaultChatService)
+	}
+	if svc.Type != chatServiceType {
+		// e.g. devchat's #atproto_labeler: the same document, but the
+		// moderation service, which answers no chat call.
+		return "", fmt.Errorf("%w: the service #%s in the DID document of %s is a %q, not a chat service (%s); Bluesky's chat service is %s",
+			errServiceRefWrong, id, did, svc.Type, chatServiceType, defaultChatService)
 	}
 	if u, err := url.Parse(svc.URL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return "", fmt.Errorf("%w: the service #%s in the DID document of %s has no usable endpoint (%q)", errServiceRefWrong, id, did, svc.URL)

@@ -124,15 +124,21 @@ func startRefused(t *testing.T, env map[string]string) error {
 
 func TestE2EChatServiceRefMissingFromItsDIDDocumentIsRefusedAtStart(t *testing.T) {
 	n := testenv.Network(t)
-	env := sandboxEnv(t, n)
-	env["SKYDM_CHAT_SERVICE"] = n.ChatDID + "#atproto_labeler"
-	err := startRefused(t, env)
-	for _, s := range []string{"-chat-service", n.ChatDID + "#atproto_labeler", "#atproto_labeler", "#bsky_chat"} {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("refusal %q does not say %q", err, s)
+	for ref, says := range map[string][]string{
+		n.ChatDID + "#no_such_service": {"-chat-service", n.ChatDID + "#no_such_service", "has no service", "#bsky_chat"},
+		// devchat's document has it, but as its moderation service.
+		n.ChatDID + "#atproto_labeler": {"-chat-service", "#atproto_labeler", "AtprotoLabeler", "not a chat service", "#bsky_chat"},
+	} {
+		env := sandboxEnv(t, n)
+		env["SKYDM_CHAT_SERVICE"] = ref
+		err := startRefused(t, env)
+		for _, s := range says {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("refusal %q does not say %q", err, s)
+			}
 		}
+		t.Logf("refused: %v", err)
 	}
-	t.Logf("refused: %v", err)
 }
 
 func TestE2ECheckCommandSaysWhatItCheckedAndFailsOnAProblem(t *testing.T) {

@@ -7,8 +7,12 @@
 //
 //   - client.go: [New], [Client], its options and the one call path (do).
 //   - convos.go and messages.go: one method per chat.bsky.* call skydm uses,
-//     on conversations and on messages (and the log). Every method returns
+//     on conversations and on messages (replies, the log); groups.go
+//     (groups, members, lock), joinlinks.go (join links and requests),
+//     notification.go (chat notification preferences). Every method returns
 //     an *apperr.Error on failure.
+//   - report.go: com.atproto.moderation.createReport, through the same PDS
+//     but proxied to the moderation service (#atproto_labeler).
 //   - errors.go: the error taxonomy. Upstream failures (XRPC error bodies,
 //     transport errors, timeouts, auth refresh failures) become an
 //     *apperr.Error with a Code, a Reason from the Reason* constants and a
