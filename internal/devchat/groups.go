@@ -162,6 +162,7 @@ func (s *Server) createGroup(ctx context.Context, viewer syntax.DID, r *http.Req
 	for _, m := range members {
 		s.systemLocked(c, systemData{kind: sysAddMember, member: m, actor: viewer, role: roleStandard})
 	}
+	s.modGroupCreatedLocked(c) // modevents.go
 	out := &chat.GroupCreateGroup_Output{Convo: h.convoView(c, viewer)}
 	s.mu.Unlock()
 	s.hydrate(ctx, h)

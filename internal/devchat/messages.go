@@ -322,6 +322,7 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 	c.byID[m.id] = m
 	c.rev = m.rev
 	ms.readRev = m.rev
+	s.modFirstMessageLocked(c, m) // modevents.go
 	for _, did := range c.members {
 		if c.member[did].active() {
 			s.appendLog(did, logEntry{rev: m.rev, kind: logCreateMessage, convoID: c.id, msg: snapshot(m)})

@@ -1,0 +1,189 @@
+package devchat
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// modStreamClient is a bare websocket client for subscribeModEvents.
+type modStreamClient struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+// subscribe opens subscribeModEvents as u with the given cursor ("" for
+// none) and checks the upgrade.
+func (e *env) subscribe(u *user, cursor string) *modStreamClient {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	path := "/xrpc/chat.bsky.moderation.subscribeModEvents"
+	if cursor != "" {
+		path += "?cursor=" + cursor
+	}
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
+		path, e.ts.Listener.Addr(), e.token(u, "chat.bsky.moderation.subscribeModEvents"))
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		b, _ := io.ReadAll(res.Body)
+		e.t.Fatalf("upgrade: %d %v %s", res.StatusCode, res.Header, b)
+	}
+	return &modStreamClient{t: e.t, conn: conn, br: br}
+}
+
+// next reads one frame and returns its decoded header and body.
+func (c *modStreamClient) next() (header, body map[string]any) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		c.t.Fatalf("reading a frame: %v", err)
+	}
+	if h[0] != 0x82 || h[1]&0x80 != 0 {
+		c.t.Fatalf("want an unmasked final binary frame, got %x", h)
+	}
+	n := uint64(h[1])
+	switch n {
+	case 126:
+		var b [2]byte
+		_, _ = io.ReadFull(c.br, b[:])
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		_, _ = io.ReadFull(c.br, b[:])
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(c.br, payload); err != nil {
+		c.t.Fatal(err)
+	}
+	rest := payload
+	hv, rest := decodeCBOR(c.t, rest)
+	bv, rest := decodeCBOR(c.t, rest)
+	if len(rest) != 0 {
+		c.t.Fatalf("%d bytes after the frame's body", len(rest))
+	}
+	return hv.(map[string]any), bv.(map[string]any)
+}
+
+// decodeCBOR decodes the one CBOR item at the start of b (the subset
+// modevents.go writes).
+func decodeCBOR(t *testing.T, b []byte) (any, []byte) {
+	t.Helper()
+	if len(b) == 0 {
+		t.Fatal("CBOR: unexpected end")
+	}
+	major, info := b[0]>>5, b[0]&0x1f
+	b = b[1:]
+	var n uint64
+	switch {
+	case info < 24:
+		n = uint64(info)
+	case info == 24:
+		n, b = uint64(b[0]), b[1:]
+	case info == 25:
+		n, b = uint64(binary.BigEndian.Uint16(b)), b[2:]
+	case info == 26:
+		n, b = uint64(binary.BigEndian.Uint32(b)), b[4:]
+	case info == 27:
+		n, b = binary.BigEndian.Uint64(b), b[8:]
+	}
+	switch major {
+	case 0:
+		return int64(n), b
+	case 1:
+		return -1 - int64(n), b
+	case 3:
+		return string(b[:n]), b[n:]
+	case 4:
+		out := []any{}
+		for range n {
+			var v any
+			v, b = decodeCBOR(t, b)
+			out = append(out, v)
+		}
+		return out, b
+	case 5:
+		out := map[string]any{}
+		for range n {
+			var k, v any
+			k, b = decodeCBOR(t, b)
+			v, b = decodeCBOR(t, b)
+			out[k.(string)] = v
+		}
+		return out, b
+	case 7:
+		return map[uint64]any{20: false, 21: true, 22: nil}[n], b
+	}
+	t.Fatalf("CBOR: major type %d not expected", major)
+	return nil, nil
+}
+
+func TestModEventsStreamBackfillsLiveAndRefusesFutureCursor(t *testing.T) {
+	e := newEnv(t, false)
+	mod, alice, bob := e.moderator(), e.user("alice"), e.user("bob")
+	c := e.open(alice, bob)
+	m := e.send(alice, c.Id, "first")
+	e.send(bob, c.Id, "second: no event")
+
+	// From the beginning: the convo's first message.
+	back := e.subscribe(mod, "2222222222222")
+	h, ev := back.next()
+	if h["op"] != int64(1) || h["t"] != "#eventConvoFirstMessage" {
+		t.Fatalf("header %v", h)
+	}
+	if ev["convoId"] != c.Id || ev["messageId"] != m.Id || ev["user"] != alice.did.String() ||
+		fmt.Sprint(ev["recipients"]) != fmt.Sprint([]any{bob.did.String()}) || ev["rev"] != m.Rev {
+		t.Fatalf("event %v", ev)
+	}
+
+	// Live, without a cursor: a new group.
+	live := e.subscribe(mod, "")
+	members := e.invitable("carol")
+	g := e.createGroup(alice, "Live", members...)
+	for _, s := range []*modStreamClient{live, back} {
+		h, ev := s.next()
+		if h["t"] != "#eventGroupChatCreated" || ev["convoId"] != g.Id || ev["groupName"] != "Live" ||
+			ev["ownerDid"] != alice.did.String() || ev["groupMemberCount"] != int64(2) {
+			t.Fatalf("group created: %v %v", h, ev)
+		}
+	}
+
+	// A cursor ahead of every event.
+	future := e.subscribe(mod, "7zzzzzzzzzzzz")
+	h, ev = future.next()
+	if h["op"] != int64(-1) || ev["error"] != "FutureCursor" {
+		t.Fatalf("future cursor: %v %v", h, ev)
+	}
+}
+
+func TestModEventsStreamIsForModeratorsOnly(t *testing.T) {
+	e := newEnv(t, false)
+	alice := e.user("alice")
+	e.moderator()
+	r, err := e.raw(t.Context(), http.MethodGet, "chat.bsky.moderation.subscribeModEvents",
+		"Bearer "+e.token(alice, "chat.bsky.moderation.subscribeModEvents"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, r, http.StatusUnauthorized, "UntrustedIss", "not a moderation service")
+	if !strings.Contains(string(r.header.Get("Content-Type")), "json") {
+		t.Fatalf("content type %q", r.header.Get("Content-Type"))
+	}
+}
