@@ -284,6 +284,7 @@ func (s *Server) acceptConvo(_ context.Context, viewer syntax.DID, r *http.Reque
 		ms.status = statusAccepted
 		rev := s.nextTID()
 		s.appendLog(viewer, logEntry{rev: rev, kind: logAcceptConvo, convoID: c.id})
+		s.modAcceptedLocked(c, viewer, "explicit") // modevents.go
 		out.Rev = &rev
 	}
 	return out, nil

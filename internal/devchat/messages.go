@@ -299,6 +299,7 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 	if ms.status != statusAccepted {
 		ms.status = statusAccepted
 		s.appendLog(sender, logEntry{rev: s.nextTID(), kind: logAcceptConvo, convoID: c.id})
+		s.modAcceptedLocked(c, sender, "message") // modevents.go
 	}
 	for _, o := range c.others(sender) {
 		om := c.member[o]

@@ -36,8 +36,12 @@ import (
 // past the newest rev is FutureCursor. A subscriber more than
 // modSubBuffer events behind is dropped with ConsumerTooSlow.
 //
-// Emitted today: eventConvoFirstMessage (messages.go) and
-// eventGroupChatCreated (groups.go).
+// Emitted: eventConvoFirstMessage (messages.go), eventGroupChatCreated
+// (groups.go), eventChatAccepted (convos.go, messages.go), and from the
+// group's system messages (system.go) eventGroupChatMemberLeft and
+// eventGroupChatUpdated. Not emitted: eventGroupChatMemberAdded,
+// MemberJoined and JoinRequest (see modSystemLocked), JoinRequestApproved
+// and Rejected, and eventRateLimitExceeded (devchat has no rate limits).
 
 // modSubBuffer is how many events a subscriber may lag behind.
 const modSubBuffer = 256
@@ -317,4 +321,86 @@ func writeCBOR(b *bytes.Buffer, v any) error {
 		return errors.New("devchat: unexpected JSON value in a mod event")
 	}
 	return nil
+}
+
+// convoCreatedAt is when c was created: a group's createdAt, or the time of
+// a direct convo's id (a TID minted at its creation).
+func convoCreatedAt(c *convo) string {
+	if c.group != nil {
+		return datetime(c.group.createdAt)
+	}
+	if tid, err := syntax.ParseTID(c.id); err == nil {
+		return datetime(tid.Time())
+	}
+	return ""
+}
+
+// modAcceptedLocked emits eventChatAccepted: did accepted c, "explicit"ly
+// (acceptConvo) or by sending a "message". Requires Server.mu.
+func (s *Server) modAcceptedLocked(c *convo, did syntax.DID, method string) {
+	rev := s.nextTID()
+	ev := &chat.ModerationSubscribeModEvents_EventChatAccepted{
+		ActorDid: did.String(), ConvoCreatedAt: convoCreatedAt(c), ConvoId: c.id, CreatedAt: datetime(s.now()), Method: method, Rev: rev,
+	}
+	if g := c.group; g != nil {
+		n, name, owner := int64(len(c.members)), g.name, g.owner.String()
+		ev.GroupMemberCount, ev.GroupName, ev.OwnerDid = &n, &name, &owner
+	}
+	s.emitModLocked(rev, "#eventChatAccepted", ev)
+}
+
+// modUpdateTypes are the eventGroupChatUpdated updateType of each system
+// message kind that announces one.
+var modUpdateTypes = map[sysKind]string{
+	sysEditGroup:            "name_changed",
+	sysLockConvo:            "locked",
+	sysLockConvoPermanently: "locked_permanently",
+	sysUnlockConvo:          "unlocked",
+	sysCreateJoinLink:       "join_link_created",
+	sysEditJoinLink:         "join_link_settings_changed",
+	sysEnableJoinLink:       "join_link_settings_changed",
+	sysDisableJoinLink:      "join_link_disabled",
+}
+
+// modSystemLocked emits the mod event a group's system message m stands
+// for: eventGroupChatMemberLeft (left: voluntary; removed: kicked) or
+// eventGroupChatUpdated. Members added or joining emit nothing yet: their
+// events need subjectFollowsOwner, a record read this locked path cannot
+// make. Requires Server.mu.
+func (s *Server) modSystemLocked(c *convo, m *message) {
+	g, d := c.group, m.system
+	created, now, count, owner := datetime(g.createdAt), datetime(m.sentAt), int64(len(c.members)), g.owner.String()
+	switch d.kind {
+	case sysMemberLeave, sysRemoveMember:
+		method, actor := "voluntary", d.member
+		if d.kind == sysRemoveMember {
+			method, actor = "kicked", d.actor
+		}
+		s.emitModLocked(m.rev, "#eventGroupChatMemberLeft", &chat.ModerationSubscribeModEvents_EventGroupChatMemberLeft{
+			ActorDid: actor.String(), ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
+			GroupName: g.name, LeaveMethod: method, OwnerDid: owner, Rev: m.rev, SubjectDid: d.member.String(),
+		})
+		return
+	}
+	update, ok := modUpdateTypes[d.kind]
+	if !ok {
+		return
+	}
+	ev := &chat.ModerationSubscribeModEvents_EventGroupChatUpdated{
+		ActorDid: owner, ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
+		GroupName: g.name, OwnerDid: owner, Rev: m.rev, UpdateType: update,
+	}
+	switch d.kind {
+	case sysEditGroup:
+		ev.OldName, ev.NewName = &d.oldName, &d.newName
+	case sysLockConvo:
+		reason := "owner_action"
+		ev.LockReason = &reason
+	case sysCreateJoinLink, sysEditJoinLink, sysEnableJoinLink, sysDisableJoinLink:
+		if l := g.join.link; l != nil {
+			code, followers, approval := l.code, l.rule == joinRuleFollowedByOwner, l.requireApproval
+			ev.JoinLinkCode, ev.JoinLinkFollowersOnly, ev.JoinLinkRequiresApproval = &code, &followers, &approval
+		}
+	}
+	s.emitModLocked(m.rev, "#eventGroupChatUpdated", ev)
 }

@@ -5,11 +5,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/bluesky-social/indigo/atproto/lexicon"
+	"github.com/skydm/skydm/internal/lex/chat"
+	"github.com/skydm/skydm/lexicons/official"
 )
 
 // modStreamClient is a bare websocket client for subscribeModEvents.
@@ -79,7 +85,56 @@ func (c *modStreamClient) next() (header, body map[string]any) {
 	if len(rest) != 0 {
 		c.t.Fatalf("%d bytes after the frame's body", len(rest))
 	}
-	return hv.(map[string]any), bv.(map[string]any)
+	header, body = hv.(map[string]any), bv.(map[string]any)
+	if header["op"] == int64(1) {
+		checkModEvent(c.t, header["t"].(string), body)
+	}
+	return header, body
+}
+
+// modLexicons is the vendored lexicon catalog, loaded once.
+var modLexicons = sync.OnceValues(func() (*lexicon.BaseCatalog, error) {
+	cat := lexicon.NewBaseCatalog()
+	return cat, cat.LoadEmbedFS(official.FS)
+})
+
+// eventCatalog is the catalog plus a record type whose record is one
+// event object, for indigo's validator.
+type eventCatalog struct {
+	*lexicon.BaseCatalog
+	record lexicon.SchemaRecord
+}
+
+const eventRecordRef = "skydm.devchat.test.modEvent"
+
+func (c eventCatalog) Resolve(ref string) (*lexicon.Schema, error) {
+	if ref == eventRecordRef || ref == eventRecordRef+"#main" {
+		return &lexicon.Schema{ID: eventRecordRef + "#main", Def: c.record}, nil
+	}
+	return c.BaseCatalog.Resolve(ref)
+}
+
+// checkModEvent fails the test when an event (named "#eventX") is not
+// what subscribeModEvents' lexicon says it is.
+func checkModEvent(t *testing.T, name string, body map[string]any) {
+	t.Helper()
+	cat, err := modLexicons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := cat.Resolve("chat.bsky.moderation.subscribeModEvents" + name)
+	if err != nil {
+		t.Fatalf("event %s is not in the lexicon: %v", name, err)
+	}
+	obj, ok := def.Def.(lexicon.SchemaObject)
+	if !ok {
+		t.Fatalf("event %s is a %T", name, def.Def)
+	}
+	rec := maps.Clone(body)
+	rec["$type"] = eventRecordRef
+	if err := lexicon.ValidateRecord(eventCatalog{cat, lexicon.SchemaRecord{Type: "record", Key: "any", Record: obj}}, rec, eventRecordRef, 0); err != nil {
+		t.Errorf("event %s breaks the lexicon: %v: %v", name, err, body)
+	}
 }
 
 // decodeCBOR decodes the one CBOR item at the start of b (the subset
@@ -153,15 +208,32 @@ func TestModEventsStreamBackfillsLiveAndRefusesFutureCursor(t *testing.T) {
 		t.Fatalf("event %v", ev)
 	}
 
-	// Live, without a cursor: a new group.
+	h, ev = back.next() // bob's reply accepted the request
+	if h["t"] != "#eventChatAccepted" || ev["actorDid"] != bob.did.String() || ev["method"] != "message" || ev["convoId"] != c.Id {
+		t.Fatalf("accepted by message: %v %v", h, ev)
+	}
+
+	// Live, without a cursor: a new group, renamed, a member removed.
 	live := e.subscribe(mod, "")
 	members := e.invitable("carol")
 	g := e.createGroup(alice, "Live", members...)
+	ok[chat.GroupEditGroup_Output](t, e.proc(alice, "chat.bsky.group.editGroup", map[string]any{"convoId": g.Id, "name": "Renamed"}))
+	ok[map[string]any](t, e.proc(alice, "chat.bsky.group.removeMembers", map[string]any{"convoId": g.Id, "members": dids(members...)}))
 	for _, s := range []*modStreamClient{live, back} {
 		h, ev := s.next()
 		if h["t"] != "#eventGroupChatCreated" || ev["convoId"] != g.Id || ev["groupName"] != "Live" ||
-			ev["ownerDid"] != alice.did.String() || ev["groupMemberCount"] != int64(2) {
+			ev["ownerDid"] != alice.did.String() || ev["groupMemberCount"] != int64(2) ||
+			fmt.Sprint(ev["initialMemberDids"]) != fmt.Sprint([]any{members[0].did.String()}) {
 			t.Fatalf("group created: %v %v", h, ev)
+		}
+		h, ev = s.next()
+		if h["t"] != "#eventGroupChatUpdated" || ev["updateType"] != "name_changed" || ev["oldName"] != "Live" || ev["newName"] != "Renamed" {
+			t.Fatalf("renamed: %v %v", h, ev)
+		}
+		h, ev = s.next()
+		if h["t"] != "#eventGroupChatMemberLeft" || ev["leaveMethod"] != "kicked" || ev["subjectDid"] != members[0].did.String() ||
+			ev["actorDid"] != alice.did.String() || ev["groupMemberCount"] != int64(1) {
+			t.Fatalf("removed: %v %v", h, ev)
 		}
 	}
 
@@ -185,5 +257,28 @@ func TestModEventsStreamIsForModeratorsOnly(t *testing.T) {
 	wantErr(t, r, http.StatusUnauthorized, "UntrustedIss", "not a moderation service")
 	if !strings.Contains(string(r.header.Get("Content-Type")), "json") {
 		t.Fatalf("content type %q", r.header.Get("Content-Type"))
+	}
+}
+
+// TestModEventsDropsASubscriberTooFarBehind: once a subscriber's backlog
+// is full, the next event drops it (its stream then ends with
+// ConsumerTooSlow) instead of blocking the service.
+func TestModEventsDropsASubscriberTooFarBehind(t *testing.T) {
+	e := newEnv(t, false)
+	sub := &modSub{frames: make(chan []byte, 1), slow: make(chan struct{})}
+	s := e.srv
+	s.mu.Lock()
+	s.st.mod.subs = map[*modSub]bool{sub: true}
+	s.emitModLocked(s.nextTID(), "#eventRateLimitExceeded", map[string]string{"n": "1"})
+	s.emitModLocked(s.nextTID(), "#eventRateLimitExceeded", map[string]string{"n": "2"})
+	still := s.st.mod.subs[sub]
+	s.mu.Unlock()
+	select {
+	case <-sub.slow:
+	default:
+		t.Fatal("a subscriber with a full backlog was not marked too slow")
+	}
+	if still || len(sub.frames) != 1 {
+		t.Fatalf("still subscribed %v, %d frames queued", still, len(sub.frames))
 	}
 }
