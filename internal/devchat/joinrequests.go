@@ -295,7 +295,9 @@ func (s *Server) rejectJoinRequest(_ context.Context, viewer syntax.DID, r *http
 	if !c.group.join.drop(did) {
 		return nil, noRequest(did)
 	}
-	s.appendLog(viewer, logEntry{rev: s.nextTID(), kind: logRejectJoinRequest, convoID: c.id, subject: did})
+	rev := s.nextTID()
+	s.appendLog(viewer, logEntry{rev: rev, kind: logRejectJoinRequest, convoID: c.id, subject: did})
+	s.modJoinDecisionLocked(c, did, false, rev) // modevents.go
 	return &chat.GroupRejectJoinRequest_Output{}, nil
 }
 

@@ -364,13 +364,19 @@ var modUpdateTypes = map[sysKind]string{
 
 // modSystemLocked emits the mod event a group's system message m stands
 // for: eventGroupChatMemberLeft (left: voluntary; removed: kicked) or
-// eventGroupChatUpdated. Members added or joining emit nothing yet: their
-// events need subjectFollowsOwner, a record read this locked path cannot
-// make. Requires Server.mu.
+// eventGroupChatUpdated, or eventGroupChatJoinRequestApproved for a join
+// by approval. Members added, or joining without approval, emit nothing
+// yet: their events need subjectFollowsOwner, a record read this locked
+// path cannot make. Requires Server.mu.
 func (s *Server) modSystemLocked(c *convo, m *message) {
 	g, d := c.group, m.system
 	created, now, count, owner := datetime(g.createdAt), datetime(m.sentAt), int64(len(c.members)), g.owner.String()
 	switch d.kind {
+	case sysMemberJoin:
+		if d.actor != "" { // joined by approval
+			s.modJoinDecisionLocked(c, d.member, true, m.rev)
+		}
+		return
 	case sysMemberLeave, sysRemoveMember:
 		method, actor := "voluntary", d.member
 		if d.kind == sysRemoveMember {
@@ -403,4 +409,23 @@ func (s *Server) modSystemLocked(c *convo, m *message) {
 		}
 	}
 	s.emitModLocked(m.rev, "#eventGroupChatUpdated", ev)
+}
+
+// modJoinDecisionLocked emits eventGroupChatJoinRequestApproved or
+// Rejected: the owner decided on subject's join request. Requires
+// Server.mu.
+func (s *Server) modJoinDecisionLocked(c *convo, subject syntax.DID, approved bool, rev string) {
+	g := c.group
+	owner, created, now, count := g.owner.String(), datetime(g.createdAt), datetime(s.now()), int64(len(c.members))
+	if approved {
+		s.emitModLocked(rev, "#eventGroupChatJoinRequestApproved", &chat.ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved{
+			ActorDid: owner, ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
+			GroupName: g.name, OwnerDid: owner, Rev: rev, SubjectDid: subject.String(),
+		})
+		return
+	}
+	s.emitModLocked(rev, "#eventGroupChatJoinRequestRejected", &chat.ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected{
+		ActorDid: owner, ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
+		GroupName: g.name, OwnerDid: owner, Rev: rev, SubjectDid: subject.String(),
+	})
 }

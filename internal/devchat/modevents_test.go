@@ -282,3 +282,30 @@ func TestModEventsDropsASubscriberTooFarBehind(t *testing.T) {
 		t.Fatalf("still subscribed %v, %d frames queued", still, len(sub.frames))
 	}
 }
+
+func TestModEventsForJoinLinksAndJoinRequests(t *testing.T) {
+	e := newEnv(t, false)
+	mod, alice, carol, dave := e.moderator(), e.user("alice"), e.user("carol"), e.user("dave")
+	bob := e.invitable("bob")[0]
+	g := e.createGroup(alice, "Club", bob)
+	stream := e.subscribe(mod, "")
+	l := e.createLink(alice, g.Id, "anyone", true)
+	ok[chat.GroupRequestJoin_Output](t, e.requestJoin(carol, l.Code))
+	ok[chat.GroupRequestJoin_Output](t, e.requestJoin(dave, l.Code))
+	ok[chat.GroupApproveJoinRequest_Output](t, e.proc(alice, "chat.bsky.group.approveJoinRequest", map[string]any{"convoId": g.Id, "member": carol.did.String()}))
+	ok[chat.GroupRejectJoinRequest_Output](t, e.proc(alice, "chat.bsky.group.rejectJoinRequest", map[string]any{"convoId": g.Id, "member": dave.did.String()}))
+
+	h, ev := stream.next()
+	if h["t"] != "#eventGroupChatUpdated" || ev["updateType"] != "join_link_created" || ev["joinLinkCode"] != l.Code ||
+		ev["joinLinkRequiresApproval"] != true || ev["joinLinkFollowersOnly"] != false {
+		t.Fatalf("link created: %v %v", h, ev)
+	}
+	h, ev = stream.next()
+	if h["t"] != "#eventGroupChatJoinRequestApproved" || ev["subjectDid"] != carol.did.String() || ev["actorDid"] != alice.did.String() || ev["groupMemberCount"] != int64(3) {
+		t.Fatalf("approved: %v %v", h, ev)
+	}
+	h, ev = stream.next()
+	if h["t"] != "#eventGroupChatJoinRequestRejected" || ev["subjectDid"] != dave.did.String() || ev["groupMemberCount"] != int64(3) {
+		t.Fatalf("rejected: %v %v", h, ev)
+	}
+}
