@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	"github.com/skydm/skydm/internal/lex/chat"
 )
 
 // chat.bsky.moderation.subscribeModEvents: an XRPC event stream over a
@@ -36,12 +35,8 @@ import (
 // past the newest rev is FutureCursor. A subscriber more than
 // modSubBuffer events behind is dropped with ConsumerTooSlow.
 //
-// Emitted: eventConvoFirstMessage (messages.go), eventGroupChatCreated
-// (groups.go), eventChatAccepted (convos.go, messages.go), and from the
-// group's system messages (system.go) eventGroupChatMemberLeft and
-// eventGroupChatUpdated. Not emitted: eventGroupChatMemberAdded,
-// MemberJoined and JoinRequest (see modSystemLocked), JoinRequestApproved
-// and Rejected, and eventRateLimitExceeded (devchat has no rate limits).
+// modemit.go builds the events; every one the lexicon lists is emitted
+// except eventRateLimitExceeded (devchat has no rate limits).
 
 // modSubBuffer is how many events a subscriber may lag behind.
 const modSubBuffer = 256
@@ -77,37 +72,6 @@ func (s *Server) emitModLocked(rev, name string, body any) {
 	}
 }
 
-// modFirstMessageLocked emits eventConvoFirstMessage when m is the first
-// user message of c. Requires Server.mu.
-func (s *Server) modFirstMessageLocked(c *convo, m *message) {
-	if slices.IndexFunc(c.messages, func(x *message) bool { return x.system == nil }) != len(c.messages)-1 {
-		return
-	}
-	id := m.id
-	recipients := []string{}
-	for _, d := range c.others(m.sender) {
-		recipients = append(recipients, d.String())
-	}
-	s.emitModLocked(m.rev, "#eventConvoFirstMessage", &chat.ModerationSubscribeModEvents_EventConvoFirstMessage{
-		ConvoId: c.id, CreatedAt: datetime(m.sentAt), MessageId: &id, Recipients: recipients, Rev: m.rev, User: m.sender.String(),
-	})
-}
-
-// modGroupCreatedLocked emits eventGroupChatCreated for a new group c.
-// Requires Server.mu.
-func (s *Server) modGroupCreatedLocked(c *convo) {
-	g := c.group
-	initial := []string{}
-	for _, d := range c.others(g.owner) {
-		initial = append(initial, d.String())
-	}
-	rev := s.nextTID()
-	s.emitModLocked(rev, "#eventGroupChatCreated", &chat.ModerationSubscribeModEvents_EventGroupChatCreated{
-		ActorDid: g.owner.String(), ConvoCreatedAt: datetime(g.createdAt), ConvoId: c.id, CreatedAt: datetime(s.now()),
-		GroupMemberCount: int64(len(c.members)), GroupName: g.name, InitialMemberDids: initial, OwnerDid: g.owner.String(), Rev: rev,
-	})
-}
-
 // modStream is subscribeModEvents' answer: serveXRPC hands it the
 // connection (see streamer).
 type modStream struct {
@@ -133,6 +97,32 @@ func (s *Server) modSubscribe(_ context.Context, _ syntax.DID, r *http.Request) 
 // goes, the server closes, or the client falls behind.
 func (m *modStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := m.s
+	// Subscribe before answering the upgrade, so that no event made after
+	// the client sees the 101 is missed.
+	sub := &modSub{frames: make(chan []byte, modSubBuffer), slow: make(chan struct{})}
+	s.mu.Lock()
+	future := m.cursor != "" && m.cursor > s.latestRev()
+	var backfill [][]byte
+	if m.cursor != "" && !future {
+		for _, e := range s.st.mod.events {
+			if e.rev > m.cursor {
+				backfill = append(backfill, e.frame)
+			}
+		}
+	}
+	if s.st.mod.subs == nil {
+		s.st.mod.subs = map[*modSub]bool{}
+	}
+	if !future {
+		s.st.mod.subs[sub] = true
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.st.mod.subs, sub)
+		s.mu.Unlock()
+	}()
+
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		writeXRPCError(w, &xrpcError{Status: http.StatusInternalServerError, Name: "InternalServerError", Message: "could not open the stream"})
@@ -145,36 +135,14 @@ func (m *modStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if brw.Flush() != nil {
 		return
 	}
+	if future {
+		writeStreamError(conn, "FutureCursor", "Cursor in the future.")
+		return
+	}
 	gone := make(chan struct{})
 	go func() { // the client's frames are not read for meaning; EOF ends the stream
 		_, _ = io.Copy(io.Discard, brw.Reader)
 		close(gone)
-	}()
-
-	sub := &modSub{frames: make(chan []byte, modSubBuffer), slow: make(chan struct{})}
-	s.mu.Lock()
-	if m.cursor != "" && m.cursor > s.latestRev() {
-		s.mu.Unlock()
-		writeStreamError(conn, "FutureCursor", "Cursor in the future.")
-		return
-	}
-	var backfill [][]byte
-	if m.cursor != "" {
-		for _, e := range s.st.mod.events {
-			if e.rev > m.cursor {
-				backfill = append(backfill, e.frame)
-			}
-		}
-	}
-	if s.st.mod.subs == nil {
-		s.st.mod.subs = map[*modSub]bool{}
-	}
-	s.st.mod.subs[sub] = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.st.mod.subs, sub)
-		s.mu.Unlock()
 	}()
 
 	for _, f := range backfill {
@@ -321,111 +289,4 @@ func writeCBOR(b *bytes.Buffer, v any) error {
 		return errors.New("devchat: unexpected JSON value in a mod event")
 	}
 	return nil
-}
-
-// convoCreatedAt is when c was created: a group's createdAt, or the time of
-// a direct convo's id (a TID minted at its creation).
-func convoCreatedAt(c *convo) string {
-	if c.group != nil {
-		return datetime(c.group.createdAt)
-	}
-	if tid, err := syntax.ParseTID(c.id); err == nil {
-		return datetime(tid.Time())
-	}
-	return ""
-}
-
-// modAcceptedLocked emits eventChatAccepted: did accepted c, "explicit"ly
-// (acceptConvo) or by sending a "message". Requires Server.mu.
-func (s *Server) modAcceptedLocked(c *convo, did syntax.DID, method string) {
-	rev := s.nextTID()
-	ev := &chat.ModerationSubscribeModEvents_EventChatAccepted{
-		ActorDid: did.String(), ConvoCreatedAt: convoCreatedAt(c), ConvoId: c.id, CreatedAt: datetime(s.now()), Method: method, Rev: rev,
-	}
-	if g := c.group; g != nil {
-		n, name, owner := int64(len(c.members)), g.name, g.owner.String()
-		ev.GroupMemberCount, ev.GroupName, ev.OwnerDid = &n, &name, &owner
-	}
-	s.emitModLocked(rev, "#eventChatAccepted", ev)
-}
-
-// modUpdateTypes are the eventGroupChatUpdated updateType of each system
-// message kind that announces one.
-var modUpdateTypes = map[sysKind]string{
-	sysEditGroup:            "name_changed",
-	sysLockConvo:            "locked",
-	sysLockConvoPermanently: "locked_permanently",
-	sysUnlockConvo:          "unlocked",
-	sysCreateJoinLink:       "join_link_created",
-	sysEditJoinLink:         "join_link_settings_changed",
-	sysEnableJoinLink:       "join_link_settings_changed",
-	sysDisableJoinLink:      "join_link_disabled",
-}
-
-// modSystemLocked emits the mod event a group's system message m stands
-// for: eventGroupChatMemberLeft (left: voluntary; removed: kicked) or
-// eventGroupChatUpdated, or eventGroupChatJoinRequestApproved for a join
-// by approval. Members added, or joining without approval, emit nothing
-// yet: their events need subjectFollowsOwner, a record read this locked
-// path cannot make. Requires Server.mu.
-func (s *Server) modSystemLocked(c *convo, m *message) {
-	g, d := c.group, m.system
-	created, now, count, owner := datetime(g.createdAt), datetime(m.sentAt), int64(len(c.members)), g.owner.String()
-	switch d.kind {
-	case sysMemberJoin:
-		if d.actor != "" { // joined by approval
-			s.modJoinDecisionLocked(c, d.member, true, m.rev)
-		}
-		return
-	case sysMemberLeave, sysRemoveMember:
-		method, actor := "voluntary", d.member
-		if d.kind == sysRemoveMember {
-			method, actor = "kicked", d.actor
-		}
-		s.emitModLocked(m.rev, "#eventGroupChatMemberLeft", &chat.ModerationSubscribeModEvents_EventGroupChatMemberLeft{
-			ActorDid: actor.String(), ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
-			GroupName: g.name, LeaveMethod: method, OwnerDid: owner, Rev: m.rev, SubjectDid: d.member.String(),
-		})
-		return
-	}
-	update, ok := modUpdateTypes[d.kind]
-	if !ok {
-		return
-	}
-	ev := &chat.ModerationSubscribeModEvents_EventGroupChatUpdated{
-		ActorDid: owner, ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
-		GroupName: g.name, OwnerDid: owner, Rev: m.rev, UpdateType: update,
-	}
-	switch d.kind {
-	case sysEditGroup:
-		ev.OldName, ev.NewName = &d.oldName, &d.newName
-	case sysLockConvo:
-		reason := "owner_action"
-		ev.LockReason = &reason
-	case sysCreateJoinLink, sysEditJoinLink, sysEnableJoinLink, sysDisableJoinLink:
-		if l := g.join.link; l != nil {
-			code, followers, approval := l.code, l.rule == joinRuleFollowedByOwner, l.requireApproval
-			ev.JoinLinkCode, ev.JoinLinkFollowersOnly, ev.JoinLinkRequiresApproval = &code, &followers, &approval
-		}
-	}
-	s.emitModLocked(m.rev, "#eventGroupChatUpdated", ev)
-}
-
-// modJoinDecisionLocked emits eventGroupChatJoinRequestApproved or
-// Rejected: the owner decided on subject's join request. Requires
-// Server.mu.
-func (s *Server) modJoinDecisionLocked(c *convo, subject syntax.DID, approved bool, rev string) {
-	g := c.group
-	owner, created, now, count := g.owner.String(), datetime(g.createdAt), datetime(s.now()), int64(len(c.members))
-	if approved {
-		s.emitModLocked(rev, "#eventGroupChatJoinRequestApproved", &chat.ModerationSubscribeModEvents_EventGroupChatJoinRequestApproved{
-			ActorDid: owner, ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
-			GroupName: g.name, OwnerDid: owner, Rev: rev, SubjectDid: subject.String(),
-		})
-		return
-	}
-	s.emitModLocked(rev, "#eventGroupChatJoinRequestRejected", &chat.ModerationSubscribeModEvents_EventGroupChatJoinRequestRejected{
-		ActorDid: owner, ConvoCreatedAt: created, ConvoId: c.id, CreatedAt: now, GroupMemberCount: count,
-		GroupName: g.name, OwnerDid: owner, Rev: rev, SubjectDid: subject.String(),
-	})
 }

@@ -288,6 +288,7 @@ func TestModEventsForJoinLinksAndJoinRequests(t *testing.T) {
 	mod, alice, carol, dave := e.moderator(), e.user("alice"), e.user("carol"), e.user("dave")
 	bob := e.invitable("bob")[0]
 	g := e.createGroup(alice, "Club", bob)
+	e.recs.follow(carol.did, alice.did)
 	stream := e.subscribe(mod, "")
 	l := e.createLink(alice, g.Id, "anyone", true)
 	ok[chat.GroupRequestJoin_Output](t, e.requestJoin(carol, l.Code))
@@ -300,6 +301,16 @@ func TestModEventsForJoinLinksAndJoinRequests(t *testing.T) {
 		ev["joinLinkRequiresApproval"] != true || ev["joinLinkFollowersOnly"] != false {
 		t.Fatalf("link created: %v %v", h, ev)
 	}
+	for _, want := range []struct {
+		who     *user
+		follows bool
+	}{{carol, true}, {dave, false}} {
+		h, ev = stream.next()
+		if h["t"] != "#eventGroupChatJoinRequest" || ev["actorDid"] != want.who.did.String() || ev["joinLinkCode"] != l.Code ||
+			ev["subjectFollowsOwner"] != want.follows || ev["groupMemberCount"] != int64(2) {
+			t.Fatalf("join request: %v %v", h, ev)
+		}
+	}
 	h, ev = stream.next()
 	if h["t"] != "#eventGroupChatJoinRequestApproved" || ev["subjectDid"] != carol.did.String() || ev["actorDid"] != alice.did.String() || ev["groupMemberCount"] != int64(3) {
 		t.Fatalf("approved: %v %v", h, ev)
@@ -307,5 +318,24 @@ func TestModEventsForJoinLinksAndJoinRequests(t *testing.T) {
 	h, ev = stream.next()
 	if h["t"] != "#eventGroupChatJoinRequestRejected" || ev["subjectDid"] != dave.did.String() || ev["groupMemberCount"] != int64(3) {
 		t.Fatalf("rejected: %v %v", h, ev)
+	}
+
+	// Added by the owner (a request until accepted), then joining by a link
+	// without approval.
+	erin := e.invitable("erin")[0]
+	ok[chat.GroupAddMembers_Output](t, e.proc(alice, "chat.bsky.group.addMembers", map[string]any{"convoId": g.Id, "members": dids(erin)}))
+	h, ev = stream.next()
+	if h["t"] != "#eventGroupChatMemberAdded" || ev["subjectDid"] != erin.did.String() || ev["requestMembersCount"] != int64(2) ||
+		ev["subjectFollowsOwner"] != false || ev["groupMemberCount"] != int64(4) {
+		t.Fatalf("member added: %v %v", h, ev)
+	}
+	ok[chat.GroupEditJoinLink_Output](t, e.proc(alice, "chat.bsky.group.editJoinLink", map[string]any{"convoId": g.Id, "requireApproval": false}))
+	if h, ev = stream.next(); ev["updateType"] != "join_link_settings_changed" || ev["joinLinkRequiresApproval"] != false {
+		t.Fatalf("link edited: %v %v", h, ev)
+	}
+	ok[chat.GroupRequestJoin_Output](t, e.requestJoin(dave, l.Code))
+	h, ev = stream.next()
+	if h["t"] != "#eventGroupChatMemberJoined" || ev["actorDid"] != dave.did.String() || ev["groupMemberCount"] != int64(5) {
+		t.Fatalf("member joined: %v %v", h, ev)
 	}
 }
