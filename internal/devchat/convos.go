@@ -284,6 +284,7 @@ func (s *Server) acceptConvo(_ context.Context, viewer syntax.DID, r *http.Reque
 		ms.status = statusAccepted
 		rev := s.nextTID()
 		s.appendLog(viewer, logEntry{rev: rev, kind: logAcceptConvo, convoID: c.id})
+		s.modAcceptedLocked(c, viewer, "explicit") // modevents.go
 		out.Rev = &rev
 	}
 	return out, nil
@@ -441,6 +442,6 @@ func (s *Server) updateAllRead(_ context.Context, viewer syntax.DID, r *http.Req
 
 // getStatus implements chat.bsky.actor.getStatus: everyone may create
 // groups of up to groupMemberLimit members.
-func (s *Server) getStatus(context.Context, syntax.DID, *http.Request) (any, error) {
-	return &chat.ActorGetStatus_Output{CanCreateGroups: true, ChatDisabled: false, GroupMemberLimit: groupMemberLimit}, nil
+func (s *Server) getStatus(_ context.Context, viewer syntax.DID, _ *http.Request) (any, error) {
+	return &chat.ActorGetStatus_Output{CanCreateGroups: true, ChatDisabled: s.chatDisabled(viewer), GroupMemberLimit: groupMemberLimit}, nil
 }

@@ -29,6 +29,10 @@
 //   - reports.go: com.atproto.moderation.createReport, through the
 //     #atproto_labeler service of the DID document.
 //   - account.go: chat.bsky.actor.exportAccountData and deleteAccount.
+//   - moderation.go: chat.bsky.moderation (for Config.Moderators only):
+//     actor metadata, message context, convo views, updateActorAccess.
+//   - modevents.go, modemit.go: subscribeModEvents, a websocket event
+//     stream, and the events it carries.
 //   - state.go, views.go, params.go: the model, its lexicon views, and input
 //     checks.
 //

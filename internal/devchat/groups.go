@@ -162,6 +162,7 @@ func (s *Server) createGroup(ctx context.Context, viewer syntax.DID, r *http.Req
 	for _, m := range members {
 		s.systemLocked(c, systemData{kind: sysAddMember, member: m, actor: viewer, role: roleStandard})
 	}
+	s.modGroupCreatedLocked(c) // modevents.go
 	out := &chat.GroupCreateGroup_Output{Convo: h.convoView(c, viewer)}
 	s.mu.Unlock()
 	s.hydrate(ctx, h)
@@ -213,6 +214,7 @@ func (s *Server) addMembers(ctx context.Context, viewer syntax.DID, r *http.Requ
 	if err := s.checkInvites(ctx, viewer, fresh); err != nil {
 		return nil, err
 	}
+	followsOwner := s.followsOwner(ctx, viewer, fresh...) // modemit.go
 	out := &chat.GroupAddMembers_Output{}
 	out.Convo, err = s.changeGroup(ctx, viewer, in.ConvoId, func(c *convo, h *hydrator) error {
 		if err := check(c, h); err != nil {
@@ -223,6 +225,7 @@ func (s *Server) addMembers(ctx context.Context, viewer syntax.DID, r *http.Requ
 		}
 		for _, m := range fresh {
 			s.systemLocked(c, systemData{kind: sysAddMember, member: m, actor: viewer, role: roleStandard})
+			s.modMemberAddedLocked(c, m, followsOwner[m])
 			out.AddedMembers = append(out.AddedMembers, h.member(c, m))
 		}
 		return nil

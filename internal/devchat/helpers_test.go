@@ -138,7 +138,7 @@ func newEnv(t *testing.T, faults bool) *env {
 	t.Helper()
 	dir := identity.NewMockDirectory()
 	recs := newFakeRecords()
-	srv, err := New(Config{Endpoint: testEndpoint, Directory: dir, Records: recs, Faults: faults})
+	srv, err := New(Config{Endpoint: testEndpoint, Directory: dir, Records: recs, Faults: faults, Moderators: []syntax.DID{moderatorDID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +175,16 @@ func (e *env) userWithKey(name string, key atcrypto.PrivateKey, allow string) *u
 	})
 	e.recs.setAllowIncoming(u.did, allow)
 	return u
+}
+
+// moderatorDID is the moderation service every test env trusts
+// (Config.Moderators); env.moderator creates its account.
+const moderatorDID = syntax.DID("did:plc:moderator")
+
+// moderator is the trusted moderation service, with a signing key.
+func (e *env) moderator() *user {
+	e.t.Helper()
+	return e.user(strings.TrimPrefix(moderatorDID.String(), "did:plc:"))
 }
 
 // token signs a service token from u for method, as the PDS does.

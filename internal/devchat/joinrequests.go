@@ -114,6 +114,7 @@ func (s *Server) requestJoin(ctx context.Context, viewer syntax.DID, r *http.Req
 		}
 	}
 
+	followsOwner := owner != "" && s.followsOwner(ctx, owner, viewer)[viewer] // modemit.go
 	h := &hydrator{}
 	out := &chat.GroupRequestJoin_Output{}
 	s.mu.Lock()
@@ -131,10 +132,12 @@ func (s *Server) requestJoin(ctx context.Context, viewer syntax.DID, r *http.Req
 			c.group.join.requests = append(c.group.join.requests, req)
 			s.appendLog(c.group.owner, logEntry{rev: req.rev, kind: logIncomingJoinRequest, convoID: c.id, subject: viewer})
 			s.appendLog(viewer, logEntry{rev: s.nextTID(), kind: logOutgoingJoinRequest, convoID: c.id})
+			s.modJoinedLocked(c, viewer, l.code, followsOwner, true)
 		}
 	default:
 		out.Status = "joined"
 		s.joinGroupLocked(c, viewer, "")
+		s.modJoinedLocked(c, viewer, l.code, followsOwner, false)
 	}
 	if out.Status == "joined" {
 		out.Convo = h.convoView(c, viewer)
@@ -295,7 +298,9 @@ func (s *Server) rejectJoinRequest(_ context.Context, viewer syntax.DID, r *http
 	if !c.group.join.drop(did) {
 		return nil, noRequest(did)
 	}
-	s.appendLog(viewer, logEntry{rev: s.nextTID(), kind: logRejectJoinRequest, convoID: c.id, subject: did})
+	rev := s.nextTID()
+	s.appendLog(viewer, logEntry{rev: rev, kind: logRejectJoinRequest, convoID: c.id, subject: did})
+	s.modJoinDecisionLocked(c, did, false, rev) // modevents.go
 	return &chat.GroupRejectJoinRequest_Output{}, nil
 }
 

@@ -110,23 +110,46 @@ func (h *hydrator) convoKind(c *convo) *chat.ConvoDefs_ConvoView_Kind {
 // members in joining order, with their roles; the cursor is the joining
 // rev of the last member returned.
 func (s *Server) getConvoMembers(ctx context.Context, viewer syntax.DID, r *http.Request) (any, error) {
+	members, cursor, err := s.membersOf(ctx, r, func(id string) (*convo, error) {
+		c, _, err := s.lookup(id, viewer, true)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &chat.ConvoGetConvoMembers_Output{Members: members, Cursor: cursor}, nil
+}
+
+// membersOf answers a getConvoMembers call (convoId, limit, cursor) for
+// the convo find returns (find runs under Server.mu).
+func (s *Server) membersOf(ctx context.Context, r *http.Request, find func(id string) (*convo, error)) ([]*chat.ActorDefs_ProfileViewBasic, *string, error) {
 	q := r.URL.Query()
 	id, err := requiredParam(q, "convoId")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	limit, cursor, err := pageParams(q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := &hydrator{}
-	out := &chat.ConvoGetConvoMembers_Output{Members: []*chat.ActorDefs_ProfileViewBasic{}}
 	s.mu.Lock()
-	c, _, err := s.lookup(id, viewer, true)
+	c, err := find(id)
 	if err != nil {
 		s.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
+	members, next := h.membersPage(c, limit, cursor)
+	s.mu.Unlock()
+	s.hydrate(ctx, h)
+	return members, next, nil
+}
+
+// membersPage is one page of c's current members in joining order; the
+// cursor is the joining rev of the last member returned. Requires
+// Server.mu.
+func (h *hydrator) membersPage(c *convo, limit int, cursor string) ([]*chat.ActorDefs_ProfileViewBasic, *string) {
+	var next *string
 	members := c.members
 	if c.group != nil {
 		// joinedRev ascends along c.members (members are appended as they join).
@@ -134,18 +157,17 @@ func (s *Server) getConvoMembers(ctx context.Context, viewer syntax.DID, r *http
 		members = members[i:]
 		if len(members) > limit {
 			members = members[:limit]
-			next := c.member[members[limit-1]].joinedRev
-			out.Cursor = &next
+			rev := c.member[members[limit-1]].joinedRev
+			next = &rev
 		}
 	} else if cursor != "" {
 		members = nil // both members fit on the first page
 	}
+	out := []*chat.ActorDefs_ProfileViewBasic{}
 	for _, d := range members {
-		out.Members = append(out.Members, h.member(c, d))
+		out = append(out, h.member(c, d))
 	}
-	s.mu.Unlock()
-	s.hydrate(ctx, h)
-	return out, nil
+	return out, next
 }
 
 // checkInvite decides whether owner may add member to a group, the way

@@ -299,6 +299,7 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 	if ms.status != statusAccepted {
 		ms.status = statusAccepted
 		s.appendLog(sender, logEntry{rev: s.nextTID(), kind: logAcceptConvo, convoID: c.id})
+		s.modAcceptedLocked(c, sender, "message") // modevents.go
 	}
 	for _, o := range c.others(sender) {
 		om := c.member[o]
@@ -322,6 +323,7 @@ func (s *Server) sendLocked(c *convo, sender syntax.DID, d *draft) *message {
 	c.byID[m.id] = m
 	c.rev = m.rev
 	ms.readRev = m.rev
+	s.modFirstMessageLocked(c, m) // modevents.go
 	for _, did := range c.members {
 		if c.member[did].active() {
 			s.appendLog(did, logEntry{rev: m.rev, kind: logCreateMessage, convoID: c.id, msg: snapshot(m)})

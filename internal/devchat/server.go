@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for revs, timestamps and token expiry; nil means time.Now.
 	Now func() time.Time
+	// Moderators are the DIDs of the moderation services trusted to call the
+	// chat.bsky.moderation methods (moderation.go) with their own service
+	// token; any other issuer gets 401 UntrustedIss. Empty means none.
+	Moderators []syntax.DID
 }
 
 // Server is an in-memory chat.bsky service that behaves like Bluesky's chat
@@ -55,6 +60,8 @@ type Server struct {
 	validator *auth.ServiceAuthValidator
 	methods   map[string]method
 	mux       *http.ServeMux
+	// moderators may call chat.bsky.moderation (Config.Moderators).
+	moderators []syntax.DID
 
 	mu sync.Mutex // guards st
 	st *state
@@ -106,6 +113,8 @@ func New(cfg Config) (*Server, error) {
 		calls:    map[string]int{},
 		profiles: map[syntax.DID]cachedProfile{},
 		closed:   make(chan struct{}),
+
+		moderators: slices.Clone(cfg.Moderators),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -177,6 +186,9 @@ func (r *recorder) WriteHeader(code int) {
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (Hijack).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
@@ -253,6 +265,7 @@ func (s *Server) routes() map[string]method {
 		"chat.bsky.actor.deleteAccount":         p(s.deleteAccount),
 	}
 	maps.Copy(m, s.joinRoutes())
+	maps.Copy(m, s.modRoutes()) // moderation.go
 	return m
 }
 
@@ -291,6 +304,10 @@ func (s *Server) serveXRPC(w http.ResponseWriter, r *http.Request) {
 		writeXRPCError(w, invalidf("Incorrect HTTP method (%s) expected %s", r.Method, want))
 		return
 	}
+	if xe := s.refuseDisabled(name, viewer); xe != nil { // moderation.go
+		writeXRPCError(w, xe)
+		return
+	}
 	out, err := m.handle(withViewer(r.Context(), viewer), viewer, r)
 	if err != nil {
 		var xe *xrpcError
@@ -299,6 +316,10 @@ func (s *Server) serveXRPC(w http.ResponseWriter, r *http.Request) {
 			xe = &xrpcError{Status: http.StatusInternalServerError, Name: "InternalServerError", Message: "Internal Server Error"}
 		}
 		writeXRPCError(w, xe)
+		return
+	}
+	if h, ok := out.(http.Handler); ok { // a subscription's stream (modevents.go)
+		h.ServeHTTP(w, r)
 		return
 	}
 	if b, ok := out.(jsonLines); ok { // account.go

@@ -23,6 +23,7 @@ type state struct {
 	prefs      map[syntax.DID]*chatPrefs // notification preferences set (notification.go)
 	reports    []Report                  // com.atproto.moderation.createReport (reports.go)
 	joinCodes  map[string]*joinLink      // every group's current join link, by code (joinlinks.go)
+	mod        modState                  // disabled actors, mod events (moderation.go, modevents.go)
 }
 
 func newState() *state {

@@ -74,6 +74,7 @@ func (s *Server) systemLocked(c *convo, d systemData) *message {
 			s.appendLog(did, logEntry{rev: m.rev, kind: sysLogKind[d.kind], convoID: c.id, msg: snapshot(m)})
 		}
 	}
+	s.modSystemLocked(c, m) // modevents.go
 	return m
 }
 
