@@ -80,10 +80,14 @@ func checkGroup(t *testing.T, n *sandbox.Network, c demo.Cast) {
 	from := map[string]int{}
 	renamed := false
 	texts := map[string]bool{}
+	replyParent := "" // the text bob's reply quotes
 	for _, m := range msgs.Messages {
 		if mv := m.ConvoDefs_MessageView; mv != nil {
 			from[mv.Sender.Did]++
 			texts[mv.Text] = true
+			if mv.Text == "Noon works. Which entrance?" && mv.ReplyTo != nil && mv.ReplyTo.ConvoDefs_MessageView != nil {
+				replyParent = mv.ReplyTo.ConvoDefs_MessageView.Text
+			}
 		}
 		if sm := m.ConvoDefs_SystemMessageView; sm != nil {
 			if e := sm.Data.ConvoDefs_SystemMessageDataEditGroup; e != nil && e.NewName != nil && *e.NewName == demo.GroupName {
@@ -101,6 +105,9 @@ func checkGroup(t *testing.T, n *sandbox.Network, c demo.Cast) {
 	}
 	if !texts["Noon works. Which entrance?"] {
 		t.Error("bob's reply is missing from the group")
+	}
+	if replyParent != "Great! The park at noon?" {
+		t.Errorf("bob's reply quotes %q, want alice's \"Great! The park at noon?\"", replyParent)
 	}
 
 	reqs, err := chat.GroupListJoinRequests(ctx, alice, g.Id, "", 50)
