@@ -2,7 +2,6 @@ package devchat
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -188,22 +187,11 @@ func (s *Server) checkInvite(ctx context.Context, owner, member syntax.DID) *xrp
 	if e := s.checkBlocks(ctx, owner, member); e != nil {
 		return e
 	}
-	allow := allowFollowing
-	rec, err := s.records.GetRecord(ctx, member, collDeclaration, rkeySelf)
-	switch {
-	case errors.Is(err, ErrRecordNotFound):
-	case err != nil:
-		s.log.Warn("reading chat declaration", "did", member.String(), "err", err)
-		return upstreamFailure("could not read a member's chat declaration")
-	default:
-		var d struct {
-			AllowGroupInvites string `json:"allowGroupInvites"`
-		}
-		if json.Unmarshal(rec.Value, &d) == nil && (d.AllowGroupInvites == allowAll || d.AllowGroupInvites == allowNone) {
-			allow = d.AllowGroupInvites
-		}
+	d, e := s.declaration(ctx, member)
+	if e != nil {
+		return e
 	}
-	switch allow {
+	switch allowOf(d.AllowGroupInvites) {
 	case allowAll:
 		return nil
 	case allowNone:

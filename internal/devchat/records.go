@@ -220,22 +220,11 @@ func (s *Server) checkGate(ctx context.Context, sender, recipient syntax.DID) *x
 		}
 		return upstreamFailure("could not resolve the recipient's DID")
 	}
-	allow := allowFollowing
-	rec, err := s.records.GetRecord(ctx, recipient, collDeclaration, rkeySelf)
-	switch {
-	case errors.Is(err, ErrRecordNotFound):
-	case err != nil:
-		s.log.Warn("reading chat declaration", "did", recipient.String(), "err", err)
-		return upstreamFailure("could not read the recipient's chat declaration")
-	default:
-		var d struct {
-			AllowIncoming string `json:"allowIncoming"`
-		}
-		if json.Unmarshal(rec.Value, &d) == nil && (d.AllowIncoming == allowAll || d.AllowIncoming == allowNone) {
-			allow = d.AllowIncoming
-		}
+	d, e := s.declaration(ctx, recipient)
+	if e != nil {
+		return e
 	}
-	switch allow {
+	switch allowOf(d.AllowIncoming) {
 	case allowAll:
 		return nil
 	case allowNone:
@@ -250,6 +239,37 @@ func (s *Server) checkGate(ctx context.Context, sender, recipient syntax.DID) *x
 		return badRequest("NotFollowedBySender", "recipient requires incoming messages to come from someone they follow")
 	}
 	return nil
+}
+
+// chatDeclaration is what devchat acts on in a chat.bsky.actor.declaration.
+type chatDeclaration struct {
+	AllowIncoming     string `json:"allowIncoming"`
+	AllowGroupInvites string `json:"allowGroupInvites"`
+}
+
+// declaration reads did's chat.bsky.actor.declaration/self (zero when there
+// is none), or returns the error to answer when it cannot be read.
+func (s *Server) declaration(ctx context.Context, did syntax.DID) (chatDeclaration, *xrpcError) {
+	var d chatDeclaration
+	rec, err := s.records.GetRecord(ctx, did, collDeclaration, rkeySelf)
+	switch {
+	case errors.Is(err, ErrRecordNotFound):
+	case err != nil:
+		s.log.Warn("reading chat declaration", "did", did.String(), "err", err)
+		return d, upstreamFailure("could not read the chat declaration of " + did.String())
+	default:
+		_ = json.Unmarshal(rec.Value, &d) // a malformed record counts as none
+	}
+	return d, nil
+}
+
+// allowOf is a declaration's allow value as the service applies it: "all"
+// and "none" as written, anything else (missing, unknown) "following".
+func allowOf(v string) string {
+	if v == allowAll || v == allowNone {
+		return v
+	}
+	return allowFollowing
 }
 
 // follows reports whether who has an app.bsky.graph.follow record whose
