@@ -197,7 +197,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	return &Worker{
 		cfg:    cfg,
-		store:  &store{db: cfg.DB, owner: hex.EncodeToString(b[:])},
+		store:  newStore(cfg.DB, hex.EncodeToString(b[:])),
 		policy: newPolicy(cfg),
 		log:    log.With("component", "notify"),
 		now:    cfg.Now,

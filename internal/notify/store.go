@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -25,12 +24,34 @@ type store struct {
 	db    *sql.DB
 	owner string // lease owner id, unique per Worker
 
-	// wmu serialises this worker's writes. SQLite admits one writer at a
-	// time anyway; queueing on a Go mutex instead of in SQLite's busy
-	// handler (which sleeps 1–100 ms between tries) keeps concurrent
-	// deliveries from slowing each other down.
-	wmu sync.Mutex
+	// writes serialises this worker's writes: a one-slot channel, taken by
+	// lockWrites. SQLite admits one writer at a time anyway; queueing here
+	// instead of in SQLite's busy handler (which sleeps 1–100 ms between
+	// tries) keeps concurrent deliveries from slowing each other down. A
+	// channel rather than a sync.Mutex: waiting for it gives up with the
+	// caller's context, and it is a durable block under testing/synctest,
+	// so a bubble's clock still moves for the busy handler of the
+	// connection holding it (a Mutex froze it: the worker tests hung).
+	writes chan struct{}
 }
+
+// newStore is owner's view of the outbox in db.
+func newStore(db *sql.DB, owner string) *store {
+	return &store{db: db, owner: owner, writes: make(chan struct{}, 1)}
+}
+
+// lockWrites takes the write slot, or returns ctx's error when ctx ends
+// first; unlockWrites gives it back.
+func (s *store) lockWrites(ctx context.Context) error {
+	select {
+	case s.writes <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *store) unlockWrites() { <-s.writes }
 
 // row is one leased outbox row.
 type row struct {
@@ -120,8 +141,10 @@ func (s *store) lease(ctx context.Context, q leaseQuery) ([]row, error) {
 		return nil, nil
 	}
 	candJSON, _ := json.Marshal(candidates)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	if err := s.lockWrites(ctx); err != nil {
+		return nil, fmt.Errorf("notify: lease: %w", err)
+	}
+	defer s.unlockWrites()
 	rows, err := s.db.QueryContext(ctx, `
 		UPDATE outbox
 		SET state = 'sending', lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2,
@@ -161,10 +184,12 @@ func (s *store) lease(ctx context.Context, q leaseQuery) ([]row, error) {
 	return out, nil
 }
 
-// exec runs one write statement under wmu.
+// exec runs one write statement holding the write slot.
 func (s *store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	if err := s.lockWrites(ctx); err != nil {
+		return nil, err
+	}
+	defer s.unlockWrites()
 	return s.db.ExecContext(ctx, query, args...)
 }
 
