@@ -136,7 +136,7 @@ func MessageItem(m MessageVM, c MsgContext) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if c.Group && !m.Own && !m.Continued {
-				templ_7745c5c3_Err = senderAvatar(m).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = senderAvatar(m.SenderDID, m.SenderName, m.SenderAvatar).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

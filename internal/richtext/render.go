@@ -265,6 +265,9 @@ func SafeHref(raw string) (href string, ok bool) {
 			return "", false
 		}
 	}
+	if !alwaysParse && plainAuthority(rest) {
+		return raw, true // what url.Parse would accept: no need to parse
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return "", false
@@ -273,6 +276,39 @@ func SafeHref(raw string) (href string, ok bool) {
 		return "", false
 	}
 	return raw, true
+}
+
+// alwaysParse turns SafeHref's plainAuthority shortcut off, so tests can
+// check that it never changes an answer.
+var alwaysParse = false
+
+// plainAuthority reports whether rest (a URL after "http(s)://") starts
+// with a host of letters, digits, dots and hyphens and an optional :port of
+// digits, followed by the end, "/", "?" or "#", with no "%" anywhere:
+// url.Parse accepts every such URL, with that host and no user-info, so
+// SafeHref need not parse it (avatars and most links are like this).
+func plainAuthority(rest string) bool {
+	if strings.IndexByte(rest, '%') >= 0 {
+		return false
+	}
+	i, colon := 0, -1
+	for ; i < len(rest); i++ {
+		c := rest[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '.', c == '-':
+			if colon >= 0 {
+				return false
+			}
+		case c >= '0' && c <= '9':
+		case c == ':' && colon < 0:
+			colon = i
+		case c == '/' || c == '?' || c == '#':
+			return i > 0 && colon != 0 && colon != i-1
+		default:
+			return false
+		}
+	}
+	return i > 0 && colon != 0 && colon != i-1
 }
 
 // isBidiControl reports whether r is a bidirectional formatting character:
