@@ -42,7 +42,7 @@ func groupLinkOf(v *chat.ConvoDefs_ConvoView, viewer string) (groupLink, bool) {
 	// The counts of join requests are present only for the owner.
 	gl.owner = g.UnreadJoinRequestCount != nil || g.JoinRequestCount != nil
 	for _, m := range v.Members {
-		if m == nil || m.Kind == nil || m.Kind.ActorDefs_GroupConvoMember == nil || str(m.Kind.ActorDefs_GroupConvoMember.Role) != roleOwner {
+		if !isOwner(m) {
 			continue
 		}
 		gl.ownerName = memberVM(m).Label()

@@ -142,13 +142,15 @@ func groupOf(v *chat.ConvoDefs_ConvoView) *chat.ConvoDefs_GroupConvo {
 	return v.Kind.ConvoDefs_GroupConvo
 }
 
+// isOwner reports whether p is a group member whose role is owner.
+func isOwner(p *chat.ActorDefs_ProfileViewBasic) bool {
+	return p != nil && p.Kind != nil && p.Kind.ActorDefs_GroupConvoMember != nil &&
+		str(p.Kind.ActorDefs_GroupConvoMember.Role) == roleOwner
+}
+
 func groupMemberVM(p *chat.ActorDefs_ProfileViewBasic, viewer syntax.DID) views.GroupMemberVM {
-	m := views.GroupMemberVM{MemberVM: memberVM(p), You: p.Did == viewer.String(),
+	return views.GroupMemberVM{MemberVM: memberVM(p), You: p.Did == viewer.String(), Owner: isOwner(p),
 		Blocking: p.Viewer != nil && p.Viewer.Blocking != nil}
-	if p.Kind != nil && p.Kind.ActorDefs_GroupConvoMember != nil {
-		m.Owner = str(p.Kind.ActorDefs_GroupConvoMember.Role) == roleOwner
-	}
-	return m
 }
 
 // findMember looks for did among the group's members, page by page;

@@ -190,7 +190,7 @@ func reportedMember(v *chat.ConvoDefs_ConvoView, viewer string) string {
 		if p == nil || p.Did == "" {
 			continue
 		}
-		if p.Kind != nil && p.Kind.ActorDefs_GroupConvoMember != nil && str(p.Kind.ActorDefs_GroupConvoMember.Role) == roleOwner {
+		if isOwner(p) {
 			return p.Did
 		}
 		if first == "" && p.Did != viewer {
