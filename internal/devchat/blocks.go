@@ -107,24 +107,35 @@ func (s *Server) fillViewerStates(ctx context.Context, viewer syntax.DID, ps []*
 // repository to the record's URI.
 func (s *Server) subjects(ctx context.Context, who syntax.DID, collection syntax.NSID) (map[string]string, error) {
 	out := map[string]string{}
+	err := s.eachSubject(ctx, who, collection, func(subject, uri string) bool {
+		out[subject] = uri
+		return true
+	})
+	return out, err
+}
+
+// eachSubject calls f with the subject and URI of the records of
+// collection in who's repository, page by page (at most maxFollowPages),
+// until f returns false.
+func (s *Server) eachSubject(ctx context.Context, who syntax.DID, collection syntax.NSID, f func(subject, uri string) bool) error {
 	cursor := ""
 	for range maxFollowPages {
 		recs, next, err := s.records.ListRecords(ctx, who, collection, cursor, 100)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, r := range recs {
-			var f struct {
+			var v struct {
 				Subject string `json:"subject"`
 			}
-			if json.Unmarshal(r.Value, &f) == nil && f.Subject != "" {
-				out[f.Subject] = r.URI
+			if json.Unmarshal(r.Value, &v) == nil && v.Subject != "" && !f(v.Subject, r.URI) {
+				return nil
 			}
 		}
 		if next == "" || next == cursor || len(recs) == 0 {
-			return out, nil
+			return nil
 		}
 		cursor = next
 	}
-	return out, nil
+	return nil
 }

@@ -281,9 +281,12 @@ func (s *Server) follows(ctx context.Context, who, whom syntax.DID) (bool, error
 // hasSubject reports whether who has a record in collection (a follow, a
 // block) whose subject is whom.
 func (s *Server) hasSubject(ctx context.Context, who syntax.DID, collection syntax.NSID, whom syntax.DID) (bool, error) {
-	subjects, err := s.subjects(ctx, who, collection)
-	_, ok := subjects[whom.String()]
-	return ok && err == nil, err
+	found := false
+	err := s.eachSubject(ctx, who, collection, func(subject, _ string) bool {
+		found = subject == whom.String()
+		return !found // stop at the first
+	})
+	return found && err == nil, err
 }
 
 func upstreamFailure(message string) *xrpcError {
