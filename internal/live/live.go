@@ -188,6 +188,8 @@ type Stats struct {
 	Pollers        int    // poller goroutines running now: at most one per user
 	Subscribers    int    // connected SSE streams
 	PollersStarted uint64 // poller goroutines started since New
+	// Intervals holds the current poll interval of each running poller.
+	Intervals []time.Duration
 }
 
 // Stats returns a snapshot of the hub's load. It never fails.
@@ -198,6 +200,7 @@ func (h *Hub) Stats() Stats {
 	for _, u := range h.users {
 		if u.polling {
 			s.Pollers++
+			s.Intervals = append(s.Intervals, h.interval(u))
 		}
 		s.Subscribers += len(u.subs)
 	}
