@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
-	"strings"
+	"net/url"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -52,6 +55,77 @@ func hiddenCallsDuring(t *testing.T, n *sandbox.Network, d time.Duration, none b
 	return 0
 }
 
+// hiddenStream is one /events request of the tab: its query and whether
+// it has ended.
+type hiddenStream struct {
+	id     network.RequestID
+	query  url.Values
+	closed bool
+}
+
+func (s hiddenStream) hidden() bool { return s.query.Get("hidden") == "1" }
+
+// hiddenStreams records the tab's /events requests from the browser's
+// network events.
+type hiddenStreams struct {
+	mu sync.Mutex
+	ss []hiddenStream
+}
+
+func hiddenWatchStreams(t *testing.T, ctx context.Context) *hiddenStreams {
+	t.Helper()
+	w := &hiddenStreams{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		var id network.RequestID
+		switch e := ev.(type) {
+		case *network.EventResponseReceived:
+			if u, err := url.Parse(e.Response.URL); err == nil && u.Path == "/events" && e.Response.Status == 200 {
+				w.ss = append(w.ss, hiddenStream{id: e.RequestID, query: u.Query()})
+			}
+			return
+		case *network.EventLoadingFailed:
+			id = e.RequestID
+		case *network.EventLoadingFinished:
+			id = e.RequestID
+		default:
+			return
+		}
+		for i := range w.ss {
+			if w.ss[i].id == id {
+				w.ss[i].closed = true
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *hiddenStreams) list() []hiddenStream {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.ss)
+}
+
+// wait polls cond over the streams so far until it holds or timeout passes.
+func (w *hiddenStreams) wait(timeout time.Duration, cond func([]hiddenStream) bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond(w.list()) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
 // TestBrowserHiddenTabStopsPolling opens alice's conversation with bob in
 // headless Chromium against the sandbox, with the real intervals (4 s
 // visible conversation, 30 s inbox, 5 min background), and counts getLog
@@ -63,8 +137,12 @@ func hiddenCallsDuring(t *testing.T, n *sandbox.Network, d time.Duration, none b
 //     script pretending. From then on the page holds a hidden stream and,
 //     after a short grace, no getLog is made for 20 s (the next is due 5 min
 //     after the last one) while bob and carol write to alice;
-//   - bringing the tab back shows bob's message within a second, and the
-//     title and nav count carol's unread message;
+//   - frozen (Page.setWebLifecycleState, as Chrome freezes background
+//     tabs) the page holds no stream, and resumed it reopens its hidden one
+//     with ?lastEventId= (the "position" the server told it);
+//   - bringing the tab back opens a visible stream resuming by
+//     ?lastEventId= and shows bob's message within a second, and the title
+//     and nav count carol's unread message;
 //   - with no page open the poller stops after its grace.
 //
 // Screenshots: artifacts/screenshots/issue11-hidden-*.png.
@@ -111,22 +189,7 @@ func TestBrowserHiddenTabStopsPolling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The hidden stream's response: the server has subscribed it.
-	hiddenUp := make(chan struct{}, 8)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventResponseReceived); ok && strings.Contains(e.Response.URL, "/events?") &&
-			strings.Contains(e.Response.URL, "hidden=1") && e.Response.Status == 200 {
-			select {
-			case hiddenUp <- struct{}{}:
-			default:
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
+	streams := hiddenWatchStreams(t, ctx)
 	browserSignIn(t, ctx, base, n.PDSURL, alice, nil)
 
 	// The inbox, then the conversation, visible.
@@ -150,10 +213,10 @@ func TestBrowserHiddenTabStopsPolling(t *testing.T) {
 		t.Fatal(err)
 	}
 	dmWait(t, ctx, 10*time.Second, "the conversation's tab hidden", `() => document.visibilityState === 'hidden'`)
-	select {
-	case <-hiddenUp:
-	case <-time.After(10 * time.Second):
-		t.Error("the hidden page opened no hidden stream") // and the counts below say what that costs
+	if !streams.wait(10*time.Second, func(ss []hiddenStream) bool {
+		return len(ss) >= 2 && ss[len(ss)-1].hidden() && ss[len(ss)-2].closed
+	}) {
+		t.Errorf("the hidden page did not swap its stream for a hidden one: %+v", streams.list()) // the counts below say what that costs
 	}
 	hiddenCallsDuring(t, n, 2*time.Second, false, "grace") // a call already on its way may land
 	hiddenCallsDuring(t, n, 10*time.Second, true, "first 10 s hidden")
@@ -168,6 +231,25 @@ func TestBrowserHiddenTabStopsPolling(t *testing.T) {
 		t.Fatalf("bob's message is on the hidden page (%v, %v): it was polled for", on, err)
 	}
 
+	// Frozen (as Chrome freezes background tabs), the page holds no stream;
+	// resumed, it opens a hidden one again where it left off: no event came
+	// while hidden, so its position is the one the server told it.
+	n0 := len(streams.list())
+	if _, err := chromedp.Call(ctx, page.SetWebLifecycleState, page.SetWebLifecycleStateParams{State: page.SetWebLifecycleStateStateFrozen}); err != nil {
+		t.Fatal(err)
+	}
+	if !streams.wait(10*time.Second, func(ss []hiddenStream) bool { return len(ss) == n0 && ss[n0-1].closed }) {
+		t.Fatalf("a frozen page kept its stream: %+v", streams.list())
+	}
+	if _, err := chromedp.Call(ctx, page.SetWebLifecycleState, page.SetWebLifecycleStateParams{State: page.SetWebLifecycleStateStateActive}); err != nil {
+		t.Fatal(err)
+	}
+	if !streams.wait(10*time.Second, func(ss []hiddenStream) bool {
+		return len(ss) == n0+1 && ss[n0].hidden() && ss[n0].query.Get("lastEventId") != ""
+	}) {
+		t.Fatalf("a resumed hidden page did not reopen a hidden stream with its last event id: %+v", streams.list())
+	}
+
 	// The conversation's tab comes back to the front.
 	me := chromedp.FromContext(ctx).Target.TargetID
 	shown := time.Now()
@@ -177,6 +259,9 @@ func TestBrowserHiddenTabStopsPolling(t *testing.T) {
 	dmWait(t, ctx, shownDeadline, "bob's message within a second of the tab being shown",
 		`(id) => document.visibilityState === 'visible' && !!document.getElementById('m-' + id)`, bobMsg)
 	t.Logf("bob's message was on the page %s after the tab was shown", time.Since(shown).Round(time.Millisecond))
+	if ss := streams.list(); ss[len(ss)-1].hidden() || ss[len(ss)-1].query.Get("lastEventId") == "" {
+		t.Errorf("the page shown again opened %+v, want a visible stream resuming by lastEventId", ss[len(ss)-1])
+	}
 	dmWait(t, ctx, 15*time.Second, "the title and nav counting carol's unread message",
 		`() => document.title.startsWith('(1) ') && document.querySelector('[data-testid="nav-unread"]')?.textContent === '1'`)
 	for _, w := range []struct {
