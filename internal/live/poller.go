@@ -66,13 +66,15 @@ func (h *Hub) poll(u *userState) {
 				return
 			}
 			due := now
-			if !lastCall.IsZero() {
+			if !lastCall.IsZero() && !u.pollNow {
 				due = lastCall.Add(interval)
 			}
 			if retryAt.After(due) {
 				due = retryAt
 			}
-			wait = due.Sub(now)
+			if wait = due.Sub(now); wait <= 0 {
+				u.pollNow = false
+			}
 		}
 		h.mu.Unlock()
 
@@ -151,13 +153,18 @@ func (h *Hub) stopPoller(u *userState) {
 	}
 }
 
-// interval is the poll interval for u's connected pages. Called with h.mu
-// held.
+// interval is the poll interval for u's connected pages: ConvoInterval
+// while a conversation page is visible, InboxInterval while another page
+// is, BackgroundInterval while all are hidden. It is the one place that
+// decides it. Called with h.mu held.
 func (h *Hub) interval(u *userState) time.Duration {
-	if u.convos > 0 {
+	switch {
+	case u.convos > 0:
 		return h.cfg.ConvoInterval
+	case u.visible > 0:
+		return h.cfg.InboxInterval
 	}
-	return h.cfg.InboxInterval
+	return h.cfg.BackgroundInterval
 }
 
 // retryDelay is how long to wait after the failures-th consecutive failure:
