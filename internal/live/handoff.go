@@ -48,7 +48,7 @@ func (h *Hub) handOff(r *http.Request, rc *http.ResponseController, s *sub, usr 
 		return false
 	}
 	// Render's context: the request's values (request id, …), cancelled
-	// when the stream ends.
+	// when the stream or the hub ends.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	hs := &heldStream{hub: h, s: s, conn: conn, beat: time.Now().Add(h.cfg.Heartbeat)}
 	h.mu.Lock()
@@ -61,7 +61,7 @@ func (h *Hub) handOff(r *http.Request, rc *http.ResponseController, s *sub, usr 
 		defer h.unsubscribe(s)
 		defer conn.Close()
 		defer cancel()
-		defer context.AfterFunc(h.ctx, hs.interrupt)()
+		defer context.AfterFunc(h.ctx, func() { cancel(); hs.interrupt() })() // a Render in progress stops too
 		cw := &chunkedConn{conn: conn}
 		sw := &sseWriter{w: cw, flushTo: cw.flush, deadlineTo: conn.SetWriteDeadline, timeout: h.cfg.WriteTimeout}
 		h.streamUntilDone(ctx, sw, s, usr, page, render, hs.wait)
