@@ -19,6 +19,7 @@ import (
 //
 //	LogRequests    request id, one slog line per request (path only: never the query, which carries OAuth codes)
 //	SecureHeaders  CSP with a fresh nonce, nosniff, referrer, COOP, permissions, HSTS in production
+//	Compress       HTML and JSON gzip/zstd-compressed when accepted (never /events; static files compress themselves)
 //	RecoverPanic   a panic becomes the 500 error page (with the nonce and headers above), logged with its stack
 //	crossOrigin    http.CrossOriginProtection: a cross-site POST/PUT/DELETE/PATCH gets 403 before any handler runs
 //	mux            the routes below; pages (page) and sign-in (signIn) also run:
@@ -118,7 +119,11 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
 
-	return s.kit.LogRequests(kit.SecureHeaders(s.csp, s.hsts, s.kit.RecoverPanic(cop.Handler(mux)))), nil
+	compress, err := kit.Compress()
+	if err != nil {
+		return nil, fmt.Errorf("handlers: compression: %w", err)
+	}
+	return s.kit.LogRequests(kit.SecureHeaders(s.csp, s.hsts, compress(s.kit.RecoverPanic(cop.Handler(mux))))), nil
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

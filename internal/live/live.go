@@ -243,6 +243,7 @@ type sub struct {
 	hidden  bool // the page's document is hidden
 	seq     uint64
 	notify  chan struct{} // cap 1: new events or a control event
+	wake    func()        // set by handOff: interrupts the stream's wait on its connection
 
 	after    string // events with rev > after are still to be sent
 	atFloor  bool   // subscribed before the first poll: start at the floor

@@ -6,14 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/skydm/skydm/internal/procstat"
 )
 
 // connFigures is what holding a number of SSE connections added.
@@ -26,22 +25,6 @@ func (f connFigures) String() string {
 	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 	return fmt.Sprintf("%d connections of %d users: RSS +%s, Go Sys +%s, HeapInuse +%s, StackInuse +%s, %.1f KB RSS per connection",
 		f.conns, f.users, mb(f.rss), mb(f.sys), mb(f.heapInuse), mb(f.stackInuse), float64(f.rss)/float64(f.conns)/1024)
-}
-
-// rssBytes returns the resident set size of this process, or 0 where
-// /proc is not available.
-func rssBytes() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // holdConnections opens conns SSE streams spread over users users (on
@@ -61,7 +44,7 @@ func holdConnections(tb testing.TB, conns, users int) connFigures {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	rss0 := rssBytes()
+	rss0 := procstat.RSS()
 
 	open := make([]net.Conn, 0, conns)
 	defer func() {
@@ -105,7 +88,7 @@ func holdConnections(tb testing.TB, conns, users int) connFigures {
 		heapInuse:  int64(after.HeapInuse) - int64(before.HeapInuse),
 		stackInuse: int64(after.StackInuse) - int64(before.StackInuse),
 		sys:        int64(after.Sys) - int64(before.Sys),
-		rss:        rssBytes() - rss0,
+		rss:        procstat.RSS() - rss0,
 	}
 }
 

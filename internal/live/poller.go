@@ -287,6 +287,9 @@ func (s *sub) poke() {
 	case s.notify <- struct{}{}:
 	default:
 	}
+	if s.wake != nil {
+		s.wake()
+	}
 }
 
 // unsafeID reports whether rev cannot be an SSE id: too long, or containing

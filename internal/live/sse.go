@@ -101,6 +101,11 @@ func (r JSONRenderer) Render(_ context.Context, _ User, ev Event, page PageInfo)
 // WriteTimeout for this long-lived response. After an "auth" event no more
 // events are sent on the stream; it is kept open (heartbeats only) so the
 // browser does not reconnect in a loop, until the page goes away.
+//
+// Over HTTP/1.1 the hub takes the connection over from net/http once the
+// headers are sent (see handOff) and the handler returns then: the
+// server's log line for the request is written at that moment, and the
+// server's Shutdown no longer waits for the stream (the hub's end does).
 func (h *Hub) Handler(user func(*http.Request) (User, bool), render Renderer) http.Handler {
 	if render == nil {
 		render = JSONRenderer{}
@@ -132,104 +137,154 @@ func (h *Hub) Handler(user func(*http.Request) (User, bool), render Renderer) ht
 			http.Error(w, "Live updates are not available right now.", http.StatusServiceUnavailable)
 			return
 		}
-		defer h.unsubscribe(s)
 
 		hdr := w.Header()
 		hdr.Set("Content-Type", "text/event-stream")
 		hdr.Set("Cache-Control", "no-store")
 		hdr.Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
-		sw := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout}
+		rc := http.NewResponseController(w)
+		sw := &sseWriter{w: w, flushTo: rc.Flush, deadlineTo: rc.SetWriteDeadline, timeout: h.cfg.WriteTimeout}
 		if sw.raw("retry: 3000\n: live\n\n") != nil || sw.flush() != nil {
+			h.unsubscribe(s)
 			return
 		}
-		if err := h.stream(r.Context(), sw, s, usr, page, render); err != nil && !errors.Is(err, context.Canceled) {
-			h.log.Debug("live: stream ended", "did", usr.DID.String(), "err", err)
+		if h.handOff(r, rc, s, usr, page, render) {
+			return
 		}
+		defer h.unsubscribe(s)
+		wait, stop := h.selectWait(r.Context(), s)
+		defer stop()
+		h.streamUntilDone(r.Context(), sw, s, usr, page, render, wait)
 	})
 }
 
-// stream writes s's events to sw until ctx or the hub is done or a write
-// fails.
-func (h *Hub) stream(ctx context.Context, sw *sseWriter, s *sub, usr User, page PageInfo, render Renderer) error {
+// streamUntilDone runs stream and logs why it ended, unless the page went
+// away.
+func (h *Hub) streamUntilDone(ctx context.Context, sw *sseWriter, s *sub, usr User, page PageInfo, render Renderer, wait waitFunc) {
+	if err := h.stream(ctx, sw, s, usr, page, render, wait); err != nil && !errors.Is(err, context.Canceled) {
+		h.log.Debug("live: stream ended", "did", usr.DID.String(), "err", err)
+	}
+}
+
+// waitFunc blocks until a stream has something to do: s.notify fired
+// (heartbeat false), a heartbeat is due (true), or the stream is over (an
+// error: the page's context's, or errHubDone).
+type waitFunc func() (heartbeat bool, err error)
+
+// errHubDone ends a stream when the hub shuts down.
+var errHubDone = errors.New("live: hub done")
+
+// selectWait is the waitFunc of a stream served by its handler: a
+// select on s.notify, a heartbeat ticker, the request's context and the
+// hub's. stop releases the ticker.
+func (h *Hub) selectWait(ctx context.Context, s *sub) (wait waitFunc, stop func()) {
 	heartbeat := time.NewTicker(h.cfg.Heartbeat)
-	defer heartbeat.Stop()
+	return func() (bool, error) {
+		select {
+		case <-s.notify:
+			return false, nil
+		case <-heartbeat.C:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-h.ctx.Done():
+			return false, errHubDone
+		}
+	}, heartbeat.Stop
+}
+
+// stream writes s's events to sw until wait reports the end or a write
+// fails; the hub's end is no error.
+func (h *Hub) stream(ctx context.Context, sw *sseWriter, s *sub, usr User, page PageInfo, render Renderer, wait waitFunc) error {
 	var buf []*Event
 	authSent := false
 	for {
 		if !authSent {
-			batch, final := h.next(s, buf[:0])
-			pendingID := ""
-			for _, ev := range batch {
-				name, data, ok := render.Render(ctx, usr, *ev, page)
-				if ok && !validName(name) {
-					h.log.Debug("live: renderer returned a bad event name", "name", name)
-					ok = false
-				}
-				if !ok && (ev.Kind == KindAuth || ev.Kind == KindResync) {
-					name, data, _ = JSONRenderer{}.Render(ctx, usr, *ev, page)
-					ok = true
-				}
-				if !ok {
-					pendingID = ev.Rev
-					continue
-				}
-				pendingID = ""
-				if err := sw.event(ev.Rev, name, data); err != nil {
-					return err
-				}
-				if err := sw.flush(); err != nil {
-					return err
-				}
-			}
-			if pendingID != "" {
-				if err := sw.event(pendingID, "", nil); err != nil {
-					return err
-				}
-				if err := sw.flush(); err != nil {
-					return err
-				}
-			}
-			clear(batch)
-			buf = batch[:0]
-			authSent = final
-			if id, ok := h.startID(s); ok && !authSent {
-				if err := sw.event(id, "position", []byte("{}")); err != nil {
-					return err
-				}
-				if err := sw.flush(); err != nil {
-					return err
-				}
+			var err error
+			if buf, authSent, err = h.sendPending(ctx, sw, s, usr, page, render, buf); err != nil {
+				return err
 			}
 		}
-		select {
-		case <-s.notify:
-		case <-heartbeat.C:
+		heartbeat, err := wait()
+		switch {
+		case errors.Is(err, errHubDone):
+			return nil
+		case err != nil:
+			return err
+		case heartbeat:
 			if err := sw.raw(":\n\n"); err != nil {
 				return err
 			}
 			if err := sw.flush(); err != nil {
 				return err
 			}
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-h.ctx.Done():
-			return nil
 		}
 	}
 }
 
-// sseWriter writes the text/event-stream format.
+// sendPending writes the events s has not had yet, each flushed, and
+// returns buf for reuse and whether the last was the final (auth) event.
+func (h *Hub) sendPending(ctx context.Context, sw *sseWriter, s *sub, usr User, page PageInfo, render Renderer, buf []*Event) ([]*Event, bool, error) {
+	batch, final := h.next(s, buf[:0])
+	pendingID := ""
+	for _, ev := range batch {
+		name, data, ok := render.Render(ctx, usr, *ev, page)
+		if ok && !validName(name) {
+			h.log.Debug("live: renderer returned a bad event name", "name", name)
+			ok = false
+		}
+		if !ok && (ev.Kind == KindAuth || ev.Kind == KindResync) {
+			name, data, _ = JSONRenderer{}.Render(ctx, usr, *ev, page)
+			ok = true
+		}
+		if !ok {
+			pendingID = ev.Rev
+			continue
+		}
+		pendingID = ""
+		if err := sw.event(ev.Rev, name, data); err != nil {
+			return batch[:0], final, err
+		}
+		if err := sw.flush(); err != nil {
+			return batch[:0], final, err
+		}
+	}
+	if pendingID != "" {
+		if err := sw.event(pendingID, "", nil); err != nil {
+			return batch[:0], final, err
+		}
+		if err := sw.flush(); err != nil {
+			return batch[:0], final, err
+		}
+	}
+	clear(batch)
+	if id, ok := h.startID(s); ok && !final {
+		// A stream opened without a position learns the one it is at, so
+		// the page can resume from it after being hidden or frozen.
+		if err := sw.event(id, "position", []byte("{}")); err != nil {
+			return batch[:0], final, err
+		}
+		if err := sw.flush(); err != nil {
+			return batch[:0], final, err
+		}
+	}
+	return batch[:0], final, nil
+}
+
+// sseWriter writes the text/event-stream format to w: the
+// ResponseWriter, or the connection handOff took over.
 type sseWriter struct {
-	w       io.Writer
-	rc      *http.ResponseController
-	timeout time.Duration
+	w          io.Writer
+	flushTo    func() error
+	deadlineTo func(time.Time) error
+	timeout    time.Duration
 }
 
 func (sw *sseWriter) deadline() {
 	// The deadline is wall-clock time for the connection, not the hub's
 	// clock. Errors (ErrNotSupported for some writers) are ignored.
-	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
+	_ = sw.deadlineTo(time.Now().Add(sw.timeout))
 }
 
 func (sw *sseWriter) raw(s string) error {
@@ -239,7 +294,7 @@ func (sw *sseWriter) raw(s string) error {
 }
 
 func (sw *sseWriter) flush() error {
-	err := sw.rc.Flush()
+	err := sw.flushTo()
 	if errors.Is(err, http.ErrNotSupported) {
 		return nil
 	}

@@ -338,21 +338,13 @@ func TestSSEAuthEventOnExpiredSession(t *testing.T) {
 func TestSSEShutdownEndsStreams(t *testing.T) {
 	src := newFakeSource()
 	h := New(Config{Source: src, ConvoInterval: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
+	stop := startStoppable(h)
 	srv := httptest.NewServer(h.Handler(userFromHeader, nil))
 	defer srv.Close()
 	c := connect(t, srv, alice, "?convo=c1", "")
 	waitFor(t, "first poll", func() bool { return src.callCount(alice) >= 1 })
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	timeout := time.After(10 * time.Second)
 	for {

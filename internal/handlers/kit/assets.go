@@ -19,6 +19,7 @@ type asset struct {
 	body    []byte
 	version string // first 12 hex digits of its SHA-256
 	ctype   string
+	enc     encoded // compressed copies, for compressible types
 }
 
 // Assets are the static files, read once at start.
@@ -46,7 +47,11 @@ func LoadAssets(files fs.FS) (*Assets, error) {
 		if ctype == "" {
 			ctype = http.DetectContentType(b)
 		}
-		a.files[e.Name()] = asset{body: b, version: hex.EncodeToString(sum[:6]), ctype: ctype}
+		f := asset{body: b, version: hex.EncodeToString(sum[:6]), ctype: ctype}
+		if compressible(ctype) {
+			f.enc = encode(f.version, b)
+		}
+		a.files[e.Name()] = f
 	}
 	for _, need := range []string{"app.css", "app.js", "favicon.svg"} {
 		if _, ok := a.files[need]; !ok {
@@ -74,8 +79,10 @@ func (a *Assets) Layout() views.Assets {
 
 // Serve writes the file called name: with ?v= of its current version it
 // may be cached for a year, otherwise for five minutes (ETag
-// revalidation). It returns false, writing nothing, when there is no such
-// file.
+// revalidation). Text files go compressed (brotli or gzip, made once at
+// start) to a request that accepts it, with Vary: Accept-Encoding and an
+// ETag of their own per encoding. It returns false, writing nothing, when
+// there is no such file.
 func (a *Assets) Serve(w http.ResponseWriter, r *http.Request, name string) bool {
 	f, ok := a.files[name]
 	if !ok || strings.Contains(name, "/") {
@@ -83,13 +90,22 @@ func (a *Assets) Serve(w http.ResponseWriter, r *http.Request, name string) bool
 	}
 	h := w.Header()
 	h.Set("Content-Type", f.ctype)
-	h.Set("ETag", `"`+f.version+`"`)
+	body, etag := f.body, f.version
+	if compressible(f.ctype) {
+		addVary(h, "Accept-Encoding")
+		var coding string
+		if body, coding = f.enc.pick(r, f.body); coding != "" {
+			h.Set("Content-Encoding", coding)
+			etag += "-" + coding
+		}
+	}
+	h.Set("ETag", `"`+etag+`"`)
 	if r.URL.Query().Get("v") == f.version {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		h.Set("Cache-Control", "public, max-age=300")
 	}
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
 	return true
 }
 
