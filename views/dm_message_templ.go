@@ -137,7 +137,7 @@ func MessageItem(m MessageVM, c MsgContext) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if c.Group && !m.Own && !m.Continued {
-				templ_7745c5c3_Err = senderAvatar(m.SenderDID, m.SenderName, m.SenderAvatar).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = senderAvatar{DID: m.SenderDID, Name: m.SenderName, AvatarURL: m.SenderAvatar}.Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -210,7 +210,7 @@ func MessageItem(m MessageVM, c MsgContext) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = dmMsgMeta(m, c).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = msgMeta(m, c).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -813,35 +813,36 @@ func dmEmbedCard(e EmbedVM) templ.Component {
 // attributes are escaped as templ.EscapeString does (dmWriteEscaped). It is
 // written by hand because it is on every message and templ's { expr } costs
 // two allocations per expression.
-func dmMessageText(segs []richtext.Segment) templ.Component {
-	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		for _, s := range segs {
-			if !s.IsLink() {
-				if err := dmWriteEscaped(w, s.Display()); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := io.WriteString(w, `<a href="`); err != nil {
-				return err
-			}
-			if err := dmWriteEscaped(w, string(templ.URL(s.Href))); err != nil {
-				return err
-			}
-			for _, part := range [...]string{`" rel="ugc noreferrer" data-testid="`, s.Kind.String(), `"><bdi>`} {
-				if _, err := io.WriteString(w, part); err != nil {
-					return err
-				}
-			}
+type dmMessageText []richtext.Segment
+
+// Render writes the segments.
+func (segs dmMessageText) Render(_ context.Context, w io.Writer) error {
+	for _, s := range segs {
+		if !s.IsLink() {
 			if err := dmWriteEscaped(w, s.Display()); err != nil {
 				return err
 			}
-			if _, err := io.WriteString(w, "</bdi></a>"); err != nil {
+			continue
+		}
+		if _, err := io.WriteString(w, `<a href="`); err != nil {
+			return err
+		}
+		if err := dmWriteEscaped(w, string(templ.URL(s.Href))); err != nil {
+			return err
+		}
+		for _, part := range [...]string{`" rel="ugc noreferrer" data-testid="`, s.Kind.String(), `"><bdi>`} {
+			if _, err := io.WriteString(w, part); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
+		if err := dmWriteEscaped(w, s.Display()); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, "</bdi></a>"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dmMsgMeta is the line under a bubble: the time, and for a message with an
@@ -858,39 +859,49 @@ func dmMessageText(segs []richtext.Segment) templ.Component {
 // and is written by hand because it is on every message: every dynamic
 // part is escaped (ids query-escaped in the query, then everything
 // HTML-escaped) without allocating.
-func dmMsgMeta(m MessageVM, c MsgContext) templ.Component {
-	id, sentAt, loc, own := m.ID, m.SentAt, c.Loc, m.Own
-	name := dmSenderLabel(m) // clamped like every shown name (ClampName)
-	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		var b [512]byte
-		buf := append(b[:0], `<div class="meta">`...)
+type dmMsgMeta struct {
+	id, name string // name: the sender's, clamped like every shown name (dmSenderLabel)
+	sentAt   time.Time
+	loc      *time.Location
+	own      bool
+}
+
+// msgMeta is dmMsgMeta of m on its page.
+func msgMeta(m MessageVM, c MsgContext) dmMsgMeta {
+	return dmMsgMeta{id: m.ID, name: dmSenderLabel(m), sentAt: m.SentAt, loc: c.Loc, own: m.Own}
+}
+
+// Render writes the line.
+func (mm dmMsgMeta) Render(_ context.Context, w io.Writer) error {
+	id, sentAt, loc, own, name := mm.id, mm.sentAt, mm.loc, mm.own, mm.name
+	var b [512]byte
+	buf := append(b[:0], `<div class="meta">`...)
+	if !sentAt.IsZero() {
+		buf = dmAppendClock(buf, sentAt, loc)
+	}
+	if id != "" {
+		buf = append(buf, `<a href="?sel=`...)
+		buf = dmAppendQueryEscaped(buf, id)
+		buf = append(buf, "#m-"...)
+		buf = dmAppendEscaped(buf, id)
+		buf = append(buf, `" data-testid="more">More<span class="sr"> actions for `...)
+		if own {
+			buf = append(buf, "your message"...)
+		} else {
+			buf = append(buf, "<bdi>"...)
+			buf = dmAppendEscaped(buf, name)
+			buf = append(buf, "</bdi>’s message"...)
+		}
 		if !sentAt.IsZero() {
-			buf = dmAppendClock(buf, sentAt, loc)
+			var tb [16]byte
+			buf = append(buf, " at "...)
+			buf = dmAppendEscaped(buf, sentAt.In(dmLoc(loc)).AppendFormat(tb[:0], "15:04"))
 		}
-		if id != "" {
-			buf = append(buf, `<a href="?sel=`...)
-			buf = dmAppendQueryEscaped(buf, id)
-			buf = append(buf, "#m-"...)
-			buf = dmAppendEscaped(buf, id)
-			buf = append(buf, `" data-testid="more">More<span class="sr"> actions for `...)
-			if own {
-				buf = append(buf, "your message"...)
-			} else {
-				buf = append(buf, "<bdi>"...)
-				buf = dmAppendEscaped(buf, name)
-				buf = append(buf, "</bdi>’s message"...)
-			}
-			if !sentAt.IsZero() {
-				var tb [16]byte
-				buf = append(buf, " at "...)
-				buf = dmAppendEscaped(buf, sentAt.In(dmLoc(loc)).AppendFormat(tb[:0], "15:04"))
-			}
-			buf = append(buf, `</span></a>`...)
-		}
-		buf = append(buf, "</div>"...)
-		_, err := w.Write(buf)
-		return err
-	})
+		buf = append(buf, `</span></a>`...)
+	}
+	buf = append(buf, "</div>"...)
+	_, err := w.Write(buf)
+	return err
 }
 
 // dmAppendQueryEscaped appends s query-escaped (url.QueryEscape) and then

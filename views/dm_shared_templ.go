@@ -23,23 +23,26 @@ import (
 //
 // with the URL and the initials escaped by templ.EscapeString.
 func MemberAvatar(m MemberVM) templ.Component {
-	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		open, value, end := `<span class="avatar" aria-hidden="true" data-testid="avatar-initials">`, "", "</span>"
-		if u := dmSafeURL(m.AvatarURL); u != "" {
-			open, value, end = `<img class="avatar" src="`, u,
-				`" alt="" width="32" height="32" loading="lazy" referrerpolicy="no-referrer" data-testid="avatar">`
-		} else {
-			value = m.initials()
-		}
-		if _, err := io.WriteString(w, open); err != nil {
-			return err
-		}
-		if err := dmWriteEscaped(w, value); err != nil {
-			return err
-		}
-		_, err := io.WriteString(w, end)
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error { return dmWriteAvatar(w, m) })
+}
+
+// dmWriteAvatar writes MemberAvatar's markup of m to w.
+func dmWriteAvatar(w io.Writer, m MemberVM) error {
+	open, value, end := `<span class="avatar" aria-hidden="true" data-testid="avatar-initials">`, "", "</span>"
+	if u := dmSafeURL(m.AvatarURL); u != "" {
+		open, value, end = `<img class="avatar" src="`, u,
+			`" alt="" width="32" height="32" loading="lazy" referrerpolicy="no-referrer" data-testid="avatar">`
+	} else {
+		value = m.initials()
+	}
+	if _, err := io.WriteString(w, open); err != nil {
 		return err
-	})
+	}
+	if err := dmWriteEscaped(w, value); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, end)
+	return err
 }
 
 // RelTimeTag is a <time> element showing t relative to now ("2m", "3h",
@@ -94,7 +97,7 @@ func dmMemberList(ms []MemberVM) templ.Component {
 				var templ_7745c5c3_Var2 string
 				templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(", ")
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 66, Col: 9}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 69, Col: 9}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 				if templ_7745c5c3_Err != nil {
@@ -108,7 +111,7 @@ func dmMemberList(ms []MemberVM) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(m.Label())
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 68, Col: 18}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 71, Col: 18}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -155,7 +158,7 @@ func dmAssets(a DMAssets) templ.Component {
 			var templ_7745c5c3_Var5 templ.SafeURL
 			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinURLErrs(a.CSS)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 77, Col: 37}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 80, Col: 37}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 			if templ_7745c5c3_Err != nil {
@@ -174,7 +177,7 @@ func dmAssets(a DMAssets) templ.Component {
 			var templ_7745c5c3_Var6 string
 			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(a.JS)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 80, Col: 20}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 83, Col: 20}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 			if templ_7745c5c3_Err != nil {
@@ -187,7 +190,7 @@ func dmAssets(a DMAssets) templ.Component {
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(templ.GetNonce(ctx))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 80, Col: 50}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 83, Col: 50}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 			if templ_7745c5c3_Err != nil {
@@ -232,7 +235,7 @@ func dmFlash(errMsg, notice string) templ.Component {
 			var templ_7745c5c3_Var9 string
 			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(errMsg)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 87, Col: 72}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 90, Col: 72}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 			if templ_7745c5c3_Err != nil {
