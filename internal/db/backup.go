@@ -126,7 +126,7 @@ func Check(ctx context.Context, path string) (applied, known int, err error) {
 	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 		return 0, 0, fmt.Errorf("db: no database at %s", path)
 	}
-	ms, err := Migrations()
+	ms, err := Migrations(SQLite)
 	if err != nil {
 		return 0, 0, err
 	}
