@@ -14,7 +14,8 @@ import (
 // rebinds them to $N, see Rebind), the migration set (migrations/<dialect>,
 // same numbering, same tables: BLOB/BYTEA, INTEGER/BIGINT, rowid/identity),
 // how concurrent migrators are serialised (BEGIN IMMEDIATE, or an advisory
-// lock), and the one table function the outbox lease uses (JSONValues).
+// lock), the one table function the outbox lease uses (JSONValues), and
+// its row locks (SkipLocked).
 // Row locking needs no store changes: a single UPDATE … WHERE on a row
 // another transaction holds waits and re-checks its WHERE on both.
 type Dialect uint8
@@ -60,6 +61,17 @@ func (d Dialect) JSONValues(param, sqlType string) string {
 		return fmt.Sprintf("SELECT v::%s FROM json_array_elements_text(%s::json) AS v", sqlType, param)
 	}
 	return "SELECT value FROM json_each(" + param + ")"
+}
+
+// SkipLocked ends a SELECT whose rows a statement is about to take: on
+// Postgres it locks them and skips rows another transaction has locked
+// (" FOR UPDATE SKIP LOCKED"), so that instances leasing at once take
+// different rows without waiting; SQLite has one writer and needs nothing.
+func (d Dialect) SkipLocked() string {
+	if d == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
 }
 
 // schemaMigrationsDDL creates the table recording applied migrations.

@@ -25,12 +25,22 @@ var backends sync.Map // string → Backend
 func Each(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
 	for _, b := range []Backend{SQLite, Postgres} {
-		t.Run(string(b), func(t *testing.T) {
-			backends.Store(t.Name(), b)
-			t.Cleanup(func() { backends.Delete(t.Name()) })
-			f(t)
-		})
+		On(t, b, f)
 	}
+}
+
+// On runs f as the subtest of t named b, on backend b only: for what only
+// one backend has (Postgres's row locks).
+func On(t *testing.T, b Backend, f func(t *testing.T)) {
+	t.Helper()
+	t.Run(string(b), func(t *testing.T) {
+		if b == Postgres {
+			ensure(t)
+		}
+		backends.Store(t.Name(), b)
+		t.Cleanup(func() { backends.Delete(t.Name()) })
+		f(t)
+	})
 }
 
 // BackendOf is the backend of t: that of the Each subtest t is in (or

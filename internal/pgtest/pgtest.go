@@ -4,7 +4,6 @@ package pgtest
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -22,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
 
 	"github.com/skydm/skydm/internal/procgroup"
 	"github.com/skydm/skydm/internal/testenv"
@@ -49,6 +48,40 @@ var (
 // the server does not start it fails t.
 func URL(t testing.TB) string {
 	t.Helper()
+	ensure(t)
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), seq.Add(1))
+	if err := srv.exec(`CREATE DATABASE ` + name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.exec(`DROP DATABASE ` + name + ` WITH (FORCE)`); err != nil {
+			t.Errorf("pgtest: drop database: %v", err)
+		}
+	})
+	return srv.url(name)
+}
+
+// exec runs one statement on the server's maintenance database over a
+// connection of its own, so that a test in a testing/synctest bubble
+// shares nothing with one outside it.
+func (s *server) exec(stmt string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, s.url("postgres"))
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	_, err = c.Exec(ctx, stmt)
+	return err
+}
+
+// ensure starts this binary's server once, or skips or fails t (see URL)
+// when it cannot. Each calls it outside the test function, so that the
+// server is never started inside a testing/synctest bubble (its process
+// and the goroutine waiting for it would belong to that bubble).
+func ensure(t testing.TB) {
+	t.Helper()
 	once.Do(func() {
 		srv, srvErr = start()
 		if srv != nil {
@@ -62,20 +95,6 @@ func URL(t testing.TB) string {
 	if srvErr != nil {
 		t.Fatalf("pgtest: %v", srvErr)
 	}
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), seq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := srv.admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := srv.admin.ExecContext(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("pgtest: drop database: %v", err)
-		}
-	})
-	return srv.url(name)
 }
 
 // notFound is the error of start when no Postgres is installed; it says
@@ -90,7 +109,6 @@ type server struct {
 	port   int
 	pid    int
 	exited chan struct{}
-	admin  *sql.DB
 }
 
 func (s *server) url(db string) string {
@@ -194,9 +212,6 @@ func start() (*server, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s.pid = cmd.Process.Pid
-	if s.admin, err = sql.Open("pgx", s.url("postgres")); err != nil {
-		return nil, err
-	}
 	if err := s.waitReady(30 * time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
 		return nil, fmt.Errorf("postgres did not start: %v\n%s", err, log)
@@ -228,7 +243,12 @@ func (s *server) waitReady(within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := s.admin.PingContext(ctx)
+		var err error
+		if c, cerr := pgx.Connect(ctx, s.url("postgres")); cerr != nil {
+			err = cerr
+		} else {
+			c.Close(ctx)
+		}
 		cancel()
 		select {
 		case <-s.exited:
@@ -244,9 +264,6 @@ func (s *server) waitReady(within time.Duration) error {
 
 // stop stops postgres and everything it started, and wipes its directory.
 func (s *server) stop() error {
-	if s.admin != nil {
-		s.admin.Close()
-	}
 	var err error
 	if s.pid != 0 {
 		err = procgroup.Stop(s.pid, s.exited, 10*time.Second)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+
 	"github.com/skydm/skydm/internal/pgtest"
 	"github.com/skydm/skydm/internal/testenv"
 )
