@@ -2,10 +2,15 @@ package db
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialect is one of the SQL databases skydm stores its state in. Every
@@ -149,4 +154,17 @@ func (d Dialect) Rebind(q string) string {
 	r := b.String()
 	rebound.Store(q, r)
 	return r
+}
+
+// Retryable reports whether err is a transaction's failure that trying the
+// same transaction again can cure: SQLite's SQLITE_BUSY or SQLITE_LOCKED,
+// Postgres's serialization failure (40001) or deadlock (40P01).
+func Retryable(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
