@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/skydm/skydm/internal/pgtest"
@@ -80,4 +82,29 @@ func TestMigrationSetsMatch(t *testing.T) {
 	if !slices.Equal(columns[SQLite], columns[Postgres]) || len(columns[SQLite]) < 10 {
 		t.Errorf("columns differ:\nsqlite   %v\npostgres %v", columns[SQLite], columns[Postgres])
 	}
+}
+
+// web check reads a Postgres database without migrating it, and never
+// shows the URL's password; web backup sends Postgres users to pg_dump.
+func TestCheckAndBackupOnPostgres(t *testing.T) {
+	pgtest.On(t, pgtest.Postgres, func(t *testing.T) {
+		ctx := context.Background()
+		dsn := strings.Replace(pgtest.DSN(t), "postgres://skydm@", "postgres://skydm:s3cret@", 1)
+		_, _, err := Check(ctx, dsn)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "not a skydm database") {
+			t.Fatalf("Check on an empty database = %v, want not a skydm database, without the password", err)
+		}
+		sdb, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sdb.Close()
+		applied, known, err := Check(ctx, dsn)
+		if err != nil || applied != known || known == 0 {
+			t.Fatalf("Check = %d of %d, %v", applied, known, err)
+		}
+		if err := Backup(ctx, dsn, filepath.Join(t.TempDir(), "b.db")); err == nil || !strings.Contains(err.Error(), "pg_dump") || strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("Backup of Postgres = %v, want a pointer to pg_dump", err)
+		}
+	})
 }

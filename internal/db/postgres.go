@@ -16,19 +16,23 @@ import (
 func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
 	inner, err := stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("db: open %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("db: open %s: %w", Redact(dsn), err)
 	}
 	sdb := sql.OpenDB(pgConnector{inner})
 	sdb.SetMaxIdleConns(8)
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
-		return nil, fmt.Errorf("db: open %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("db: open %s: %w", Redact(dsn), err)
 	}
 	return sdb, nil
 }
 
-// redact is dsn without its password, for messages.
-func redact(dsn string) string {
+// Redact is dsn as it may be shown: a path as it is, a Postgres URL
+// without its password.
+func Redact(dsn string) string {
+	if DialectOfDSN(dsn) == SQLite {
+		return dsn
+	}
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "the Postgres URL"
