@@ -1,12 +1,15 @@
 package db
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -167,4 +170,32 @@ func Retryable(err error) bool {
 	}
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// Lock takes the lock named key for every process on the database and
+// returns the function that gives it back: on Postgres a session advisory
+// lock on a connection of its own (so a process that dies frees it with
+// its connection), which waits while another process holds it, until ctx
+// ends. On SQLite it takes nothing: its BEGIN IMMEDIATE transactions are
+// the only cross-process lock there.
+func Lock(ctx context.Context, sdb *sql.DB, key string) (unlock func(), err error) {
+	if DialectOf(sdb) != Postgres {
+		return func() {}, nil
+	}
+	conn, err := sdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended(?, 0))`, key); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(uctx, `SELECT pg_advisory_unlock(hashtextextended(?, 0))`, key); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // drop the connection, and the lock with it
+		}
+		conn.Close()
+	}, nil
 }

@@ -65,6 +65,7 @@ type harness struct {
 	db     *sql.DB
 	did    syntax.DID
 	handle syntax.Handle
+	cfg    Config // svc's, for another instance on db
 }
 
 const testPublicURL = "http://127.0.0.1:8080"
@@ -98,7 +99,7 @@ func newHarness(t testing.TB, mods ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = svc
+	h.svc, h.cfg = svc, cfg
 	return h
 }
 
