@@ -24,16 +24,38 @@ var backends sync.Map // string → Backend
 // database of that backend.
 func Each(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	for _, b := range []Backend{SQLite, Postgres} {
-		On(t, b, f)
-	}
+	each(t, f)
+}
+
+// EachB is Each for a benchmark: a pair, one per backend, to compare.
+func EachB(b *testing.B, f func(b *testing.B)) {
+	b.Helper()
+	each(b, f)
 }
 
 // On runs f as the subtest of t named b, on backend b only: for what only
 // one backend has (Postgres's row locks).
 func On(t *testing.T, b Backend, f func(t *testing.T)) {
 	t.Helper()
-	t.Run(string(b), func(t *testing.T) {
+	on(t, b, f)
+}
+
+// runner is *testing.T or *testing.B.
+type runner[T any] interface {
+	testing.TB
+	Run(name string, f func(T)) bool
+}
+
+func each[T runner[T]](t T, f func(T)) {
+	t.Helper()
+	for _, b := range []Backend{SQLite, Postgres} {
+		on(t, b, f)
+	}
+}
+
+func on[T runner[T]](t T, b Backend, f func(T)) {
+	t.Helper()
+	t.Run(string(b), func(t T) {
 		if b == Postgres {
 			ensure(t)
 		}

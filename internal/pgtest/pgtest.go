@@ -284,7 +284,7 @@ func sweep() {
 			continue
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == syscall.ESRCH {
+		if err != nil || syscall.Kill(pid, 0) == syscall.ESRCH {
 			os.RemoveAll(d)
 		}
 	}
