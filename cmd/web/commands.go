@@ -110,8 +110,12 @@ func checkCmd(ctx context.Context, args []string, getenv func(string) string, st
 
 	applied, known, err := db.Check(ctx, cfg.DBPath)
 	switch {
+	case err == nil && db.DialectOfDSN(cfg.DBPath) == db.Postgres:
+		say("database", nil, fmt.Sprintf("%s: answers, %d of %d migrations applied (the rest at start)", db.Redact(cfg.DBPath), applied, known))
 	case err == nil:
 		say("database", nil, fmt.Sprintf("%s: quick_check ok, %d of %d migrations applied (the rest at start)", cfg.DBPath, applied, known))
+	case db.DialectOfDSN(cfg.DBPath) == db.Postgres:
+		say("database", err, "")
 	case !exists(cfg.DBPath) && isDir(filepath.Dir(cfg.DBPath)):
 		say("database", nil, cfg.DBPath+" does not exist yet; skydm creates it at start")
 	case !exists(cfg.DBPath):

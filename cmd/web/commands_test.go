@@ -48,7 +48,7 @@ func TestBackupCommandCopiesTheRunningAppsDatabase(t *testing.T) {
 	b.QueryRow(`PRAGMA integrity_check`).Scan(&check)
 	b.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&migrations)
 	b.Close()
-	ms, _ := db.Migrations()
+	ms, _ := db.Migrations(db.SQLite)
 	if check != "ok" || migrations != len(ms) {
 		t.Errorf("backup: integrity_check %q, %d of %d migrations", check, migrations, len(ms))
 	}

@@ -168,7 +168,7 @@ func (in *given) define(fs *flag.FlagSet, getenv func(string) string) (fillSecre
 	}{
 		{&in.publicURL, fPublicURL, "", false, "public origin browsers use: https://host[:port] (production); sandbox loopback client: http://127.0.0.1:PORT, default the listening address"},
 		{&in.addr, fAddr, defaultAddr, false, "listen address"},
-		{&in.db, fDB, defaultDB, false, "SQLite database file"},
+		{&in.db, fDB, defaultDB, false, "SQLite database file, or a postgres:// URL (several instances share one Postgres)"},
 		{&in.sessionSecret, fSessionSecret, "", true, "64 random bytes, base64: cookie signing (first 32) and encryption (last 32) keys; prefer the env var (see: web keygen)"},
 		{&in.encKey, fEncryptionKey, "", true, "32 random bytes, base64: encrypts OAuth tokens and DPoP keys at rest; prefer the env var"},
 		{&in.clientKey, fClientKey, "", true, "ES256 (P-256) private key, multibase or PEM, for the confidential OAuth client; required unless -sandbox; prefer the env var"},

@@ -17,6 +17,8 @@ import (
 
 	"github.com/skydm/skydm/internal/sandbox"
 	"github.com/skydm/skydm/internal/testenv"
+
+	"github.com/skydm/skydm/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -108,10 +110,17 @@ func startLogin(t testing.TB, b *browserClient, identifier string) string {
 	return authz
 }
 
+// On both stores: SQLite, and Postgres (-db postgres://…).
 func TestE2ESignInThroughSandboxPDS(t *testing.T) {
+	pgtest.Each(t, testE2ESignInThroughSandboxPDS)
+}
+
+func testE2ESignInThroughSandboxPDS(t *testing.T) {
 	n := testenv.Network(t)
 	acct := testenv.NewAccount(t, n)
-	base, logs := startRun(t, nil, sandboxEnv(t, n))
+	env := sandboxEnv(t, n)
+	env["SKYDM_DB"] = pgtest.DSN(t)
+	base, logs := startRun(t, nil, env)
 	b := newBrowserClient(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -30,6 +30,9 @@ var ErrBackupExists = errors.New("backup file already exists")
 // that name) exists (wrapping ErrBackupExists), when its directory does not
 // exist, or when the copy or its check fails; it then leaves no file behind.
 func Backup(ctx context.Context, srcPath, destPath string) (err error) {
+	if DialectOfDSN(srcPath) == Postgres {
+		return errors.New("db: backup: skydm backs up SQLite files; back a Postgres database up with pg_dump")
+	}
 	if destPath == "" {
 		return errors.New("db: backup: no backup file given")
 	}
@@ -117,30 +120,39 @@ func syncFile(path string) error {
 	return f.Close()
 }
 
-// Check looks at the existing database at path without creating or
-// migrating it (skydm may be running on it): PRAGMA quick_check, and how
-// many of the embedded migrations it has (the rest are applied at start).
-// It returns an error naming path when there is no database there, it
-// cannot be read, or quick_check finds damage.
-func Check(ctx context.Context, path string) (applied, known int, err error) {
-	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+// Check looks at the existing database dsn names without creating or
+// migrating it (skydm may be running on it): for a SQLite file PRAGMA
+// quick_check, for Postgres that it answers; then how many of the embedded
+// migrations it has (the rest are applied at start). It returns an error
+// naming the database (Postgres: without its password) when there is no
+// database there, it cannot be read, or quick_check finds damage.
+func Check(ctx context.Context, dsn string) (applied, known int, err error) {
+	d, path := DialectOfDSN(dsn), Redact(dsn)
+	if fi, err := os.Stat(dsn); d == SQLite && (err != nil || !fi.Mode().IsRegular()) {
 		return 0, 0, fmt.Errorf("db: no database at %s", path)
 	}
-	ms, err := Migrations()
+	ms, err := Migrations(d)
 	if err != nil {
 		return 0, 0, err
 	}
-	sdb, err := open(ctx, path)
+	var sdb *sql.DB
+	if d == Postgres {
+		sdb, err = openPostgres(ctx, dsn)
+	} else {
+		sdb, err = open(ctx, dsn)
+	}
 	if err != nil {
 		return 0, 0, err
 	}
 	defer sdb.Close()
-	var res string
-	if err := sdb.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&res); err != nil {
-		return 0, 0, fmt.Errorf("db: %s: quick_check: %w", path, err)
-	}
-	if res != "ok" {
-		return 0, 0, fmt.Errorf("db: %s is damaged: quick_check: %s", path, res)
+	if d == SQLite {
+		var res string
+		if err := sdb.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&res); err != nil {
+			return 0, 0, fmt.Errorf("db: %s: quick_check: %w", path, err)
+		}
+		if res != "ok" {
+			return 0, 0, fmt.Errorf("db: %s is damaged: quick_check: %s", path, res)
+		}
 	}
 	// A database made by this or an older skydm has schema_migrations;
 	// count only the versions this binary knows.

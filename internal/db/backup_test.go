@@ -123,7 +123,7 @@ func TestBackupWhileTheAppWritesIsConsistentAndHasTheNewestRows(t *testing.T) {
 	if n > after {
 		t.Errorf("backup holds %d rows; only %d were committed when it ended", n, after)
 	}
-	ms, _ := Migrations()
+	ms, _ := Migrations(SQLite)
 	var applied int
 	b.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied)
 	if applied != len(ms) {

@@ -1,6 +1,7 @@
-// Package db opens skydm's one SQLite database (modernc.org/sqlite, WAL,
-// busy_timeout, BEGIN IMMEDIATE transactions, foreign keys) and applies the
-// embedded, ordered schema migrations in migrations/NNNN_name.sql.
+// Package db opens skydm's database, SQLite (modernc.org/sqlite, WAL,
+// busy_timeout, BEGIN IMMEDIATE transactions, foreign keys) by default or
+// Postgres (pgx) for several instances, and applies the embedded, ordered
+// schema migrations in migrations/<dialect>/NNNN_name.sql.
 package db
 
 import (
@@ -19,15 +20,25 @@ import (
 	"modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
-// Open opens (creating if needed) the SQLite database at path with WAL
-// journaling, busy_timeout=5000, _txlock=immediate and foreign keys on, then
-// applies every pending migration. It returns an error, and closes the
-// database, when the file cannot be opened or a migration fails.
-func Open(ctx context.Context, path string) (*sql.DB, error) {
-	sdb, err := open(ctx, path)
+// Open opens the database dsn names and applies every pending migration:
+// for a postgres:// (or postgresql://) URL the Postgres database there
+// (see DialectOfDSN), otherwise the SQLite file at that path, created if
+// needed, with WAL journaling, busy_timeout=5000, _txlock=immediate and
+// foreign keys on. It returns an error, and closes the database, when it
+// cannot be opened or a migration fails.
+func Open(ctx context.Context, dsn string) (*sql.DB, error) {
+	var (
+		sdb *sql.DB
+		err error
+	)
+	if DialectOfDSN(dsn) == Postgres {
+		sdb, err = openPostgres(ctx, dsn)
+	} else {
+		sdb, err = open(ctx, dsn)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +104,10 @@ type Migration struct {
 	SQL     string
 }
 
-// Migrations returns the embedded migrations in the order they are applied
+// Migrations returns d's embedded migrations in the order they are applied
 // (by file name). It returns an error if the embedded files cannot be read.
-func Migrations() ([]Migration, error) {
-	return readMigrations(migrationFiles, "migrations")
+func Migrations(d Dialect) ([]Migration, error) {
+	return readMigrations(migrationFiles, "migrations/"+d.String())
 }
 
 func readMigrations(fsys fs.FS, dir string) ([]Migration, error) {
@@ -125,7 +136,7 @@ func readMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 // two processes start together. It returns the first failure, naming the
 // migration.
 func Migrate(ctx context.Context, sdb *sql.DB) error {
-	ms, err := Migrations()
+	ms, err := Migrations(DialectOf(sdb))
 	if err != nil {
 		return err
 	}
@@ -133,42 +144,58 @@ func Migrate(ctx context.Context, sdb *sql.DB) error {
 }
 
 func apply(ctx context.Context, sdb *sql.DB, ms []Migration) error {
-	if _, err := sdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    TEXT PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	) STRICT`); err != nil {
+	d := DialectOf(sdb)
+	if err := inMigrationTx(ctx, sdb, d, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, d.schemaMigrationsDDL())
+		return err
+	}); err != nil {
 		return fmt.Errorf("db: create schema_migrations: %w", err)
 	}
 	for _, m := range ms {
-		if err := applyOne(ctx, sdb, m); err != nil {
-			return err
+		if err := inMigrationTx(ctx, sdb, d, func(tx *sql.Tx) error { return applyOne(ctx, tx, m) }); err != nil {
+			return fmt.Errorf("db: migration %s: %w", m.Version, err)
 		}
 	}
 	return nil
 }
 
-func applyOne(ctx context.Context, sdb *sql.DB, m Migration) error {
-	tx, err := sdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE: serialises concurrent migrators
+// inMigrationTx runs fn in a transaction that concurrent migrators (other
+// processes starting together) take in turn, and commits it.
+func inMigrationTx(ctx context.Context, sdb *sql.DB, d Dialect, fn func(*sql.Tx) error) error {
+	tx, err := sdb.BeginTx(ctx, nil) // SQLite: BEGIN IMMEDIATE, the lock itself
 	if err != nil {
-		return fmt.Errorf("db: migration %s: begin: %w", m.Version, err)
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	if lock := d.migrationLock(); lock != "" {
+		if _, err := tx.ExecContext(ctx, lock); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// applyOne applies m in tx unless schema_migrations records it.
+func applyOne(ctx context.Context, tx *sql.Tx, m Migration) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
-		return fmt.Errorf("db: migration %s: %w", m.Version, err)
+		return err
 	}
 	if n > 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return fmt.Errorf("db: migration %s: %w", m.Version, err)
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 		m.Version, time.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("db: migration %s: record: %w", m.Version, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("db: migration %s: commit: %w", m.Version, err)
+		return fmt.Errorf("record: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+
+	"github.com/skydm/skydm/internal/pgtest"
+	"github.com/skydm/skydm/internal/testenv"
 )
 
 func TestOpenSetsPragmas(t *testing.T) {
@@ -40,15 +43,21 @@ func TestOpenSetsPragmas(t *testing.T) {
 	wg.Wait()
 }
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 func TestMigrationsAreAppliedOnce(t *testing.T) {
+	pgtest.Each(t, testMigrationsAreAppliedOnce)
+}
+
+func testMigrationsAreAppliedOnce(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
+	path := pgtest.DSN(t)
 	for i := range 3 {
 		sdb, err := Open(ctx, path)
 		if err != nil {
 			t.Fatalf("open #%d: %v", i, err)
 		}
-		ms, _ := Migrations()
+		ms, _ := Migrations(DialectOf(sdb))
 		var n int
 		sdb.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n)
 		if n != len(ms) || n == 0 {
@@ -62,8 +71,12 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 }
 
 func TestMigrationsRunInOrderAndFailAtomically(t *testing.T) {
+	pgtest.Each(t, testMigrationsRunInOrderAndFailAtomically)
+}
+
+func testMigrationsRunInOrderAndFailAtomically(t *testing.T) {
 	ctx := context.Background()
-	sdb, err := Open(ctx, filepath.Join(t.TempDir(), "a.db"))
+	sdb, err := Open(ctx, pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +105,7 @@ func TestMigrationsRunInOrderAndFailAtomically(t *testing.T) {
 		t.Fatalf("apply = %v, want failure naming 0003_c", err)
 	}
 	var got []string
-	rows, _ := sdb.Query(`SELECT v FROM t ORDER BY rowid`)
+	rows, _ := sdb.Query(`SELECT v FROM t ORDER BY v`)
 	for rows.Next() {
 		var v string
 		rows.Scan(&v)
@@ -110,8 +123,12 @@ func TestMigrationsRunInOrderAndFailAtomically(t *testing.T) {
 }
 
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	pgtest.Each(t, testConcurrentOpenMigratesOnce)
+}
+
+func testConcurrentOpenMigratesOnce(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
+	path := pgtest.DSN(t)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -129,7 +146,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sdb.Close()
-	ms, _ := Migrations()
+	ms, _ := Migrations(DialectOf(sdb))
 	var n int
 	sdb.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n)
 	if n != len(ms) {

@@ -12,6 +12,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/db"
 )
 
 // Every SQL statement on the outbox table is in this file: the worker's in
@@ -21,8 +22,9 @@ import (
 // store is one worker's view of the outbox table. Writes that need the
 // lease are made as owner and only succeed while it still holds the row.
 type store struct {
-	db    *sql.DB
-	owner string // lease owner id, unique per Worker
+	db      *sql.DB
+	dialect db.Dialect
+	owner   string // lease owner id, unique per Worker
 
 	// writes serialises this worker's writes: a one-slot channel, taken by
 	// lockWrites. SQLite admits one writer at a time anyway; queueing here
@@ -36,8 +38,8 @@ type store struct {
 }
 
 // newStore is owner's view of the outbox in db.
-func newStore(db *sql.DB, owner string) *store {
-	return &store{db: db, owner: owner, writes: make(chan struct{}, 1)}
+func newStore(sdb *sql.DB, owner string) *store {
+	return &store{db: sdb, dialect: db.DialectOf(sdb), owner: owner, writes: make(chan struct{}, 1)}
 }
 
 // lockWrites takes the write slot, or returns ctx's error when ctx ends
@@ -85,6 +87,9 @@ func (s *store) lease(ctx context.Context, q leaseQuery) ([]row, error) {
 	if q.full == nil {
 		q.full = []string{}
 	}
+	if q.busy == nil {
+		q.busy = []int64{} // a JSON array, not null
+	}
 	fullJSON, _ := json.Marshal(q.full)
 	idsJSON, _ := json.Marshal(q.busy)
 	now := q.now.UnixMilli()
@@ -94,7 +99,9 @@ func (s *store) lease(ctx context.Context, q leaseQuery) ([]row, error) {
 	// order for a bounded number of rows: expired leases of dead workers
 	// first, then queued rows. Then one UPDATE … RETURNING on the chosen
 	// ids, which re-checks that each is still due, in case another worker
-	// took it meanwhile.
+	// took it meanwhile; on Postgres it skips the rows another instance's
+	// lease is locking just now (FOR UPDATE SKIP LOCKED) instead of waiting
+	// for them.
 	scan := q.limit*4 + 16
 	var candidates []int64
 	for _, state := range []State{StateSending, StateQueued} {
@@ -104,8 +111,8 @@ func (s *store) lease(ctx context.Context, q leaseQuery) ([]row, error) {
 		rows, err := s.db.QueryContext(ctx, `
 			SELECT id, sender_did FROM outbox
 			WHERE state = ?1 AND next_attempt_at <= ?2
-				AND sender_did NOT IN (SELECT value FROM json_each(?3))
-				AND id NOT IN (SELECT value FROM json_each(?4))
+				AND sender_did NOT IN (`+s.dialect.JSONValues("?3", "TEXT")+`)
+				AND id NOT IN (`+s.dialect.JSONValues("?4", "BIGINT")+`)
 			ORDER BY next_attempt_at, id
 			LIMIT ?5`,
 			string(state), now, string(fullJSON), string(idsJSON), scan)
@@ -149,8 +156,8 @@ func (s *store) lease(ctx context.Context, q leaseQuery) ([]row, error) {
 		UPDATE outbox
 		SET state = 'sending', lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2,
 			attempts = attempts + 1, updated_at = ?3
-		WHERE id IN (SELECT value FROM json_each(?4))
-			AND state IN ('queued', 'sending') AND next_attempt_at <= ?3
+		WHERE id IN (SELECT id FROM outbox WHERE id IN (`+s.dialect.JSONValues("?4", "BIGINT")+`)
+			AND state IN ('queued', 'sending') AND next_attempt_at <= ?3`+s.dialect.SkipLocked()+`)
 		RETURNING id, subject_uri, recipient_did, sender_did, requester_did, text, link_url,
 			link_start, link_end, marker, attempts, convo_id, send_started_at, queued_at`,
 		s.owner, q.until.UnixMilli(), now, string(candJSON))

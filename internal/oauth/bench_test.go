@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/skydm/skydm/internal/pgtest"
 )
 
 // BenchmarkDPoPRequest measures one XRPC call through the live session
@@ -48,37 +50,43 @@ func BenchmarkDPoPRequest(b *testing.B) {
 	})
 }
 
+// BenchmarkStoreSave runs on both stores (pgtest.EachB): a pair to compare.
 func BenchmarkStoreSave(b *testing.B) {
-	s, _ := newTestStore(b, &fakeClock{now: time.Now()})
-	sess := sampleSession(b, "s")
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		sess.SessionID = fmt.Sprintf("s%d", i%1000) // mix of inserts and upserts
-		i++
-		if err := s.SaveSession(ctx, sess); err != nil {
-			b.Fatal(err)
+	pgtest.EachB(b, func(b *testing.B) {
+		s, _ := newTestStore(b, &fakeClock{now: time.Now()})
+		sess := sampleSession(b, "s")
+		ctx := context.Background()
+		i := 0
+		for b.Loop() {
+			sess.SessionID = fmt.Sprintf("s%d", i%1000) // mix of inserts and upserts
+			i++
+			if err := s.SaveSession(ctx, sess); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "saves/s")
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "saves/s")
+	})
 }
 
+// BenchmarkStoreGet runs on both stores (pgtest.EachB): a pair to compare.
 func BenchmarkStoreGet(b *testing.B) {
-	s, _ := newTestStore(b, &fakeClock{now: time.Now()})
-	sess := sampleSession(b, "s")
-	ctx := context.Background()
-	for i := range 1000 {
-		sess.SessionID = fmt.Sprintf("s%d", i)
-		s.SaveSession(ctx, sess)
-	}
-	i := 0
-	for b.Loop() {
-		if _, err := s.GetSession(ctx, sess.AccountDID, fmt.Sprintf("s%d", i%1000)); err != nil {
-			b.Fatal(err)
+	pgtest.EachB(b, func(b *testing.B) {
+		s, _ := newTestStore(b, &fakeClock{now: time.Now()})
+		sess := sampleSession(b, "s")
+		ctx := context.Background()
+		for i := range 1000 {
+			sess.SessionID = fmt.Sprintf("s%d", i)
+			s.SaveSession(ctx, sess)
 		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+		i := 0
+		for b.Loop() {
+			if _, err := s.GetSession(ctx, sess.AccountDID, fmt.Sprintf("s%d", i%1000)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+	})
 }
 
 func BenchmarkStoreGetParallel(b *testing.B) {

@@ -61,7 +61,7 @@ func HasChatScope(sess *atoauth.ClientSession) bool {
 func (s *Store) sessionIDsForDID(ctx context.Context, did syntax.DID, limit int) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT session_id FROM oauth_sessions
 		WHERE account_did = ? AND expires_at > ?
-		ORDER BY instr(' ' || scopes || ' ', ' `+ScopeChat+` ') > 0 DESC, updated_at DESC, created_at DESC, session_id
+		ORDER BY (' ' || scopes || ' ' LIKE '% `+ScopeChat+` %') DESC, updated_at DESC, created_at DESC, session_id
 		LIMIT ?`, did.String(), s.now().UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("oauth store: sessions of %s: %w", did, err)

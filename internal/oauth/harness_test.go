@@ -14,6 +14,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/db"
+	"github.com/skydm/skydm/internal/pgtest"
 	"github.com/skydm/skydm/internal/safehttp"
 	"github.com/skydm/skydm/internal/websession"
 )
@@ -37,7 +38,7 @@ func (c *fakeClock) Add(d time.Duration) {
 
 func openDB(t testing.TB) *sql.DB {
 	t.Helper()
-	d, err := db.Open(context.Background(), t.TempDir()+"/skydm.db")
+	d, err := db.Open(context.Background(), pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +65,7 @@ type harness struct {
 	db     *sql.DB
 	did    syntax.DID
 	handle syntax.Handle
+	cfg    Config // svc's, for another instance on db
 }
 
 const testPublicURL = "http://127.0.0.1:8080"
@@ -97,7 +99,7 @@ func newHarness(t testing.TB, mods ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = svc
+	h.svc, h.cfg = svc, cfg
 	return h
 }
 

@@ -11,6 +11,7 @@ import (
 
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 
+	"github.com/skydm/skydm/internal/pgtest"
 	"github.com/skydm/skydm/internal/safebuf"
 )
 
@@ -81,51 +82,55 @@ func restartAndRefresh(t *testing.T, h *harness, sessionID string) {
 }
 
 func TestRotatedTokensSurviveFailingSaves(t *testing.T) {
-	var logs safebuf.Buffer
-	h := newHarness(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
-	acct := h.login()
-	h.svc.saveRetryMin = time.Millisecond
-	fu := &failingUpdates{Store: h.svc.store, n: 3}
-	h.svc.sessionSaves = fu
+	pgtest.Each(t, func(t *testing.T) {
+		var logs safebuf.Buffer
+		h := newHarness(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+		acct := h.login()
+		h.svc.saveRetryMin = time.Millisecond
+		fu := &failingUpdates{Store: h.svc.store, n: 3}
+		h.svc.sessionSaves = fu
 
-	h.fake.expireAccess(0)
-	if err := getSession(context.Background(), h, acct.SessionID); err != nil {
-		t.Fatalf("the refresh itself succeeded; the call must too: %v", err)
-	}
-	sess, err := h.svc.Session(context.Background(), h.did, acct.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !storedRefreshIs(t, h.svc, sess, 10*time.Second) {
-		t.Fatalf("rotated tokens never saved after %d failing saves: the store still holds the spent refresh token", 3)
-	}
-	if !strings.Contains(logs.String(), "signed out") {
-		t.Fatalf("the failed save's log does not say what is at stake:\n%s", logs.String())
-	}
-	restartAndRefresh(t, h, acct.SessionID)
-	if _, _, refreshes, _ := h.fake.counts(); refreshes != 2 {
-		t.Fatalf("%d refreshes, want 2", refreshes)
-	}
+		h.fake.expireAccess(0)
+		if err := getSession(context.Background(), h, acct.SessionID); err != nil {
+			t.Fatalf("the refresh itself succeeded; the call must too: %v", err)
+		}
+		sess, err := h.svc.Session(context.Background(), h.did, acct.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !storedRefreshIs(t, h.svc, sess, 10*time.Second) {
+			t.Fatalf("rotated tokens never saved after %d failing saves: the store still holds the spent refresh token", 3)
+		}
+		if !strings.Contains(logs.String(), "signed out") {
+			t.Fatalf("the failed save's log does not say what is at stake:\n%s", logs.String())
+		}
+		restartAndRefresh(t, h, acct.SessionID)
+		if _, _, refreshes, _ := h.fake.counts(); refreshes != 2 {
+			t.Fatalf("%d refreshes, want 2", refreshes)
+		}
+	})
 }
 
 func TestCloseSavesRotatedTokens(t *testing.T) {
-	h := newHarness(t)
-	acct := h.login()
-	h.svc.saveRetryMin = time.Hour // no background retry before Close
-	fu := &failingUpdates{Store: h.svc.store, n: 1 << 30}
-	h.svc.sessionSaves = fu
+	pgtest.Each(t, func(t *testing.T) {
+		h := newHarness(t)
+		acct := h.login()
+		h.svc.saveRetryMin = time.Hour // no background retry before Close
+		fu := &failingUpdates{Store: h.svc.store, n: 1 << 30}
+		h.svc.sessionSaves = fu
 
-	h.fake.expireAccess(0)
-	if err := getSession(context.Background(), h, acct.SessionID); err != nil {
-		t.Fatal(err)
-	}
-	sess, _ := h.svc.Session(context.Background(), h.did, acct.SessionID)
-	fu.setFailures(0) // the database recovers before shutdown
-	if err := h.svc.Close(context.Background()); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if !storedRefreshIs(t, h.svc, sess, 0) {
-		t.Fatal("Close did not save the rotated tokens")
-	}
-	restartAndRefresh(t, h, acct.SessionID)
+		h.fake.expireAccess(0)
+		if err := getSession(context.Background(), h, acct.SessionID); err != nil {
+			t.Fatal(err)
+		}
+		sess, _ := h.svc.Session(context.Background(), h.did, acct.SessionID)
+		fu.setFailures(0) // the database recovers before shutdown
+		if err := h.svc.Close(context.Background()); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if !storedRefreshIs(t, h.svc, sess, 0) {
+			t.Fatal("Close did not save the rotated tokens")
+		}
+		restartAndRefresh(t, h, acct.SessionID)
+	})
 }

@@ -15,7 +15,13 @@ import (
 )
 
 func getSession(ctx context.Context, h *harness, sessID string) error {
-	api, err := h.svc.APIClient(ctx, accountOf(h, sessID))
+	return getSessionVia(ctx, h, h.svc, sessID)
+}
+
+// getSessionVia is getSession through svc, another instance on h's
+// database.
+func getSessionVia(ctx context.Context, h *harness, svc *Service, sessID string) error {
+	api, err := svc.APIClient(ctx, accountOf(h, sessID))
 	if err != nil {
 		return err
 	}

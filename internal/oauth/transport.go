@@ -16,6 +16,7 @@ import (
 	atoauth "github.com/bluesky-social/indigo/atproto/auth/oauth"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/db"
 )
 
 // sessionTransport is the RoundTripper of one live session's http.Client.
@@ -34,6 +35,10 @@ type sessionTransport struct {
 	refreshMu sync.Mutex // held across a whole refresh
 	dead      atomic.Bool
 	refreshes atomic.Int64 // refresh grants sent (tests, metrics)
+
+	// adopt, when set, is the answer the next token request gets without
+	// leaving the process: the tokens another instance stored (refreshOnce).
+	adopt atomic.Pointer[atoauth.ClientSessionData]
 
 	errMu        sync.Mutex
 	lastTokenErr string
@@ -163,10 +168,32 @@ func (t *sessionTransport) refreshOnce(ctx context.Context, used string) (string
 	// rotates the refresh token, losing its answer kills the session.
 	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
+	// Other instances on the same Postgres: take the session's lock across
+	// all of them, then re-read the stored tokens. When they are not the
+	// ones this process holds (and none of ours is waiting to be saved),
+	// another instance refreshed while we waited: use its tokens, which
+	// RefreshTokens takes from passThrough without a grant (adopt), rather
+	// than send the spent refresh token, which the PDS treats as a replay.
+	unlock, err := db.Lock(rctx, t.svc.store.db, "skydm oauth refresh "+t.key.did.String()+" "+t.key.id)
+	if err != nil {
+		return "", newErr(apperr.Unavailable, ReasonRefreshFailed,
+			"We couldn't renew your sign-in just now. Please try again in a moment.", err)
+	}
+	defer unlock()
+	grant := true
+	if stored, err := t.svc.store.GetSession(rctx, t.key.did, t.key.id); err == nil &&
+		stored.AccessToken != used && !t.saver.unsaved() {
+		t.adopt.Store(stored)
+		grant = false
+	} else {
+		t.refreshes.Add(1)
+	}
 	t.setTokenErr("")
-	t.refreshes.Add(1)
 	tok, err := t.sess.RefreshTokens(rctx)
-	t.svc.cfg.OnRefresh(err)
+	t.adopt.Store(nil)
+	if grant { // an adopted answer is no refresh grant: not counted
+		t.svc.cfg.OnRefresh(err)
+	}
 	if err != nil {
 		if code := t.tokenErr(); code == "invalid_grant" {
 			t.svc.expire(ctx, t, err)
@@ -199,6 +226,11 @@ func (t *sessionTransport) resign(req *http.Request, token string) (*http.Reques
 
 func (t *sessionTransport) passThrough(req *http.Request) (*http.Response, error) {
 	isToken := req.Method == http.MethodPost && sameEndpoint(req.URL, t.tokenEndpoint)
+	if isToken {
+		if d := t.adopt.Swap(nil); d != nil {
+			return adopted(req, d), nil
+		}
+	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || !isToken || resp.StatusCode == http.StatusOK {
 		return resp, err
@@ -213,6 +245,16 @@ func (t *sessionTransport) passThrough(req *http.Request) (*http.Response, error
 	t.setTokenErr(e.Error)
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
+}
+
+// adopted is the token endpoint's answer carrying d's tokens, as if the
+// auth server had sent them.
+func adopted(req *http.Request, d *atoauth.ClientSessionData) *http.Response {
+	body, _ := json.Marshal(map[string]any{"access_token": d.AccessToken, "refresh_token": d.RefreshToken,
+		"token_type": "DPoP", "scope": strings.Join(d.Scopes, " "), "sub": d.AccountDID.String()})
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}
 }
 
 func (t *sessionTransport) setTokenErr(code string) {

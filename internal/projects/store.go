@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/notify"
 )
 
@@ -388,10 +387,11 @@ func insertChangeRequestTx(ctx context.Context, tx *sql.Tx, c ChangeRequest, d *
 	return err
 }
 
-// withTx runs fn in one transaction (BEGIN IMMEDIATE with internal/db's
-// DSN) and commits it. SQLITE_BUSY, which busy_timeout makes rare, is
-// retried a few times so that it never reaches a person.
-func withTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+// withTx runs fn in one transaction (BEGIN IMMEDIATE on SQLite, with
+// internal/db's DSN) and commits it. A failure that trying again cures
+// (db.Retryable: SQLITE_BUSY, which busy_timeout makes rare, or a Postgres
+// deadlock) is retried a few times so that it never reaches a person.
+func withTx(ctx context.Context, sdb *sql.DB, fn func(*sql.Tx) error) error {
 	var err error
 	for try := 0; try < 4; try++ {
 		if try > 0 {
@@ -402,7 +402,7 @@ func withTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 			}
 		}
 		err = func() error {
-			tx, err := db.BeginTx(ctx, nil)
+			tx, err := sdb.BeginTx(ctx, nil)
 			if err != nil {
 				return err
 			}
@@ -412,14 +412,9 @@ func withTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 			}
 			return tx.Commit()
 		}()
-		if !isBusy(err) {
+		if !db.Retryable(err) {
 			return err
 		}
 	}
 	return err
-}
-
-func isBusy(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }

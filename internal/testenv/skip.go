@@ -30,3 +30,12 @@ func skipMissing(t testing.TB, line, detail string) {
 	}
 	t.Skipf("testenv: %s (%s)", line, detail)
 }
+
+// SkipMissing is skipMissing for the harness packages beside this one
+// (internal/pgtest): a missing tool fails the test under CI=true and is
+// otherwise skipped and recorded. line says what is missing and the one
+// command that installs it; detail says more about this case.
+func SkipMissing(t testing.TB, line, detail string) {
+	t.Helper()
+	skipMissing(t, line, detail)
+}

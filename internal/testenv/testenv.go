@@ -94,10 +94,36 @@ func open() (*sandbox.Network, error) {
 // zero before Network was first called.
 func StartupTime() time.Duration { return shared.took }
 
+// atExit holds what Main runs after the tests (AtExit).
+var atExit struct {
+	mu  sync.Mutex
+	fns []func() error
+}
+
+// AtExit registers fn to run when Main ends, after the tests, newest first:
+// the harness packages beside this one stop their servers with it. An
+// error from fn fails the run.
+func AtExit(fn func() error) {
+	atExit.mu.Lock()
+	defer atExit.mu.Unlock()
+	atExit.fns = append(atExit.fns, fn)
+}
+
 // Main runs the tests, then stops the shared network (if this binary started
-// one) and exits with the tests' status. Call it from TestMain.
+// one) and whatever AtExit registered, and exits with the tests' status.
+// Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	atExit.mu.Lock()
+	for i := len(atExit.fns) - 1; i >= 0; i-- {
+		if err := atExit.fns[i](); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	atExit.mu.Unlock()
 	if shared.n != nil {
 		if err := shared.n.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "testenv: stopping the sandbox:", err)
