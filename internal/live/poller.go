@@ -10,6 +10,7 @@ import (
 	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/budget"
 )
 
 // invalidResets is how many consecutive Invalid answers make the poller
@@ -95,7 +96,7 @@ func (h *Hub) poll(u *userState) {
 		if initial {
 			cursor = ""
 		}
-		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.CallTimeout)
+		ctx, cancel := context.WithTimeout(budget.Background(h.ctx), h.cfg.CallTimeout)
 		out, err := h.cfg.Source.GetLog(ctx, User{DID: u.did, SessionID: session}, cursor)
 		cancel()
 		lastCall = h.now()
@@ -151,13 +152,17 @@ func (h *Hub) stopPoller(u *userState) {
 	}
 }
 
-// interval is the poll interval for u's connected pages. Called with h.mu
-// held.
+// interval is the poll interval for u's connected pages, passed through
+// the Pacer when there is one. Called with h.mu held.
 func (h *Hub) interval(u *userState) time.Duration {
+	d := h.cfg.InboxInterval
 	if u.convos > 0 {
-		return h.cfg.ConvoInterval
+		d = h.cfg.ConvoInterval
 	}
-	return h.cfg.InboxInterval
+	if h.cfg.Pacer != nil {
+		d = h.cfg.Pacer.Pace(User{DID: u.did}, d)
+	}
+	return d
 }
 
 // retryDelay is how long to wait after the failures-th consecutive failure:
