@@ -57,6 +57,9 @@ type Config struct {
 	Reserve float64       // share of the burst (0–1) background requests leave to foreground
 	MaxWait time.Duration // longest a foreground request waits for a token (also bounded by its context)
 	Now     func() time.Time
+	// Sleep waits d or until ctx is done (returning its error); nil: a
+	// timer. Simulations on a fake clock replace it with Now.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Budget is the instance's request allowance per upstream host. It is safe
@@ -64,7 +67,7 @@ type Config struct {
 type Budget struct {
 	cfg   Config
 	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error // tests: a fake clock's
+	sleep func(ctx context.Context, d time.Duration) error
 
 	mu    sync.Mutex
 	hosts map[string]*host
@@ -104,7 +107,10 @@ func New(cfg Config) *Budget {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Budget{cfg: cfg, now: cfg.Now, sleep: sleepCtx, hosts: map[string]*host{}}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
+	}
+	return &Budget{cfg: cfg, now: cfg.Now, sleep: cfg.Sleep, hosts: map[string]*host{}}
 }
 
 // Config returns the configuration in effect, defaults filled in.
@@ -356,11 +362,12 @@ func (b *Budget) Snapshot() []HostState {
 	return out
 }
 
-// pace is what the pacer needs of a host: how full its bucket is (0–1) and
-// the rate background work may sustain there (tokens per second).
-func (b *Budget) pace(key string) (fill, bgRate float64) {
+// Pressure returns how full host's bucket is (0–1, the host's own count
+// included) and the rate background work may sustain there (tokens per
+// second: the refill less the reserve's share), which the Pacer shares out.
+func (b *Budget) Pressure(host string) (fill, backgroundRate float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	h := b.hostLocked(key, b.now())
+	h := b.hostLocked(host, b.now())
 	return max(0, h.available()) / h.capacity(), h.rate() * (1 - b.cfg.Reserve)
 }

@@ -38,18 +38,17 @@ func (c *clock) Advance(d time.Duration) {
 // advance the clock; slept collects them.
 func newTestBudget(cfg Config) (*Budget, *clock, *[]time.Duration) {
 	clk := newClock()
-	cfg.Now = clk.Now
-	b := New(cfg)
 	var slept []time.Duration
 	var mu sync.Mutex
-	b.sleep = func(ctx context.Context, d time.Duration) error {
+	cfg.Now = clk.Now
+	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
 		slept = append(slept, d)
 		mu.Unlock()
 		clk.Advance(d)
 		return ctx.Err()
 	}
-	return b, clk, &slept
+	return New(cfg), clk, &slept
 }
 
 // upstream is a RoundTripper standing in for a host: it counts what

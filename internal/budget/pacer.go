@@ -127,7 +127,7 @@ func (p *Pacer) Pace(key string, base time.Duration) time.Duration {
 		pl.paced = base
 		return base
 	}
-	fill, bgRate := p.b.pace(pl.host)
+	fill, bgRate := p.b.Pressure(pl.host)
 	k := 1.0
 	if d := p.demand[pl.host]; bgRate > 0 && d > bgRate {
 		k = d / bgRate

@@ -38,7 +38,7 @@ func TestPacerSharesTheBackgroundRateFairly(t *testing.T) {
 		p.SetHost(key, "pds.example")
 		p.Pace(key, 4*time.Second)
 	}
-	_, rate := b.pace("pds.example")
+	_, rate := b.Pressure("pds.example")
 	want := time.Duration(float64(n) / rate * float64(time.Second)) // N ÷ R_bg
 	if d := p.Pace("user0", 4*time.Second); !within(d, want, 0.01) {
 		t.Fatalf("200 conversations at 4 s: interval %s; want about %s (N ÷ background rate)", d, want)
@@ -70,7 +70,7 @@ func TestPacerKeepsAVisibleConversationShortest(t *testing.T) {
 		t.Fatalf("convo %s, inbox %s; want both stretched by one factor (inbox 7.5× convo)", convo, inbox)
 	}
 	// Together they ask for exactly the background rate.
-	_, rate := b.pace("pds.example")
+	_, rate := b.Pressure("pds.example")
 	asked := 100/convo.Seconds() + 100/inbox.Seconds()
 	if math.Abs(asked-rate) > 0.01*rate {
 		t.Errorf("stretched pollers ask %.2f/s; background rate %.2f/s", asked, rate)
