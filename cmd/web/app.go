@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/skydm/skydm/internal/budget"
 	"github.com/skydm/skydm/internal/chataccess"
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/db"
@@ -40,6 +41,7 @@ type app struct {
 	outbox   *notify.Worker
 	projects *projects.Service
 	hub      *live.Hub
+	pacer    *budget.Pacer // the live pollers' share of a.up.budget
 	srv      *http.Server
 }
 
@@ -152,7 +154,8 @@ func (a *app) newHandler() (http.Handler, error) {
 	cfg := a.cfg
 	secure := publicURLIsHTTPS(a.publicURL)
 	lc := cfg.Live
-	lc.Source = liveLogSource(a.chats)
+	a.pacer = budget.NewPacer(a.up.budget, 0)
+	lc.Source, lc.Pacer = liveLogSource(a.chats, a.pacer), livePacer{a.pacer}
 	lc.Logger = a.log.With("component", "live")
 	a.hub = live.New(lc)
 	hcfg := handlers.Config{
