@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/budget"
 	"github.com/skydm/skydm/internal/lex/chat"
 )
@@ -61,4 +62,22 @@ func TestPollsAreBackgroundWork(t *testing.T) {
 	if !marks[0] {
 		t.Error("the poller's getLog context is not marked budget.Background: polls would take the foreground's reserve")
 	}
+}
+
+// TestBudgetRefusalRetriesSoonAfterItsRetryAt: a poll the instance's own
+// budget did not send asked nobody upstream; the poller tries again at the
+// budget's RetryAt (plus jitter up to a quarter interval, so refused
+// pollers do not retry in step), not a whole interval later, so a user
+// refused once is not left behind those whose polls went out.
+func TestBudgetRefusalRetriesSoonAfterItsRetryAt(t *testing.T) {
+	src := newFakeSource()
+	h, clk := newTestHub(t, src, Config{})
+	src.failNext(alice, &apperr.Error{Code: apperr.RateLimited, Reason: apperr.ReasonBudget, RetryAt: clk.Now().Add(time.Second)})
+	mustSubscribe(t, h, alice, "s1", true, "")
+	want := time.Second + convoEvery/4 // the test hub's jitter is its ceiling
+	waitFor(t, "the wait after a budget refusal", func() bool {
+		return src.callCount(alice) == 1 && durationsEqual(clk.pending(), want)
+	})
+	clk.Advance(want)
+	waitFor(t, "the retry", func() bool { return src.callCount(alice) == 2 })
 }

@@ -125,7 +125,9 @@ func (h *Hub) poll(u *userState) {
 			d := h.retryDelay(err, failures, interval)
 			retryAt = lastCall.Add(d)
 			lvl := slog.LevelDebug
-			if failures == 1 {
+			if refused := apperr.ReasonOf(err) == apperr.ReasonBudget; refused {
+				lastCall = time.Time{} // nothing was sent: due at retryAt, not an interval on
+			} else if failures == 1 {
 				lvl = slog.LevelWarn
 			}
 			log.Log(context.Background(), lvl, "live: getLog failed", "failures", failures, "retry_in", d, "err", err)
@@ -166,7 +168,9 @@ func (h *Hub) interval(u *userState) time.Duration {
 }
 
 // retryDelay is how long to wait after the failures-th consecutive failure:
-// until RetryAt for RateLimited (at least one interval); otherwise the
+// until RetryAt for RateLimited (at least one interval; for the instance's
+// own budget's refusal RetryAt plus jitter up to a quarter interval, as
+// nothing was sent); otherwise the
 // interval plus full jitter over an exponentially growing ceiling, and never
 // earlier than a RetryAt the error carries. Both are capped at MaxBackoff.
 func (h *Hub) retryDelay(err error, failures int, interval time.Duration) time.Duration {
@@ -177,9 +181,14 @@ func (h *Hub) retryDelay(err error, failures int, interval time.Duration) time.D
 		until = apperr.CapRetryAt(e.RetryAt, now).Sub(now)
 	}
 	var d time.Duration
-	if e != nil && e.Code == apperr.RateLimited && !e.RetryAt.IsZero() {
+	switch {
+	case e != nil && e.Code == apperr.RateLimited && e.Reason == apperr.ReasonBudget:
+		// The instance's own budget refused to send it: nobody upstream
+		// asked to wait, so try again once it has tokens (spread out).
+		d = until + h.jitter(interval/4)
+	case e != nil && e.Code == apperr.RateLimited && !e.RetryAt.IsZero():
 		d = max(interval, until)
-	} else {
+	default:
 		ceil := backoffBase << min(failures-1, 30)
 		if ceil <= 0 || ceil > h.cfg.MaxBackoff {
 			ceil = h.cfg.MaxBackoff
