@@ -12,6 +12,15 @@ func within(got, want time.Duration, frac float64) bool {
 	return math.Abs(float64(got-want)) <= frac*float64(want)
 }
 
+// crowd paces n pollers prefix0… on pds.example at base.
+func crowd(p *Pacer, prefix string, n int, base time.Duration) {
+	for i := range n {
+		key := fmt.Sprint(prefix, i)
+		p.SetHost(key, "pds.example")
+		p.Pace(key, base)
+	}
+}
+
 func TestPacerLeavesFewPollersAlone(t *testing.T) {
 	b, _, _ := newTestBudget(Config{})
 	p := NewPacer(b, 0)
@@ -33,11 +42,7 @@ func TestPacerSharesTheBackgroundRateFairly(t *testing.T) {
 	b, _, _ := newTestBudget(Config{})
 	p := NewPacer(b, 0)
 	const n = 200
-	for i := range n {
-		key := fmt.Sprint("user", i)
-		p.SetHost(key, "pds.example")
-		p.Pace(key, 4*time.Second)
-	}
+	crowd(p, "user", n, 4*time.Second)
 	_, rate := b.Pressure("pds.example")
 	want := time.Duration(float64(n) / rate * float64(time.Second)) // N ÷ R_bg
 	if d := p.Pace("user0", 4*time.Second); !within(d, want, 0.01) {
@@ -57,14 +62,8 @@ func TestPacerSharesTheBackgroundRateFairly(t *testing.T) {
 func TestPacerKeepsAVisibleConversationShortest(t *testing.T) {
 	b, _, _ := newTestBudget(Config{})
 	p := NewPacer(b, 0)
-	for i := range 100 {
-		key := fmt.Sprint("convo", i)
-		p.SetHost(key, "pds.example")
-		p.Pace(key, 4*time.Second)
-		key = fmt.Sprint("inbox", i)
-		p.SetHost(key, "pds.example")
-		p.Pace(key, 30*time.Second)
-	}
+	crowd(p, "convo", 100, 4*time.Second)
+	crowd(p, "inbox", 100, 30*time.Second)
 	convo, inbox := p.Pace("convo0", 4*time.Second), p.Pace("inbox0", 30*time.Second)
 	if convo <= 4*time.Second || !within(inbox, convo*30/4, 0.01) {
 		t.Fatalf("convo %s, inbox %s; want both stretched by one factor (inbox 7.5× convo)", convo, inbox)
@@ -108,11 +107,7 @@ func TestPacerStretchesSmoothlyAsTheBucketRunsLow(t *testing.T) {
 func TestPacerCapsAndForgetsStoppedPollers(t *testing.T) {
 	b, clk, _ := newTestBudget(Config{})
 	p := NewPacer(b, time.Minute)
-	for i := range 5000 {
-		key := fmt.Sprint("user", i)
-		p.SetHost(key, "pds.example")
-		p.Pace(key, 4*time.Second)
-	}
+	crowd(p, "user", 5000, 4*time.Second)
 	if d := p.Pace("user0", 4*time.Second); d != time.Minute {
 		t.Fatalf("5000 pollers: %s; want the cap 1m0s", d)
 	}
