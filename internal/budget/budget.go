@@ -266,10 +266,16 @@ func (b *Budget) pruneLocked(now time.Time) {
 	}
 }
 
-// acquire takes a token of key's bucket for a request with ctx. done must be
-// called with the response (nil after a transport error) once it arrived.
+// acquire takes a token of key's bucket for a request with ctx: at once,
+// or for foreground after waiting at most MaxWait (and within ctx's
+// deadline) in all. done must be called with the response (nil after a
+// transport error) once it arrived.
 func (b *Budget) acquire(ctx context.Context, key string) (done func(*http.Response), err error) {
 	bg := IsBackground(ctx)
+	giveUp := b.now().Add(b.cfg.MaxWait) // however often other requests take the next token first
+	if dl, has := ctx.Deadline(); has && dl.Before(giveUp) {
+		giveUp = dl
+	}
 	for {
 		b.mu.Lock()
 		now := b.now()
@@ -279,11 +285,7 @@ func (b *Budget) acquire(ctx context.Context, key string) (done func(*http.Respo
 			b.mu.Unlock()
 			return func(resp *http.Response) { b.finish(key, resp) }, nil
 		}
-		limit := b.cfg.MaxWait
-		if dl, has := ctx.Deadline(); has {
-			limit = min(limit, dl.Sub(now))
-		}
-		if bg || wait > limit {
+		if bg || now.Add(wait).After(giveUp) {
 			h.refused[priority(bg)]++
 			b.mu.Unlock()
 			return nil, refused(key, bg, now.Add(wait))

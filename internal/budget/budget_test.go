@@ -365,3 +365,26 @@ func TestCanceledWaitReturnsTheContextError(t *testing.T) {
 		t.Errorf("err = %v; want context.Canceled", err)
 	}
 }
+
+func TestForegroundWaitsAtMostMaxWaitInAll(t *testing.T) {
+	// Capacity 2, a token every 10 s, MaxWait 15 s: each time the waiter
+	// wakes, someone else has taken the token; it gives up after 15 s in
+	// all, not 15 s per try.
+	b, clk, _ := newTestBudget(Config{Limit: 20, Window: 180 * time.Second, MaxWait: 15 * time.Second})
+	rt := b.Transport(&upstream{})
+	start := clk.Now()
+	b.sleep = func(ctx context.Context, d time.Duration) error {
+		clk.Advance(d)
+		send(t, rt, context.Background(), "pds.example") // the other request, first to the token
+		return nil
+	}
+	send(t, rt, context.Background(), "pds.example")
+	send(t, rt, context.Background(), "pds.example")
+	err := send(t, rt, context.Background(), "pds.example")
+	if apperr.ReasonOf(err) != apperr.ReasonBudget {
+		t.Fatalf("err = %v; want the budget's refusal", err)
+	}
+	if waited := clk.Now().Sub(start); waited > 15*time.Second {
+		t.Errorf("waited %s in all; MaxWait is 15s", waited)
+	}
+}
