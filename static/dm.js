@@ -197,19 +197,51 @@
     });
   }
 
-  // Live updates. EventSource reconnects by itself and sends Last-Event-ID.
+  // Live updates: one stream per page. EventSource reconnects by itself and
+  // sends Last-Event-ID. While the document is hidden the page holds a
+  // hidden stream instead (?hidden=1: the server polls for it every few
+  // minutes), and none while frozen or in the back/forward cache; a new
+  // stream resumes after the last event id seen (?lastEventId=, as a new
+  // EventSource sends no header), so nothing is missed or shown twice.
   if (!window.EventSource || !(list || inbox)) return;
   var cid = list && list.getAttribute("data-convo-id");
-  var es = new EventSource(cid ? "/events?convo=" + encodeURIComponent(cid) : "/events");
-  // group.js listens on this stream too: one stream per page.
-  window.skydmLive = es;
+  var es = null, esHidden = false, lastId = "", ended = false, listeners = [];
+  function connect() {
+    var hidden = d.visibilityState === "hidden";
+    if (ended || (es && esHidden === hidden && es.readyState !== EventSource.CLOSED)) return;
+    var q = new URLSearchParams();
+    if (cid) q.set("convo", cid);
+    if (hidden) q.set("hidden", "1");
+    if (lastId) q.set("lastEventId", lastId);
+    q = q.toString();
+    disconnect();
+    es = new EventSource("/events" + (q ? "?" + q : ""));
+    esHidden = hidden;
+    listeners.forEach(function (l) { es.addEventListener(l[0], l[1]); });
+  }
+  function disconnect() { if (es) es.close(); es = null; }
+  // group.js listens through this too; a listener outlives the stream.
+  window.skydmLive = {
+    addEventListener: function (type, fn) {
+      var l = [type, function (ev) { if (ev.lastEventId) lastId = ev.lastEventId; fn(ev); }];
+      listeners.push(l);
+      if (es) es.addEventListener(l[0], l[1]);
+    }
+  };
   function on(type, fn) {
-    es.addEventListener(type, function (ev) {
+    window.skydmLive.addEventListener(type, function (ev) {
       var data;
       try { data = JSON.parse(ev.data); } catch (e) { return; }
       fn(data);
     });
   }
+  on("position", function () {}); // where a stream starts: its id is all
+  d.addEventListener("visibilitychange", connect);
+  d.addEventListener("freeze", disconnect);
+  d.addEventListener("resume", connect);
+  addEventListener("pagehide", disconnect);
+  addEventListener("pageshow", connect);
+  connect();
   var here = function (x) { return list && list.hasAttribute("data-live") && x.convoId === cid; };
   on("message", function (x) { if (here(x)) addMessage(x.html); });
   on("delete", function (x) {
@@ -248,7 +280,8 @@
   // Control events of internal/live: events were missed, or the session ended.
   on("resync", function () { if (!form || !form.elements.text.value) location.reload(); });
   on("auth", function (x) {
-    es.close();
+    ended = true;
+    disconnect();
     var n = d.createElement("div"), main = $("main") || d.body;
     n.className = "notice error";
     n.setAttribute("role", "alert");

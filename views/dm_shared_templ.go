@@ -24,19 +24,21 @@ import (
 // with the URL and the initials escaped by templ.EscapeString.
 func MemberAvatar(m MemberVM) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		parts := [3]string{`<span class="avatar" aria-hidden="true" data-testid="avatar-initials">`, "", "</span>"}
+		open, value, end := `<span class="avatar" aria-hidden="true" data-testid="avatar-initials">`, "", "</span>"
 		if u := dmSafeURL(m.AvatarURL); u != "" {
-			parts = [3]string{`<img class="avatar" src="`, templ.EscapeString(u),
-				`" alt="" width="32" height="32" loading="lazy" referrerpolicy="no-referrer" data-testid="avatar">`}
+			open, value, end = `<img class="avatar" src="`, u,
+				`" alt="" width="32" height="32" loading="lazy" referrerpolicy="no-referrer" data-testid="avatar">`
 		} else {
-			parts[1] = templ.EscapeString(m.initials())
+			value = m.initials()
 		}
-		for _, p := range parts {
-			if _, err := io.WriteString(w, p); err != nil {
-				return err
-			}
+		if _, err := io.WriteString(w, open); err != nil {
+			return err
 		}
-		return nil
+		if err := dmWriteEscaped(w, value); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, end)
+		return err
 	})
 }
 
@@ -92,7 +94,7 @@ func dmMemberList(ms []MemberVM) templ.Component {
 				var templ_7745c5c3_Var2 string
 				templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(", ")
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 64, Col: 9}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 66, Col: 9}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 				if templ_7745c5c3_Err != nil {
@@ -106,7 +108,7 @@ func dmMemberList(ms []MemberVM) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(m.Label())
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 66, Col: 18}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 68, Col: 18}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -153,7 +155,7 @@ func dmAssets(a DMAssets) templ.Component {
 			var templ_7745c5c3_Var5 templ.SafeURL
 			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinURLErrs(a.CSS)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 75, Col: 37}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 77, Col: 37}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 			if templ_7745c5c3_Err != nil {
@@ -172,7 +174,7 @@ func dmAssets(a DMAssets) templ.Component {
 			var templ_7745c5c3_Var6 string
 			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(a.JS)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 78, Col: 20}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 80, Col: 20}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 			if templ_7745c5c3_Err != nil {
@@ -185,7 +187,7 @@ func dmAssets(a DMAssets) templ.Component {
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(templ.GetNonce(ctx))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 78, Col: 50}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 80, Col: 50}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 			if templ_7745c5c3_Err != nil {
@@ -230,7 +232,7 @@ func dmFlash(errMsg, notice string) templ.Component {
 			var templ_7745c5c3_Var9 string
 			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(errMsg)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 85, Col: 72}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `dm_shared.templ`, Line: 87, Col: 72}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 			if templ_7745c5c3_Err != nil {
@@ -251,23 +253,48 @@ func dmFlash(errMsg, notice string) templ.Component {
 	})
 }
 
+// dmWriteEscaped writes s to w with the five HTML-special characters
+// escaped, as templ.EscapeString does, in runs and without allocating (the
+// parts that need no escaping are written as they are).
+func dmWriteEscaped(w io.Writer, s string) error {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		esc := dmEntity[s[i]]
+		if esc == "" {
+			continue
+		}
+		if _, err := io.WriteString(w, s[last:i]); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, esc); err != nil {
+			return err
+		}
+		last = i + 1
+	}
+	_, err := io.WriteString(w, s[last:])
+	return err
+}
+
+// dmEntity is the escape of each HTML-special byte, as templ.EscapeString
+// (html.EscapeString) writes it; "" for every other byte.
+var dmEntity = [256]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&#34;", '\'': "&#39;"}
+
+// dmText is text as a component: written HTML-escaped (dmWriteEscaped).
+// It stands for templ's { expr } where a page repeats it on every message,
+// because { expr } costs two allocations and a copy per expression.
+type dmText string
+
+// Render writes the text escaped.
+func (t dmText) Render(_ context.Context, w io.Writer) error { return dmWriteEscaped(w, string(t)) }
+
 // dmAppendEscaped appends s to buf with the five HTML-special characters
 // escaped, as templ.EscapeString does.
 func dmAppendEscaped[S string | []byte](buf []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '&':
-			buf = append(buf, "&amp;"...)
-		case '<':
-			buf = append(buf, "&lt;"...)
-		case '>':
-			buf = append(buf, "&gt;"...)
-		case '"':
-			buf = append(buf, "&#34;"...)
-		case '\'':
-			buf = append(buf, "&#39;"...)
-		default:
-			buf = append(buf, c)
+		if esc := dmEntity[s[i]]; esc != "" {
+			buf = append(buf, esc...)
+		} else {
+			buf = append(buf, s[i])
 		}
 	}
 	return buf

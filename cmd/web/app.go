@@ -16,6 +16,7 @@ import (
 	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/handlers"
 	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/metrics"
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
 	"github.com/skydm/skydm/internal/projects"
@@ -35,6 +36,10 @@ type app struct {
 	db        *sql.DB
 	up        upstream
 	refAlarm  *serviceRefAlarm // shared by every chat client made
+	metrics   *metrics.Metrics // served on metricsLn (metrics.go), if any
+
+	metricsLn  net.Listener
+	metricsSrv *http.Server
 
 	auth     *oauth.Service
 	chats    *chataccess.Service // every chat client: pages, live updates, outbox
@@ -50,7 +55,8 @@ type app struct {
 // the first step's error (having closed what it opened); ctx bounds the
 // start-up checks and is the base of every request's context.
 func newApp(ctx context.Context, cfg config, logger *slog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, log: logger, refAlarm: &serviceRefAlarm{log: logger}}
+	a := &app{cfg: cfg, log: logger, refAlarm: &serviceRefAlarm{log: logger},
+		metrics: metrics.New(logger.With("component", "upstream"))}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -83,8 +89,10 @@ func (a *app) listen() error {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 	}
 	a.ln = ln
-	a.publicURL, err = resolvePublicURL(a.cfg, ln.Addr())
-	return err
+	if a.publicURL, err = resolvePublicURL(a.cfg, ln.Addr()); err != nil {
+		return err
+	}
+	return a.listenMetrics()
 }
 
 // reachNetwork sets up the way to the atproto network (production or
@@ -94,6 +102,7 @@ func (a *app) reachNetwork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	up.httpClient.Transport = a.metrics.Transport(up.httpClient.Transport) // counts every upstream request
 	a.up = up
 	if up.sandbox != nil {
 		a.log.Warn("sandbox mode: identities and OAuth go to the local network; never use in production",
@@ -115,6 +124,7 @@ func (a *app) newServices() error {
 		Directory:     a.up.dir,
 		HTTPClient:    a.up.httpClient,
 		Logger:        a.log.With("component", "oauth"),
+		OnRefresh:     a.metrics.TokenRefreshed,
 	}, a.db)
 	if err != nil {
 		return fmt.Errorf("oauth: %w", err)
@@ -128,10 +138,11 @@ func (a *app) newServices() error {
 	// stored OAuth sessions (the same live sessions the pages use).
 	oc := cfg.Outbox
 	oc.DB, oc.Directory, oc.Logger = a.db, a.up.dir, a.log
-	oc.Sender = outboxSender{a.chats}
+	oc.Sender, oc.OnDelivered = outboxSender{a.chats}, a.metrics.Delivered
 	if a.outbox, err = notify.New(oc); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
+	a.metrics.WatchOutbox(a.outbox)
 	a.projects, err = projects.NewService(projects.Config{
 		DB:          a.db,
 		Authority:   cfg.NSIDAuthority,
@@ -158,6 +169,7 @@ func (a *app) newHandler() (http.Handler, error) {
 	lc.Source, lc.Pacer = liveLogSource(a.chats, a.pacer), livePacer{a.pacer}
 	lc.Logger = a.log.With("component", "live")
 	a.hub = live.New(lc)
+	a.metrics.WatchHub(a.hub)
 	hcfg := handlers.Config{
 		Auth:         a.auth,
 		Sessions:     websession.New(cfg.HashKey, cfg.BlockKey, secure),
@@ -222,6 +234,9 @@ func (a *app) close() {
 	}
 	if a.ln != nil {
 		a.ln.Close()
+	}
+	if a.metricsLn != nil {
+		a.metricsLn.Close()
 	}
 }
 

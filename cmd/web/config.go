@@ -45,6 +45,7 @@ type config struct {
 	SandboxState      string
 	TLSCert           string
 	TLSKey            string
+	MetricsAddr       string // "" → no metrics listener (metrics.go)
 
 	// Projects and change requests (internal/projects, internal/notify).
 	NSIDAuthority string     // record types <authority>.project / .changeRequest
@@ -104,6 +105,7 @@ var (
 	fTLSKey        = setting("tls-key")
 	fNSIDAuthority = setting("nsid-authority")
 	fNotifierDID   = setting("notifier-did")
+	fMetricsAddr   = setting("metrics-addr")
 )
 
 // parseConfig reads flags, falling back to SKYDM_* environment variables,
@@ -126,6 +128,7 @@ type given struct {
 	sandboxState, tlsCert, tlsKey            string
 	nsidAuthority, notifierDID               string
 	moderationService                        string
+	metricsAddr                              string
 	tunables                                 []durationText // by index of tunables()
 	counts                                   []durationText // by index of counts()
 }
@@ -180,6 +183,7 @@ func (in *given) define(fs *flag.FlagSet, getenv func(string) string) (fillSecre
 		{&in.tlsKey, fTLSKey, "", false, "TLS private key file (PEM)"},
 		{&in.nsidAuthority, fNSIDAuthority, projects.DefaultAuthority, false, "NSID authority of the project and change-request records (<authority>.project, <authority>.changeRequest); publish lexicons/ under it if you change it"},
 		{&in.notifierDID, fNotifierDID, "", false, "DID of an account that sends every change-request DM instead of the requester; it must sign in to skydm once with DM access (optional)"},
+		{&in.metricsAddr, fMetricsAddr, "", false, "listen address of a second listener serving only Prometheus /metrics, e.g. 127.0.0.1:9090; keep it off the public network (default: no metrics)"},
 	}
 	var fills []func()
 	for _, s := range strs {

@@ -55,6 +55,7 @@ func (a *app) tasks() []task {
 		// srv.Shutdown: its SSE streams end then, so Shutdown does not wait
 		// for them.
 		{"live updates", a.hub.Run},
+		{"metrics", a.serveMetrics},
 		{"serve", func(context.Context) error {
 			var err error
 			if a.cfg.TLSCert != "" {

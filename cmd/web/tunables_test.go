@@ -25,6 +25,7 @@ type tunableCase struct {
 var tunableCases = []tunableCase{
 	{"live-convo-interval", "SKYDM_LIVE_CONVO_INTERVAL", live.DefaultConvoInterval.String(), func(c config) time.Duration { return c.Live.ConvoInterval }, 2 * time.Second, 7 * time.Second},
 	{"live-inbox-interval", "SKYDM_LIVE_INBOX_INTERVAL", live.DefaultInboxInterval.String(), func(c config) time.Duration { return c.Live.InboxInterval }, 45 * time.Second, time.Minute},
+	{"live-background-interval", "SKYDM_LIVE_BACKGROUND_INTERVAL", live.DefaultBackgroundInterval.String(), func(c config) time.Duration { return c.Live.BackgroundInterval }, 2 * time.Minute, 10 * time.Minute},
 	{"live-grace", "SKYDM_LIVE_GRACE", live.DefaultGrace.String(), func(c config) time.Duration { return c.Live.Grace }, 3 * time.Second, time.Minute},
 	{"live-max-backoff", "SKYDM_LIVE_MAX_BACKOFF", live.DefaultMaxBackoff.String(), func(c config) time.Duration { return c.Live.MaxBackoff }, time.Minute, 10 * time.Minute},
 	{"live-call-timeout", "SKYDM_LIVE_CALL_TIMEOUT", live.DefaultCallTimeout.String(), func(c config) time.Duration { return c.Live.CallTimeout }, 5 * time.Second, 20 * time.Second},

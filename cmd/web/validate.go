@@ -60,6 +60,7 @@ func (in *given) validate() (config, error) {
 		p.add(fTLSCert, "-tls-cert and -tls-key go together")
 	}
 	in.origin(&c, &p)
+	in.metrics(&c, &p)
 	if err := p.err(); err != nil {
 		return config{}, err
 	}

@@ -107,7 +107,7 @@ func TestBudgetThroughSandbox(t *testing.T) {
 	runHub(t, h)
 	for _, a := range accts {
 		pacer.SetHost(a.DID, host)
-		if _, err := h.subscribe(User{DID: syntax.DID(a.DID), SessionID: "password"}, true, ""); err != nil {
+		if _, err := h.subscribe(User{DID: syntax.DID(a.DID), SessionID: "password"}, true, false, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

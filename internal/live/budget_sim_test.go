@@ -157,7 +157,7 @@ func simUser(i int) syntax.DID { return syntax.DID(fmt.Sprintf("did:plc:user%05d
 // open connects a page of user i (a conversation or the inbox).
 func (s *budgetSim) open(i int, convo bool) {
 	s.pacer.SetHost(simUser(i).String(), simHost) // production: the LogSource, from the session's host
-	if _, err := s.hub.subscribe(User{DID: simUser(i), SessionID: "s"}, convo, ""); err != nil {
+	if _, err := s.hub.subscribe(User{DID: simUser(i), SessionID: "s"}, convo, false, ""); err != nil {
 		s.tb.Fatalf("subscribe: %v", err)
 	}
 	s.subscribed++

@@ -11,10 +11,12 @@
 //     one page connected, never one per tab. It starts at the current cursor
 //     (the first getLog call is made without a cursor; its cursor is taken
 //     and its logs, which may be the whole history, are not emitted), polls
-//     every ConvoInterval while any of the user's pages is a conversation
-//     page and every InboxInterval otherwise, backs off with full jitter on
-//     errors, waits until RetryAt on RateLimited, and stops after Grace once
-//     the last page has gone. Unauthorized and Forbidden/ScopeMissing stop
+//     every ConvoInterval while any of the user's visible pages is a
+//     conversation page, every InboxInterval while another page is visible,
+//     and every BackgroundInterval while all are hidden (?hidden=1); a page
+//     shown again after all were hidden makes it call at once. It backs off
+//     with full jitter on errors, waits until RetryAt on RateLimited, and
+//     stops after Grace once the last page has gone. Unauthorized and Forbidden/ScopeMissing stop
 //     polling for that session and send its pages an "auth" event.
 //   - event.go: [Event], the decoded form of one log entry (or a control
 //     event), shared read-only by every page of the user.
@@ -40,5 +42,8 @@
 // Every log event is sent with its log rev as the SSE id. Events the
 // [Renderer] drops for a page are sent as a bare "id:" line, so the page's
 // Last-Event-ID still advances. Control events ("auth", "resync") carry no
-// id.
+// id. A stream opened without a position is sent one "position" event with
+// the rev it starts after, so a page that reopens its stream (shown again,
+// restored from the back/forward cache) can pass ?lastEventId= even when
+// no event has come yet.
 package live

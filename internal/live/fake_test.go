@@ -258,7 +258,13 @@ func runHub(t testing.TB, h *Hub) {
 
 func mustSubscribe(t *testing.T, h *Hub, did syntax.DID, session string, convo bool, lastID string) *sub {
 	t.Helper()
-	s, err := h.subscribe(User{DID: did, SessionID: session}, convo, lastID)
+	return subscribeTab(t, h, did, session, convo, false, lastID)
+}
+
+// subscribeTab subscribes a page whose document is hidden or visible.
+func subscribeTab(t *testing.T, h *Hub, did syntax.DID, session string, convo, hidden bool, lastID string) *sub {
+	t.Helper()
+	s, err := h.subscribe(User{DID: did, SessionID: session}, convo, hidden, lastID)
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}

@@ -51,8 +51,11 @@ type Config struct {
 
 	ConvoInterval time.Duration // poll interval while a conversation page is open
 	InboxInterval time.Duration // poll interval while only other pages are open
-	MaxBackoff    time.Duration // cap on error backoff and on RateLimited waits
-	Buffer        int           // events kept per user for resume
+	// BackgroundInterval is the poll interval while pages are open but none
+	// is visible (hidden or minimised tabs).
+	BackgroundInterval time.Duration
+	MaxBackoff         time.Duration // cap on error backoff and on RateLimited waits
+	Buffer             int           // events kept per user for resume
 
 	Grace        time.Duration // how long a poller outlives its last page (reloads)
 	Heartbeat    time.Duration // SSE comment interval
@@ -72,12 +75,14 @@ type Pacer interface {
 const (
 	DefaultConvoInterval = 4 * time.Second
 	DefaultInboxInterval = 30 * time.Second
-	DefaultMaxBackoff    = 5 * time.Minute
-	DefaultBuffer        = 256
-	DefaultGrace         = 10 * time.Second
-	DefaultHeartbeat     = 20 * time.Second
-	DefaultCallTimeout   = 30 * time.Second
-	DefaultWriteTimeout  = 15 * time.Second
+	// DefaultBackgroundInterval is the official app's background rate.
+	DefaultBackgroundInterval = 5 * time.Minute
+	DefaultMaxBackoff         = 5 * time.Minute
+	DefaultBuffer             = 256
+	DefaultGrace              = 10 * time.Second
+	DefaultHeartbeat          = 20 * time.Second
+	DefaultCallTimeout        = 30 * time.Second
+	DefaultWriteTimeout       = 15 * time.Second
 )
 
 // backoffBase is the jitter ceiling after the first consecutive failure; it
@@ -139,6 +144,7 @@ func New(cfg Config) *Hub {
 	}
 	def(&cfg.ConvoInterval, DefaultConvoInterval)
 	def(&cfg.InboxInterval, DefaultInboxInterval)
+	def(&cfg.BackgroundInterval, DefaultBackgroundInterval)
 	def(&cfg.MaxBackoff, DefaultMaxBackoff)
 	def(&cfg.Grace, DefaultGrace)
 	def(&cfg.Heartbeat, DefaultHeartbeat)
@@ -197,6 +203,8 @@ type Stats struct {
 	Pollers        int    // poller goroutines running now: at most one per user
 	Subscribers    int    // connected SSE streams
 	PollersStarted uint64 // poller goroutines started since New
+	// Intervals holds the current poll interval of each running poller.
+	Intervals []time.Duration
 }
 
 // Stats returns a snapshot of the hub's load. It never fails.
@@ -207,6 +215,7 @@ func (h *Hub) Stats() Stats {
 	for _, u := range h.users {
 		if u.polling {
 			s.Pollers++
+			s.Intervals = append(s.Intervals, h.interval(u))
 		}
 		s.Subscribers += len(u.subs)
 	}
@@ -218,7 +227,10 @@ func (h *Hub) Stats() Stats {
 type userState struct {
 	did      syntax.DID
 	subs     map[*sub]struct{}
-	convos   int               // subs on a conversation page
+	convos   int               // visible subs on a conversation page
+	visible  int               // visible subs
+	away     bool              // a hidden sub joined or stayed after the last visible sub left
+	pollNow  bool              // a visible sub joined an away user: poll without waiting
 	sessions map[string]uint64 // live session id → seq of its newest sub
 	dead     map[string]*Event // failed session id → its auth event
 	polling  bool              // a poller goroutine is running for this user
@@ -237,16 +249,18 @@ type sub struct {
 	u       *userState
 	session string
 	convo   bool
+	hidden  bool // the page's document is hidden
 	seq     uint64
 	notify  chan struct{} // cap 1: new events or a control event
 
 	after    string // events with rev > after are still to be sent
 	atFloor  bool   // subscribed before the first poll: start at the floor
 	resuming bool   // after came from Last-Event-ID and is not checked yet
+	tell     bool   // no Last-Event-ID: send the page its position once known
 	auth     *Event // terminal control event
 }
 
-func (h *Hub) subscribe(user User, convo bool, lastID string) (*sub, error) {
+func (h *Hub) subscribe(user User, convo, hidden bool, lastID string) (*sub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -264,19 +278,17 @@ func (h *Hub) subscribe(user User, convo bool, lastID string) (*sub, error) {
 		h.users[user.DID] = u
 	}
 	h.seq++
-	s := &sub{u: u, session: user.SessionID, convo: convo, seq: h.seq, notify: make(chan struct{}, 1)}
+	s := &sub{u: u, session: user.SessionID, convo: convo, hidden: hidden, seq: h.seq, notify: make(chan struct{}, 1)}
 	switch {
 	case lastID != "":
 		s.after, s.resuming = lastID, true
 	case u.ready:
-		s.after = u.head()
+		s.after, s.tell = u.head(), true
 	default:
-		s.atFloor = true
+		s.atFloor, s.tell = true, true
 	}
 	u.subs[s] = struct{}{}
-	if convo {
-		u.convos++
-	}
+	u.count(s, 1)
 	if ev := u.dead[user.SessionID]; ev != nil {
 		s.auth = ev
 		s.notify <- struct{}{}
@@ -301,9 +313,7 @@ func (h *Hub) unsubscribe(s *sub) {
 		return
 	}
 	delete(u.subs, s)
-	if s.convo {
-		u.convos--
-	}
+	u.count(s, -1)
 	if _, ok := u.sessions[s.session]; ok {
 		// Keep the session while another of its pages is connected.
 		newest, found := uint64(0), false
@@ -325,6 +335,28 @@ func (h *Hub) unsubscribe(s *sub) {
 		}
 	}
 	u.poke()
+}
+
+// count adds s (by 1) or removes it (by -1) from u's page counts and
+// keeps u.away and u.pollNow: a page shown again after all were hidden
+// may have missed events, so the poller calls at once; a visible page
+// reloading (none hidden meanwhile) is not a return and waits as before.
+func (u *userState) count(s *sub, by int) {
+	if !s.hidden {
+		if by > 0 && u.visible == 0 && u.away {
+			u.pollNow = true
+		}
+		u.visible += by
+		if s.convo {
+			u.convos += by
+		}
+	}
+	switch {
+	case u.visible > 0:
+		u.away = false
+	case len(u.subs) > 0:
+		u.away = true
+	}
 }
 
 // poke wakes the poller without blocking.
@@ -367,6 +399,21 @@ func (u *userState) liveSession() (string, bool) {
 		}
 	}
 	return best, ok
+}
+
+// startID returns, once, the position of a stream that started without a
+// Last-Event-ID as soon as it has one (after the user's first poll), for
+// the "position" event: the page can resume from it as from any event id
+// even when no event has come yet. ok is false before, after, and when the
+// position is empty.
+func (h *Hub) startID(s *sub) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !s.tell || s.atFloor || !s.u.ready || s.auth != nil {
+		return "", false
+	}
+	s.tell = false
+	return s.after, s.after != "" && !unsafeID(s.after)
 }
 
 // next appends to buf the events s has still to send, in rev order, and

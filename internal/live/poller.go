@@ -67,13 +67,15 @@ func (h *Hub) poll(u *userState) {
 				return
 			}
 			due := now
-			if !lastCall.IsZero() {
+			if !lastCall.IsZero() && !u.pollNow {
 				due = lastCall.Add(interval)
 			}
 			if retryAt.After(due) {
 				due = retryAt
 			}
-			wait = due.Sub(now)
+			if wait = due.Sub(now); wait <= 0 {
+				u.pollNow = false
+			}
 		}
 		h.mu.Unlock()
 
@@ -154,12 +156,18 @@ func (h *Hub) stopPoller(u *userState) {
 	}
 }
 
-// interval is the poll interval for u's connected pages, passed through
-// the Pacer when there is one. Called with h.mu held.
+// interval is the poll interval for u's connected pages: ConvoInterval
+// while a conversation page is visible, InboxInterval while another page
+// is, BackgroundInterval while all are hidden, passed through the Pacer
+// when there is one. It is the one place that decides it. Called with h.mu
+// held.
 func (h *Hub) interval(u *userState) time.Duration {
-	d := h.cfg.InboxInterval
-	if u.convos > 0 {
+	d := h.cfg.BackgroundInterval
+	switch {
+	case u.convos > 0:
 		d = h.cfg.ConvoInterval
+	case u.visible > 0:
+		d = h.cfg.InboxInterval
 	}
 	if h.cfg.Pacer != nil {
 		d = h.cfg.Pacer.Pace(User{DID: u.did}, d)

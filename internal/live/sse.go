@@ -15,6 +15,9 @@ type PageInfo struct {
 	// for the inbox and other pages. A non-empty ConvoID makes the user's
 	// poller use ConvoInterval.
 	ConvoID string
+	// Hidden is true when the page's document is hidden (?hidden=1): while
+	// no page of the user is visible the poller uses BackgroundInterval.
+	Hidden bool
 }
 
 // Renderer turns an event into what one page receives: the SSE event name
@@ -83,11 +86,16 @@ func (r JSONRenderer) Render(_ context.Context, _ User, ev Event, page PageInfo)
 // means JSONRenderer{}.
 //
 // The endpoint answers GET only (405 otherwise), 400 for a malformed
-// ?convo=, 503 once the hub has shut down, and otherwise a
+// ?convo= or ?hidden=, 503 once the hub has shut down, and otherwise a
 // text/event-stream (Cache-Control: no-store) that lasts until the request
-// is cancelled or the hub shuts down. A Last-Event-ID request header
-// resumes after that rev: buffered newer events are replayed, or "resync"
-// is sent when they are no longer all buffered. Every event is flushed as
+// is cancelled or the hub shuts down. ?hidden=1 says the page's document
+// is hidden: it only slows the user's poller (see PageInfo.Hidden); it
+// changes nothing else, so it is no state change on a GET. A Last-Event-ID
+// request header, or else ?lastEventId=, resumes after that rev: buffered
+// newer events are replayed, or "resync" is sent when they are no longer
+// all buffered. A stream opened without either gets, once the user's
+// poller has a position, a "position" event (data {}) carrying it as its
+// id. Every event is flushed as
 // it is written; a comment is sent every Config.Heartbeat; each write has a
 // deadline of Config.WriteTimeout, which also overrides the server's
 // WriteTimeout for this long-lived response. After an "auth" event no more
@@ -108,16 +116,18 @@ func (h *Hub) Handler(user func(*http.Request) (User, bool), render Renderer) ht
 			http.Error(w, "Sign in to get live updates.", http.StatusUnauthorized)
 			return
 		}
-		page := PageInfo{ConvoID: r.URL.Query().Get("convo")}
+		q := r.URL.Query()
+		page := PageInfo{ConvoID: q.Get("convo")}
 		if !validConvoID(page.ConvoID) {
 			http.Error(w, "Bad conversation id.", http.StatusBadRequest)
 			return
 		}
-		lastID := r.Header.Get("Last-Event-ID")
-		if unsafeID(lastID) {
-			lastID = ""
+		if page.Hidden, ok = hiddenParam(q["hidden"]); !ok {
+			http.Error(w, "Bad hidden flag.", http.StatusBadRequest)
+			return
 		}
-		s, err := h.subscribe(usr, page.ConvoID != "", lastID)
+		lastID := lastEventID(r)
+		s, err := h.subscribe(usr, page.ConvoID != "", page.Hidden, lastID)
 		if err != nil {
 			http.Error(w, "Live updates are not available right now.", http.StatusServiceUnavailable)
 			return
@@ -183,6 +193,14 @@ func (h *Hub) stream(ctx context.Context, sw *sseWriter, s *sub, usr User, page 
 			clear(batch)
 			buf = batch[:0]
 			authSent = final
+			if id, ok := h.startID(s); ok && !authSent {
+				if err := sw.event(id, "position", []byte("{}")); err != nil {
+					return err
+				}
+				if err := sw.flush(); err != nil {
+					return err
+				}
+			}
 		}
 		select {
 		case <-s.notify:
@@ -284,6 +302,33 @@ func indexLineEnd(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// lastEventID is where the request resumes: the Last-Event-ID header (the
+// browser's own reconnects of one EventSource) or else ?lastEventId= (a new
+// EventSource of a page shown again sends no header). Either is ignored
+// when it cannot be an SSE id.
+func lastEventID(r *http.Request) string {
+	id := r.Header.Get("Last-Event-ID")
+	if id == "" {
+		id = r.URL.Query().Get("lastEventId")
+	}
+	if unsafeID(id) {
+		return ""
+	}
+	return id
+}
+
+// hiddenParam reads the ?hidden= values: none or "0" is a visible page,
+// "1" a hidden one; ok is false for anything else.
+func hiddenParam(vs []string) (hidden, ok bool) {
+	switch {
+	case len(vs) == 0:
+		return false, true
+	case len(vs) > 1:
+		return false, false
+	}
+	return vs[0] == "1", vs[0] == "0" || vs[0] == "1"
 }
 
 // validName reports whether name can be an SSE event name here.

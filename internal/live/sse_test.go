@@ -116,8 +116,19 @@ func (c *sseClient) read() {
 	}
 }
 
-// next returns the next non-comment event (skipping retry-only blocks).
+// next returns the next non-comment event, skipping retry-only blocks and
+// "position" events.
 func (c *sseClient) next(t *testing.T) sseEvent {
+	t.Helper()
+	for {
+		if ev := c.nextAny(t); ev.Name != "position" {
+			return ev
+		}
+	}
+}
+
+// nextAny returns the next non-comment event (skipping retry-only blocks).
+func (c *sseClient) nextAny(t *testing.T) sseEvent {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {

@@ -80,6 +80,9 @@ type Config struct {
 	// Jitter picks a delay in [0, max] for full-jitter backoff; nil →
 	// uniformly random.
 	Jitter func(max time.Duration) time.Duration
+	// OnDelivered, when set, is called once per DM sent with the time
+	// from its row's queued_at to its sent_at (metrics).
+	OnDelivered func(latency time.Duration)
 
 	Concurrency       int           // deliveries in flight at once; default 8
 	SenderConcurrency int           // deliveries in flight per sender; default 1
@@ -178,6 +181,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.OnDelivered == nil {
+		cfg.OnDelivered = func(time.Duration) {}
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = func(max time.Duration) time.Duration {

@@ -137,7 +137,10 @@ func TestSandbox200ConcurrentChangeRequests(t *testing.T) {
 	const total = requesters * perRequester
 	n := testenv.Network(t)
 	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A deadline for eventual delivery, not a speed target: on a loaded
+	// machine 200 DMs through the PDS can take minutes (BenchmarkDeliveryDevchat
+	// measures speed).
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
 	sdb, err := db.Open(ctx, filepath.Join(t.TempDir(), "skydm.db"))
@@ -223,7 +226,8 @@ func TestSandbox200ConcurrentChangeRequests(t *testing.T) {
 		t.Fatalf("%d distinct delivery markers, want %d", len(markers), total)
 	}
 
-	counts := waitAllSent(t, sdb, total, 45*time.Second)
+	end, _ := ctx.Deadline()
+	counts := waitAllSent(t, sdb, total, time.Until(end)-15*time.Second)
 	delivered := time.Since(t1)
 	var crs, rows int
 	if err := sdb.QueryRowContext(ctx, `SELECT count(*) FROM change_requests`).Scan(&crs); err != nil {

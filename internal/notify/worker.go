@@ -12,6 +12,7 @@ import (
 	"github.com/skydm/skydm/internal/apperr"
 	"github.com/skydm/skydm/internal/budget"
 	"github.com/skydm/skydm/internal/chatproxy"
+	"github.com/skydm/skydm/internal/metrics"
 )
 
 // The loop that leases and delivers: Run leases due rows from the store,
@@ -173,7 +174,9 @@ func (w *Worker) deliver(parent context.Context, r row) {
 			log.Error("marking sent failed; the marker check will catch it on the next lease", "err", err)
 			return
 		}
-		log.Info("dm sent", "message_id", res.messageID)
+		latency := w.now().Sub(r.queuedAt)
+		w.cfg.OnDelivered(latency)
+		log.Info("dm sent", "message_id", res.messageID, metrics.AttrDeliverySeconds, latency.Seconds())
 		w.senderSucceeded(wctx, r.sender)
 	case res.canceled:
 		if err := w.store.release(wctx, r.id, w.now()); err != nil {

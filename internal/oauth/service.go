@@ -96,6 +96,9 @@ type Config struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// OnRefresh, when set, is called after each refresh grant sent, with
+	// its error (nil when the auth server issued new tokens): metrics.
+	OnRefresh func(err error)
 }
 
 // Service is the OAuth client. Create with New; safe for concurrent use.
@@ -134,6 +137,9 @@ func New(cfg Config, db *sql.DB) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.OnRefresh == nil {
+		cfg.OnRefresh = func(error) {}
 	}
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = DefaultScopes()

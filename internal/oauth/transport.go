@@ -166,6 +166,7 @@ func (t *sessionTransport) refreshOnce(ctx context.Context, used string) (string
 	t.setTokenErr("")
 	t.refreshes.Add(1)
 	tok, err := t.sess.RefreshTokens(rctx)
+	t.svc.cfg.OnRefresh(err)
 	if err != nil {
 		if code := t.tokenErr(); code == "invalid_grant" {
 			t.svc.expire(ctx, t, err)

@@ -59,10 +59,8 @@ func (s Segment) IsLink() bool {
 	default:
 		return false
 	}
-	for _, r := range h {
-		if r <= ' ' || unsafeRune(r) || r == utf8.RuneError {
-			return false
-		}
+	if !urlChars(h) {
+		return false
 	}
 	return true
 }
@@ -260,10 +258,8 @@ func SafeHref(raw string) (href string, ok bool) {
 	if rest == "" || rest[0] == '/' {
 		return "", false
 	}
-	for _, r := range raw {
-		if r <= ' ' || unsafeRune(r) || r == utf8.RuneError {
-			return "", false
-		}
+	if !urlChars(raw) {
+		return "", false
 	}
 	if !alwaysParse && plainAuthority(rest) {
 		return raw, true // what url.Parse would accept: no need to parse
@@ -325,12 +321,40 @@ func unsafeRune(r rune) bool {
 		(r >= 0x200B && r <= 0x200D) || r == 0x2060 || r == 0xFEFF
 }
 
+// urlChars reports whether s has no space, control, bidi control or
+// invisible character (unsafeRune) and is valid UTF-8: the characters every
+// href must be free of. ASCII is checked byte by byte; only other runes are
+// decoded.
+func urlChars(s string) bool {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c <= ' ' || c == 0x7F {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unsafeRune(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
 // StripBidi returns s without bidi control characters (see isBidiControl).
 // It returns s itself when there are none. It is the one rule for text from
 // other people that pages show (message text, link text, previews, names,
 // project and change-request text): invisible characters never decide the
 // order in which the visible ones are read.
 func StripBidi(s string) string {
+	// Every bidi control is encoded starting with 0xE2 (U+200E–U+2069) or
+	// 0xD8 (U+061C): text with neither byte has none, found without
+	// decoding it.
+	if strings.IndexByte(s, 0xE2) < 0 && strings.IndexByte(s, 0xD8) < 0 {
+		return s
+	}
 	if strings.IndexFunc(s, isBidiControl) < 0 {
 		return s
 	}
