@@ -98,11 +98,11 @@ func (a *app) listen() error {
 // reachNetwork sets up the way to the atproto network (production or
 // sandbox) and checks the chat service ref (checkChatServiceAtStart).
 func (a *app) reachNetwork(ctx context.Context) error {
-	up, err := newUpstream(a.cfg)
+	up, err := newUpstreamVia(a.cfg, a.metrics.Transport) // counts every request sent upstream
 	if err != nil {
 		return err
 	}
-	up.httpClient.Transport = a.metrics.Transport(up.httpClient.Transport) // counts every upstream request
+	a.metrics.WatchBudget(metrics.BudgetFunc(func() []metrics.HostBudget { return hostBudgets(up.budget) }))
 	a.up = up
 	if up.sandbox != nil {
 		a.log.Warn("sandbox mode: identities and OAuth go to the local network; never use in production",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skydm/skydm/internal/atid"
 	"github.com/skydm/skydm/internal/budget"
+	"github.com/skydm/skydm/internal/metrics"
 	"github.com/skydm/skydm/internal/safehttp"
 	"github.com/skydm/skydm/internal/sandbox"
 )
@@ -31,9 +32,14 @@ type upstream struct {
 
 // newUpstream builds the upstream of cfg. It returns an error naming
 // -sandbox-state when the sandbox state file cannot be read.
-func newUpstream(cfg config) (upstream, error) {
+func newUpstream(cfg config) (upstream, error) { return newUpstreamVia(cfg, nil) }
+
+// newUpstreamVia is newUpstream whose requests the budget lets through
+// pass through sent (nil: none) on their way out, e.g. to be counted: a
+// request the budget refuses is never sent and passes through nothing.
+func newUpstreamVia(cfg config, sent func(http.RoundTripper) http.RoundTripper) (upstream, error) {
 	if !cfg.Sandbox {
-		client, b := budgeted(safehttp.NewClient(safehttp.Options{}), cfg.Budget)
+		client, b := budgeted(safehttp.NewClient(safehttp.Options{}), cfg.Budget, sent)
 		return upstream{
 			dir:          atid.NewProduction(client),
 			httpClient:   client,
@@ -51,7 +57,7 @@ func newUpstream(cfg config) (upstream, error) {
 	if err != nil || pds.Host == "" {
 		return upstream{}, fmt.Errorf("-sandbox-state: PDS URL %q: %v", sb.PDSURL, err)
 	}
-	client, b := budgeted(safehttp.NewClient(safehttp.Options{AllowPrivate: true, AllowHTTP: true}), cfg.Budget)
+	client, b := budgeted(safehttp.NewClient(safehttp.Options{AllowPrivate: true, AllowHTTP: true}), cfg.Budget, sent)
 	up := upstream{
 		dir:          atid.NewSandbox(sb.PLCURL, sb.PDSURL, client),
 		httpClient:   client,
@@ -70,9 +76,24 @@ func newUpstream(cfg config) (upstream, error) {
 	return up, nil
 }
 
-// budgeted makes client's transport spend a Budget of cfg, and returns both.
-func budgeted(client *http.Client, cfg budget.Config) (*http.Client, *budget.Budget) {
+// budgeted makes client's transport spend a Budget of cfg, the requests
+// it sends going through sent (if not nil), and returns both.
+func budgeted(client *http.Client, cfg budget.Config, sent func(http.RoundTripper) http.RoundTripper) (*http.Client, *budget.Budget) {
 	b := budget.New(cfg)
+	if sent != nil {
+		client.Transport = sent(client.Transport)
+	}
 	client.Transport = b.Transport(client.Transport)
 	return client, b
+}
+
+// hostBudgets is b's snapshot for the metrics: of each host's bucket, what
+// may be spent now and its size.
+func hostBudgets(b *budget.Budget) []metrics.HostBudget {
+	snap := b.Snapshot()
+	out := make([]metrics.HostBudget, len(snap))
+	for i, s := range snap {
+		out[i] = metrics.HostBudget{Host: s.Host, Left: s.Tokens, Limit: s.Capacity}
+	}
+	return out
 }
