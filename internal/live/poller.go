@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -98,9 +99,12 @@ func (h *Hub) poll(u *userState) {
 			cursor = ""
 		}
 		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.CallTimeout)
-		out, err := h.cfg.Source.GetLog(ctx, User{DID: u.did, SessionID: session}, cursor)
+		out, err := h.getLog(ctx, u, User{DID: u.did, SessionID: session}, cursor, initial)
 		cancel()
 		lastCall = h.now()
+		if errors.Is(err, ErrUnpublished) {
+			continue // a Cluster follower before the holder's first answer: wait for it
+		}
 		if err == nil && out == nil {
 			err = apperr.New(apperr.Unavailable, "The chat service sent an empty reply.")
 		}
