@@ -15,6 +15,7 @@ import (
 	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/handlers"
 	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/livepg"
 	"github.com/skydm/skydm/internal/metrics"
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
@@ -165,6 +166,10 @@ func (a *app) newHandler() (http.Handler, error) {
 	lc := cfg.Live
 	lc.Source = liveLogSource(a.chats)
 	lc.Logger = a.log.With("component", "live")
+	if db.DialectOf(a.db) == db.Postgres {
+		// Several instances may share the database: one polls each user.
+		lc.Cluster = livepg.New(a.db, cfg.DBPath, livepg.Options{Logger: lc.Logger})
+	}
 	a.hub = live.New(lc)
 	a.metrics.WatchHub(a.hub)
 	hcfg := handlers.Config{

@@ -89,21 +89,24 @@ func (s *source) calls(did syntax.DID) []string {
 	return append([]string(nil), s.cursors[did]...)
 }
 
-// instance is one app instance: a hub with a cluster on the shared
-// database, its source and its SSE endpoint.
+// instance is one app instance: a hub with a cluster on its own pool of
+// the shared database, its source and its SSE endpoint.
 type instance struct {
+	db   *sql.DB
 	hub  *live.Hub
 	src  *source
 	srv  *httptest.Server
 	stop func() // stops the hub and waits for it
 }
 
-func newInstance(t *testing.T, sdb *sql.DB, dsn string, l *chatLog) *instance {
+func newInstance(t *testing.T, dsn string, l *chatLog, opts livepg.Options) *instance {
 	t.Helper()
+	sdb := openDB(t, dsn)
 	src := &source{log: l, cursors: map[syntax.DID][]string{}}
+	opts.Tick = 100 * time.Millisecond
 	h := live.New(live.Config{
 		Source:        src,
-		Cluster:       livepg.New(sdb, dsn, livepg.Options{Tick: 100 * time.Millisecond}),
+		Cluster:       livepg.New(sdb, dsn, opts),
 		ConvoInterval: 100 * time.Millisecond,
 		InboxInterval: 100 * time.Millisecond,
 	})
@@ -122,10 +125,25 @@ func newInstance(t *testing.T, sdb *sql.DB, dsn string, l *chatLog) *instance {
 		return live.User{DID: alice, SessionID: "s1"}, true
 	}, nil))
 	t.Cleanup(srv.Close)
-	return &instance{hub: h, src: src, srv: srv, stop: stop}
+	return &instance{db: sdb, hub: h, src: src, srv: srv, stop: stop}
 }
 
-// page is one open page's event stream.
+// openBoth starts two instances on a new database with alice's page open
+// on each, once both pages know their position: the holder (the instance
+// that polls her) first.
+func openBoth(t *testing.T, l *chatLog, opts livepg.Options) (holder, other *instance, ph, po *page) {
+	t.Helper()
+	dsn := pgtest.URL(t)
+	a, b := newInstance(t, dsn, l, opts), newInstance(t, dsn, l, opts)
+	pa, pb := a.open(t, ""), b.open(t, "")
+	pa.next(t, "position")
+	pb.next(t, "position")
+	if len(a.src.calls(alice)) == 0 {
+		return b, a, pb, pa
+	}
+	return a, b, pa, pb
+}
+
 type page struct {
 	events <-chan testenv.SSEEvent
 	cancel context.CancelFunc
@@ -159,9 +177,9 @@ func (p *page) next(t *testing.T, name string) testenv.SSEEvent {
 	return testenv.NextSSE(t, p.events, name)
 }
 
-func openDB(t *testing.T) (*sql.DB, string) {
+// openDB opens and migrates the database at dsn.
+func openDB(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
-	dsn := pgtest.URL(t)
 	sdb, err := db.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +188,7 @@ func openDB(t *testing.T) (*sql.DB, string) {
 	if err := db.Migrate(context.Background(), sdb); err != nil {
 		t.Fatal(err)
 	}
-	return sdb, dsn
+	return sdb
 }
 
 // TestOneInstancePollsEachUserForAll: alice has a page open on each of two
@@ -180,19 +198,9 @@ func openDB(t *testing.T) (*sql.DB, string) {
 // stops, the other takes over from the last published cursor and keeps
 // delivering.
 func TestOneInstancePollsEachUserForAll(t *testing.T) {
-	sdb, dsn := openDB(t)
 	l := &chatLog{}
 	l.message("history")
-	a, b := newInstance(t, sdb, dsn, l), newInstance(t, sdb, dsn, l)
-
-	pa, pb := a.open(t, ""), b.open(t, "")
-	pa.next(t, "position")
-	pb.next(t, "position")
-	holder, other := a, b
-	ph, po := pa, pb
-	if len(a.src.calls(alice)) == 0 {
-		holder, other, ph, po = b, a, pb, pa
-	}
+	holder, other, ph, po := openBoth(t, l, livepg.Options{})
 
 	rev := l.message("hello both")
 	for _, p := range []*page{ph, po} {
@@ -223,5 +231,42 @@ func TestOneInstancePollsEachUserForAll(t *testing.T) {
 	calls := other.src.calls(alice)
 	if len(calls) == 0 || calls[0] != missed {
 		t.Fatalf("the new holder's getLog cursors %q, want the first at the published cursor %s", calls, missed)
+	}
+}
+
+// TestLeaseOutlivesALostHolderByTTL: the polling instance loses the
+// database without giving its lease up (as when it dies). After the TTL
+// the other instance takes the lease and delivers new messages, and the
+// lost one stops calling getLog.
+func TestLeaseOutlivesALostHolderByTTL(t *testing.T) {
+	l := &chatLog{}
+	l.message("history")
+	holder, other, _, po := openBoth(t, l, livepg.Options{TTL: time.Second})
+	holder.db.Close()
+	t0 := time.Now()
+
+	rev := l.message("after the holder was lost")
+	if ev := po.next(t, "message"); ev.ID != rev {
+		t.Fatalf("event %+v, want message %s", ev, rev)
+	}
+	t.Logf("the other instance delivered after %v", time.Since(t0).Round(10*time.Millisecond))
+	// The lost holder steps down once its lease has expired: it makes no
+	// call while the new holder makes its 10th to 20th.
+	took := len(other.src.calls(alice))
+	otherCalls := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(other.src.calls(alice)) < took+n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the new holder made %d getLog calls in 10 s", len(other.src.calls(alice))-took)
+			}
+			time.Sleep(20 * time.Millisecond) // polling interval
+		}
+	}
+	otherCalls(10)
+	lost := len(holder.src.calls(alice))
+	otherCalls(20)
+	if n := len(holder.src.calls(alice)); n != lost {
+		t.Fatalf("the lost holder made %d getLog calls while the new one made 10", n-lost)
 	}
 }
