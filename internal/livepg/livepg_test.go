@@ -27,28 +27,20 @@ const alice = syntax.DID("did:plc:alice")
 
 // chatLog is the chat service's log of one user, shared by every
 // instance, with getLog's cursor semantics: without a cursor the whole
-// history and its cursor, with one the entries after it.
+// history and its cursor, with one the entries after it. Every answer is
+// made anew, as if decoded from the wire: answers are not shared.
 type chatLog struct {
-	mu      sync.Mutex
-	entries []*chat.ConvoGetLog_Output_Logs_Elem
-	revs    []string
-	n       int
+	mu    sync.Mutex
+	texts []string
 }
+
+func revOf(i int) string { return fmt.Sprintf("3l%011d", i+1) }
 
 func (l *chatLog) message(text string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.n++
-	rev := fmt.Sprintf("3l%011d", l.n)
-	l.revs = append(l.revs, rev)
-	l.entries = append(l.entries, &chat.ConvoGetLog_Output_Logs_Elem{ConvoDefs_LogCreateMessage: &chat.ConvoDefs_LogCreateMessage{
-		ConvoId: "c1", Rev: rev,
-		Message: &chat.ConvoDefs_LogCreateMessage_Message{ConvoDefs_MessageView: &chat.ConvoDefs_MessageView{
-			Id: "m" + rev, Rev: rev, Text: text, SentAt: "2026-01-01T00:00:00Z",
-			Sender: &chat.ConvoDefs_MessageViewSender{Did: "did:plc:bob"},
-		}},
-	}})
-	return rev
+	l.texts = append(l.texts, text)
+	return revOf(len(l.texts) - 1)
 }
 
 func (l *chatLog) after(cursor string) *chat.ConvoGetLog_Output {
@@ -56,11 +48,18 @@ func (l *chatLog) after(cursor string) *chat.ConvoGetLog_Output {
 	defer l.mu.Unlock()
 	out := &chat.ConvoGetLog_Output{Logs: []*chat.ConvoGetLog_Output_Logs_Elem{}}
 	last := cursor
-	for i, e := range l.entries {
-		if cursor == "" || l.revs[i] > cursor {
-			out.Logs = append(out.Logs, e)
+	for i, text := range l.texts {
+		r := revOf(i)
+		if cursor == "" || r > cursor {
+			out.Logs = append(out.Logs, &chat.ConvoGetLog_Output_Logs_Elem{ConvoDefs_LogCreateMessage: &chat.ConvoDefs_LogCreateMessage{
+				ConvoId: "c1", Rev: r,
+				Message: &chat.ConvoDefs_LogCreateMessage_Message{ConvoDefs_MessageView: &chat.ConvoDefs_MessageView{
+					Id: "m" + r, Rev: r, Text: text, SentAt: "2026-01-01T00:00:00Z",
+					Sender: &chat.ConvoDefs_MessageViewSender{Did: "did:plc:bob"},
+				}},
+			}})
 		}
-		last = max(last, l.revs[i])
+		last = max(last, r)
 	}
 	if last != "" {
 		out.Cursor = &last
