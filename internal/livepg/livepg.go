@@ -147,8 +147,12 @@ func (c *Cluster) tick(ctx context.Context, m live.Members, held map[syntax.DID]
 	if err != nil {
 		return now, err
 	}
+	wanted := make(map[syntax.DID]bool, len(want))
+	for _, did := range want {
+		wanted[did] = true
+	}
 	for did := range held {
-		if !contains(want, did) {
+		if !wanted[did] {
 			if err := c.release(ctx, wantJSON); err != nil {
 				return now, err
 			}
@@ -186,15 +190,6 @@ func (c *Cluster) tick(ctx context.Context, m live.Members, held map[syntax.DID]
 	}
 	m.Lead(held)
 	return now, nil
-}
-
-func contains(dids []syntax.DID, did syntax.DID) bool {
-	for _, d := range dids {
-		if d == did {
-			return true
-		}
-	}
-	return false
 }
 
 // release gives up this instance's leases of users not in the JSON array
