@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -15,6 +16,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/skydm/skydm/internal/testenv"
 )
 
 // The proxy sends requests to its targets in turn, keeps the browser's
@@ -83,7 +88,10 @@ var (
 
 // TestRun_clusterServesTwoInstancesAndStopsEverything runs the demo with
 // -cluster on free ports: the proxy's URL and both instances answer, the
-// output names the instances, their pids and the logins, and after
+// output names the instances, their pids and the logins, alice signs in
+// through the proxy (her sign-in started on one instance and finished on
+// the other) and sees her conversations on both and a live
+// stream through the proxy, and after
 // cancellation both web processes are gone, Postgres's directory is wiped
 // and the proxy no longer answers.
 func TestRun_clusterServesTwoInstancesAndStopsEverything(t *testing.T) {
@@ -122,6 +130,8 @@ func TestRun_clusterServesTwoInstancesAndStopsEverything(t *testing.T) {
 		}
 	}
 
+	signInThroughProxy(t, base, "alice.test", "alice-pass")
+
 	d.stop(t)
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
@@ -135,5 +145,68 @@ func TestRun_clusterServesTwoInstancesAndStopsEverything(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Errorf("%s still answers after stop", base)
+	}
+}
+
+// signInThroughProxy signs in as handle at base, the proxy, the way a
+// browser does (two requests: one instance each), then loads the inbox
+// twice (both instances) and opens the live stream.
+func signInThroughProxy(t *testing.T, base, handle, password string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, u string, form url.Values, site string) (*http.Response, *goquery.Document) {
+		t.Helper()
+		req, _ := http.NewRequest(method, u, strings.NewReader(form.Encode()))
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", base)
+		}
+		req.Header.Set("Sec-Fetch-Site", site)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, u, err)
+		}
+		defer res.Body.Close()
+		doc, err := goquery.NewDocumentFromReader(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, doc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, doc := send(http.MethodPost, base+"/oauth/login", url.Values{"identifier": {handle}}, "same-origin")
+	authz, ok := doc.Find(`[data-testid="continue-link"]`).Attr("href")
+	if !ok {
+		t.Fatalf("no continue link after POST /oauth/login through the proxy")
+	}
+	callback, err := testenv.CompleteAuthorize(ctx, authz, handle, password, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(callback, base+"/") {
+		t.Fatalf("the PDS sends the browser to %q, want the proxy %s", callback, base)
+	}
+	if res, doc := send(http.MethodGet, callback, nil, "cross-site"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback through the proxy: %d %q", res.StatusCode, doc.Find(`[data-testid="error-message"]`).Text())
+	}
+	for i := range 2 {
+		res, doc := send(http.MethodGet, base+"/", nil, "same-origin")
+		who, convos := doc.Find(`[data-testid="current-handle"]`).Text(), doc.Find(`[data-testid="convo-names"]`).Text()
+		if res.StatusCode != http.StatusOK || who != handle || !strings.Contains(convos, "Weekend plans") {
+			t.Fatalf("inbox %d through the proxy: %d, signed in as %q, conversations %q; want %s's, with Weekend plans", i, res.StatusCode, who, convos, handle)
+		}
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/events", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	res, err := c.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("live stream through the proxy: %v %v", res, err)
+	}
+	defer res.Body.Close()
+	if line, err := bufio.NewReader(res.Body).ReadString('\n'); err != nil || !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("live stream's first line through the proxy: %q, %v", line, err)
 	}
 }
