@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,10 @@ import (
 	"github.com/skydm/skydm/internal/sandbox"
 	"github.com/skydm/skydm/internal/testenv"
 )
+
+// listenAddrRE finds the address an instance listens on in its log (its
+// stdout line names the public URL, which the instances share).
+var listenAddrRE = regexp.MustCompile(`msg=listening url=\S+ addr=(\S+)`)
 
 // buildWeb builds this command into a temporary directory and returns the
 // binary's path.
@@ -55,15 +60,16 @@ func startCluster(t *testing.T, bin string, env map[string]string, size int) *cl
 	env["SKYDM_METRICS_ADDR"] = "127.0.0.1:0"
 	c := &cluster{}
 	for i := range size {
-		p := startWeb(t, bin, env)
+		p := startWeb(t, bin, env) // p.base is the public URL, the first's
 		if i == 0 {
 			env["SKYDM_PUBLIC_URL"] = p.base
 		}
-		var m []string
-		waitFor(t, "the metrics listener's log line", 10*time.Second, func() bool {
-			m = metricsLogRE.FindStringSubmatch(p.stderr.String())
-			return m != nil
+		var m, a []string
+		waitFor(t, "the listening and metrics log lines", 10*time.Second, func() bool {
+			m, a = metricsLogRE.FindStringSubmatch(p.stderr.String()), listenAddrRE.FindStringSubmatch(p.stderr.String())
+			return m != nil && a != nil
 		})
+		p.base = "http://" + a[1] // this instance's own listener
 		c.procs, c.metrics = append(c.procs, p), append(c.metrics, m[1])
 	}
 	return c
@@ -138,6 +144,20 @@ func TestE2EClusterRefreshesAnExpiredSessionOnce(t *testing.T) {
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	for i, u := range c.metrics { // each instance took its share and met the expired token
+		var calls, expired float64
+		for k, v := range scrapeMetrics(t, u) {
+			if strings.Contains(k, `method="chat.bsky.convo.listConvos"`) {
+				calls += v
+				if strings.Contains(k, `status="401"`) {
+					expired += v
+				}
+			}
+		}
+		if calls < float64(N/len(c.procs)) || expired < 1 {
+			t.Errorf("instance %d: %v listConvos calls, %v answered 401; want at least %d, and 1", i, calls, expired, N/len(c.procs))
 		}
 	}
 	if got := c.refreshGrants(t); got != 1 {
