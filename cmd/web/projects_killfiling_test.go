@@ -67,6 +67,11 @@ func TestKilledMidFilingEveryRequestEndsFiledOnceOrAbsent(t *testing.T) {
 	}
 	env := sandboxEnv(t, n)
 	env["SKYDM_OUTBOX_LEASE"] = "30s"
+	// Hundreds of filings and their DMs in a few minutes: at the default
+	// budget (2,700 per 5 minutes, for Bluesky's PDSes) the outbox would be
+	// paced past the settle deadline below. This test is about crashes; the
+	// sandbox PDS has no per-IP limit, and the budget has tests of its own.
+	env["SKYDM_UPSTREAM_LIMIT"] = "100000"
 	web := startWeb(t, bin, env)
 	env["SKYDM_ADDR"] = strings.TrimPrefix(web.base, "http://") // the loopback client id names the port
 	bobB, aliceB := newBrowserClient(t, web.base), newBrowserClient(t, web.base)
