@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +119,27 @@ func TestSendTokenSpentOnOneInstanceIsSpentOnAll(t *testing.T) {
 			t.Fatalf("sent %q, want the last message once", got)
 		}
 	})
+}
+
+// brokenTokenUses is a token store whose database is down.
+type brokenTokenUses struct{}
+
+func (brokenTokenUses) Claim(context.Context, string, time.Time) (sendtokens.Use, bool, error) {
+	return sendtokens.Use{}, false, errors.New("connection refused")
+}
+func (brokenTokenUses) Finish(context.Context, string, string) error { return nil }
+
+func TestSendWhoseTokenCannotBeSpentSendsNothingAndKeepsTheDraft(t *testing.T) {
+	a := newDMApp(t, func(d *DMs) { d.Tokens = brokenTokenUses{} })
+	a.chat.addConvo("c1", profile(dmBob, "bob.test", "Bob"), "accepted", 1, 0)
+	res := a.post("/convos/c1/messages", url.Values{"token": {a.token("c1")}, "text": {"keep me"}})
+	if res.status != http.StatusServiceUnavailable || testid(res.doc, "draft").Text() != "keep me" {
+		t.Errorf("status %d, draft %q: want 503 with the draft kept", res.status, testid(res.doc, "draft").Text())
+	}
+	if strings.Contains(res.body, "connection refused") {
+		t.Errorf("the database's error reached the page")
+	}
+	if n := a.chat.count("SendMessage"); n != 0 {
+		t.Errorf("sendMessage called %d times", n)
+	}
 }
