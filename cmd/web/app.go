@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/skydm/skydm/internal/budget"
 	"github.com/skydm/skydm/internal/chataccess"
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/db"
@@ -48,6 +49,7 @@ type app struct {
 	outbox   *notify.Worker
 	projects *projects.Service
 	hub      *live.Hub
+	pacer    *budget.Pacer     // the live pollers' share of a.up.budget
 	tokens   *sendtokens.Store // the send forms' spent tokens, shared by the instances on a.db
 	srv      *http.Server
 }
@@ -100,11 +102,11 @@ func (a *app) listen() error {
 // reachNetwork sets up the way to the atproto network (production or
 // sandbox) and checks the chat service ref (checkChatServiceAtStart).
 func (a *app) reachNetwork(ctx context.Context) error {
-	up, err := newUpstream(a.cfg)
+	up, err := newUpstreamVia(a.cfg, a.metrics.Transport) // counts every request sent upstream
 	if err != nil {
 		return err
 	}
-	up.httpClient.Transport = a.metrics.Transport(up.httpClient.Transport) // counts every upstream request
+	a.metrics.WatchBudget(metrics.BudgetFunc(func() []metrics.HostBudget { return hostBudgets(up.budget) }))
 	a.up = up
 	if up.sandbox != nil {
 		a.log.Warn("sandbox mode: identities and OAuth go to the local network; never use in production",
@@ -167,7 +169,8 @@ func (a *app) newHandler() (http.Handler, error) {
 	cfg := a.cfg
 	secure := publicURLIsHTTPS(a.publicURL)
 	lc := cfg.Live
-	lc.Source = liveLogSource(a.chats)
+	a.pacer = budget.NewPacer(a.up.budget, 0)
+	lc.Source, lc.Pacer = liveLogSource(a.chats, a.pacer), livePacer{a.pacer}
 	lc.Logger = a.log.With("component", "live")
 	a.hub = live.New(lc)
 	a.metrics.WatchHub(a.hub)

@@ -11,6 +11,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/skydm/skydm/internal/budget"
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/live"
 	"github.com/skydm/skydm/internal/notify"
@@ -56,6 +57,7 @@ type config struct {
 	Live   live.Config   // poll intervals, backoff cap, getLog timeout
 	Outbox notify.Config // poll interval, lease, call timeout, backoff caps, give-up age
 	Pages  pageSettings  // internal/handlers: deadlines, chat-call timeout, counts TTL
+	Budget budget.Config // internal/budget: requests per window per upstream host
 }
 
 // pageSettings are the tunables of internal/handlers: its Config's
@@ -128,6 +130,7 @@ type given struct {
 	moderationService                        string
 	metricsAddr                              string
 	tunables                                 []durationText // by index of tunables()
+	counts                                   []durationText // by index of counts()
 }
 
 // readFlags defines the flags on a flag set writing its usage to stderr,
@@ -215,6 +218,7 @@ func (in *given) define(fs *flag.FlagSet, getenv func(string) string) (fillSecre
 		}
 		fs.Var(&in.tunables[i], t.flag, t.usage+"; a `duration` ["+t.env+"]")
 	}
+	in.counts = defineCounts(fs, getenv)
 	return func() {
 		for _, fill := range fills {
 			fill()

@@ -113,6 +113,13 @@ func TestE2EMetricsCountWhatHappened(t *testing.T) {
 		t.Errorf("one conversation stream: pollers %v, sse %v, intervals %v (≤4 s: %v), want 1, 1, 1, 1",
 			s[pollers], s[sse], s[interval+"_count"], s[metrics.Series(interval+"_bucket", "le", "4")])
 	}
+	// The PDS host's upstream budget: its bucket (a tenth of the default
+	// 2,700 per 5 minutes) and what is left of it.
+	left := metrics.Series(metrics.FullName(metrics.NameBudgetLeft), metrics.LabelHost, pds)
+	size := metrics.Series(metrics.FullName(metrics.NameBudgetLimit), metrics.LabelHost, pds)
+	if s[size] != 270 || s[left] <= 0 || s[left] > s[size] {
+		t.Errorf("budget of the PDS host: left %v of %v, want 0 < left ≤ 270", s[left], s[size])
+	}
 	cancel()
 	waitFor(t, "the stream to be counted closed", 15*time.Second, func() bool {
 		return scrapeMetrics(t, metricsURL)[sse] == 0

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"flag"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skydm/skydm/internal/budget"
 
 	"github.com/skydm/skydm/internal/handlers/dm"
 	"github.com/skydm/skydm/internal/handlers/kit"
@@ -81,6 +85,11 @@ func tunables() []tunable {
 			"how long the outbox keeps retrying a DM after transient failures before it gives up",
 			func(c *config) *time.Duration { return &c.Outbox.MaxAge }},
 
+		// internal/budget: the upstream request budget per host.
+		{setting("upstream-window"), budget.DefaultWindow, time.Second, 0,
+			"the window -upstream-limit counts in (Bluesky's PDSes: 5m)",
+			func(c *config) *time.Duration { return &c.Budget.Window }},
+
 		// internal/handlers: pages.
 		{setting("page-deadline"), defaultPageDeadline, 0, defaultPageDeadline,
 			"the one deadline of every page and form, from the request to the answer",
@@ -124,5 +133,53 @@ func setTunables(c *config, texts []durationText, p *problems) {
 	}
 	if lease, call := c.Outbox.LeaseDuration, c.Outbox.CallTimeout; lease > 0 && call > 0 && lease < 2*call {
 		p.add(fOutboxLease, "%s must be at least %s, twice %s; e.g. %s", lease, 2*call, fOutboxCallTimeout, notify.DefaultLeaseDuration)
+	}
+}
+
+// count is one whole-number setting: its flag and variable, its one
+// default, its minimum, and the field of config it sets.
+type count struct {
+	flagEnv
+	def, min int
+	usage    string
+	field    func(*config) *int
+}
+
+// counts lists the whole-number settings.
+func counts() []count {
+	return []count{
+		{setting("upstream-limit"), budget.DefaultLimit, 1,
+			"requests this instance sends to one upstream host (a PDS) per -upstream-window, all users together; keep it below the host's limit per client IP (Bluesky's: 3000 per 5m)",
+			func(c *config) *int { return &c.Budget.Limit }},
+	}
+}
+
+// defineCounts defines the flags of counts() on fs, each defaulting to its
+// variable, else its default, and returns their texts (checked by
+// setCounts).
+func defineCounts(fs *flag.FlagSet, getenv func(string) string) []durationText {
+	cs := counts()
+	texts := make([]durationText, len(cs))
+	for i, c := range cs {
+		texts[i] = durationText(strconv.Itoa(c.def))
+		if v := getenv(c.env); v != "" {
+			texts[i] = durationText(v)
+		}
+		fs.Var(&texts[i], c.flag, c.usage+"; a `number` ["+c.env+"]")
+	}
+	return texts
+}
+
+// setCounts sets c's counts from texts (by index of counts()), adding a
+// problem for each that is not a whole number of at least its minimum.
+func setCounts(c *config, texts []durationText, p *problems) {
+	for i, n := range counts() {
+		s := strings.TrimSpace(string(texts[i]))
+		v, err := strconv.Atoi(s)
+		if err != nil || v < n.min {
+			p.add(n.flagEnv, "%q must be a whole number of at least %d, e.g. %d", s, n.min, n.def)
+			continue
+		}
+		*n.field(c) = v
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,6 +35,7 @@ var tunableCases = []tunableCase{
 	{"outbox-max-backoff", "SKYDM_OUTBOX_MAX_BACKOFF", "30m0s", func(c config) time.Duration { return c.Outbox.MaxBackoff }, 10 * time.Minute, time.Hour},
 	{"outbox-max-retry-after", "SKYDM_OUTBOX_MAX_RETRY_AFTER", apperr.MaxRetryWait.String(), func(c config) time.Duration { return c.Outbox.MaxRetryAfter }, 10 * time.Minute, 20 * time.Minute},
 	{"outbox-max-age", "SKYDM_OUTBOX_MAX_AGE", "24h0m0s", func(c config) time.Duration { return c.Outbox.MaxAge }, 6 * time.Hour, 48 * time.Hour},
+	{"upstream-window", "SKYDM_UPSTREAM_WINDOW", "5m0s", func(c config) time.Duration { return c.Budget.Window }, time.Minute, 15 * time.Minute},
 	{"page-deadline", "SKYDM_PAGE_DEADLINE", "10s", func(c config) time.Duration { return c.Pages.Deadline }, 5 * time.Second, 8 * time.Second},
 	{"sign-in-deadline", "SKYDM_SIGN_IN_DEADLINE", "15s", func(c config) time.Duration { return c.Pages.SignInDeadline }, 12 * time.Second, 9 * time.Second},
 	{"dm-call-timeout", "SKYDM_DM_CALL_TIMEOUT", "10s", func(c config) time.Duration { return c.Pages.ChatTimeout }, 6 * time.Second, 4 * time.Second},
@@ -97,16 +97,7 @@ func TestLiveUpdatesPollAtTheConfiguredIntervals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		a.auth.Close(ctx)
-		a.close()
-	})
-	got := a.hub.Config()
+	got := newTestApp(t, cfg).hub.Config()
 	if got.ConvoInterval != 2*time.Second || got.InboxInterval != 45*time.Second || got.Grace != 3*time.Second ||
 		got.MaxBackoff != time.Minute || got.CallTimeout != live.DefaultCallTimeout {
 		t.Errorf("the hub runs with %+v", got)

@@ -55,6 +55,7 @@ func (in *given) validate() (config, error) {
 	}
 	in.projects(&c, &p)
 	setTunables(&c, in.tunables, &p)
+	setCounts(&c, in.counts, &p)
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		p.add(fTLSCert, "-tls-cert and -tls-key go together")
 	}

@@ -39,6 +39,7 @@ const (
 	ReasonRateLimited    = "RateLimited"    // 429; RetryAt when the server said until when
 	ReasonUnavailable    = "Unavailable"    // 5xx, timeout, connection failure: try again
 	ReasonCanceled       = "Canceled"       // the caller's context was canceled
+	ReasonBudget         = "Budget"         // skydm's own upstream budget (internal/budget) did not send the request; RetryAt set
 
 	// Why a DM was refused or not delivered: the chat service's refusals
 	// (chatproxy gives them, the outbox and the pages branch on them) and

@@ -73,8 +73,11 @@ func (g *Gate) check(key string) error {
 }
 
 // record holds key when err is a RateLimited answer that said until when.
+// The instance's own budget refusing a request (apperr.ReasonBudget) is no
+// answer about the account: it holds nothing, so the account's foreground
+// calls still go out while the budget has tokens for them.
 func (g *Gate) record(key string, err error) {
-	if e := apperr.As(err); e != nil && e.Code == apperr.RateLimited && !e.RetryAt.IsZero() {
+	if e := apperr.As(err); e != nil && e.Code == apperr.RateLimited && !e.RetryAt.IsZero() && e.Reason != apperr.ReasonBudget {
 		g.Hold(key, e.RetryAt)
 	}
 }

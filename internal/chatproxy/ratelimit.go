@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/skydm/skydm/internal/budget"
 )
 
 // respMeta holds what the transport saw of the last HTTP response of one
@@ -121,25 +123,8 @@ func retryAt(h http.Header, receivedAt time.Time) time.Time {
 			return t
 		}
 	}
-	if v := strings.TrimSpace(h.Get("RateLimit-Reset")); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			if n < unixThreshold {
-				return receivedAt.Add(time.Duration(n) * time.Second)
-			}
-			if n < maxUnix {
-				return time.Unix(n, 0)
-			}
-		}
-	}
-	return time.Time{}
+	return budget.ResetTime(h.Get("RateLimit-Reset"), receivedAt)
 }
 
-const (
-	// maxDelaySeconds bounds a relative delay to something sane (a year).
-	maxDelaySeconds = 365 * 24 * 3600
-	// unixThreshold separates a relative RateLimit-Reset (seconds to wait)
-	// from an absolute one (unix seconds): 1e9 is September 2001.
-	unixThreshold = 1_000_000_000
-	// maxUnix is the year 3000; larger values are garbage.
-	maxUnix = 32_503_680_000
-)
+// maxDelaySeconds bounds a relative Retry-After to something sane (a year).
+const maxDelaySeconds = 365 * 24 * 3600

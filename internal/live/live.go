@@ -46,6 +46,7 @@ func (f LogSourceFunc) GetLog(ctx context.Context, user User, cursor string) (*c
 type Config struct {
 	Source LogSource    // required
 	Logger *slog.Logger // nil → discard
+	Pacer  Pacer        // stretches poll intervals (the upstream budget); nil → none
 	Now    func() time.Time
 
 	ConvoInterval time.Duration // poll interval while a conversation page is open
@@ -60,6 +61,14 @@ type Config struct {
 	Heartbeat    time.Duration // SSE comment interval
 	CallTimeout  time.Duration // timeout of one getLog call
 	WriteTimeout time.Duration // deadline of one SSE write
+}
+
+// Pacer turns the poll interval a user's pages ask for (base) into the one
+// the poller uses, e.g. stretched while the upstream budget is short. It is
+// called with the hub's lock held: it must be fast and must not call the
+// hub.
+type Pacer interface {
+	Pace(user User, base time.Duration) time.Duration
 }
 
 // Defaults for Config's zero values: the one default of each setting.

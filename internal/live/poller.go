@@ -10,6 +10,7 @@ import (
 	"github.com/skydm/skydm/internal/lex/chat"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/budget"
 )
 
 // invalidResets is how many consecutive Invalid answers make the poller
@@ -97,7 +98,7 @@ func (h *Hub) poll(u *userState) {
 		if initial {
 			cursor = ""
 		}
-		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.CallTimeout)
+		ctx, cancel := context.WithTimeout(budget.Background(h.ctx), h.cfg.CallTimeout)
 		out, err := h.cfg.Source.GetLog(ctx, User{DID: u.did, SessionID: session}, cursor)
 		cancel()
 		lastCall = h.now()
@@ -126,7 +127,9 @@ func (h *Hub) poll(u *userState) {
 			d := h.retryDelay(err, failures, interval)
 			retryAt = lastCall.Add(d)
 			lvl := slog.LevelDebug
-			if failures == 1 {
+			if refused := apperr.ReasonOf(err) == apperr.ReasonBudget; refused {
+				lastCall = time.Time{} // nothing was sent: due at retryAt, not an interval on
+			} else if failures == 1 {
 				lvl = slog.LevelWarn
 			}
 			log.Log(context.Background(), lvl, "live: getLog failed", "failures", failures, "retry_in", d, "err", err)
@@ -155,20 +158,27 @@ func (h *Hub) stopPoller(u *userState) {
 
 // interval is the poll interval for u's connected pages: ConvoInterval
 // while a conversation page is visible, InboxInterval while another page
-// is, BackgroundInterval while all are hidden. It is the one place that
-// decides it. Called with h.mu held.
+// is, BackgroundInterval while all are hidden, passed through the Pacer
+// when there is one. It is the one place that decides it. Called with h.mu
+// held.
 func (h *Hub) interval(u *userState) time.Duration {
+	d := h.cfg.BackgroundInterval
 	switch {
 	case u.convos > 0:
-		return h.cfg.ConvoInterval
+		d = h.cfg.ConvoInterval
 	case u.visible > 0:
-		return h.cfg.InboxInterval
+		d = h.cfg.InboxInterval
 	}
-	return h.cfg.BackgroundInterval
+	if h.cfg.Pacer != nil {
+		d = h.cfg.Pacer.Pace(User{DID: u.did}, d)
+	}
+	return d
 }
 
 // retryDelay is how long to wait after the failures-th consecutive failure:
-// until RetryAt for RateLimited (at least one interval); otherwise the
+// until RetryAt for RateLimited (at least one interval; for the instance's
+// own budget's refusal RetryAt plus jitter up to a quarter interval, as
+// nothing was sent); otherwise the
 // interval plus full jitter over an exponentially growing ceiling, and never
 // earlier than a RetryAt the error carries. Both are capped at MaxBackoff.
 func (h *Hub) retryDelay(err error, failures int, interval time.Duration) time.Duration {
@@ -179,9 +189,14 @@ func (h *Hub) retryDelay(err error, failures int, interval time.Duration) time.D
 		until = apperr.CapRetryAt(e.RetryAt, now).Sub(now)
 	}
 	var d time.Duration
-	if e != nil && e.Code == apperr.RateLimited && !e.RetryAt.IsZero() {
+	switch {
+	case e != nil && e.Code == apperr.RateLimited && e.Reason == apperr.ReasonBudget:
+		// The instance's own budget refused to send it: nobody upstream
+		// asked to wait, so try again once it has tokens (spread out).
+		d = until + h.jitter(interval/4)
+	case e != nil && e.Code == apperr.RateLimited && !e.RetryAt.IsZero():
 		d = max(interval, until)
-	} else {
+	default:
 		ceil := backoffBase << min(failures-1, 30)
 		if ceil <= 0 || ceil > h.cfg.MaxBackoff {
 			ceil = h.cfg.MaxBackoff

@@ -10,6 +10,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/budget"
 	"github.com/skydm/skydm/internal/chatproxy"
 	"github.com/skydm/skydm/internal/metrics"
 )
@@ -37,6 +38,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("notify: Worker.Run is already running")
 	}
 	defer w.run.Store(false)
+	ctx = budget.Background(ctx) // deliveries leave the upstream budget's reserve to pages
 
 	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardCancel()

@@ -12,6 +12,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/skydm/skydm/internal/apperr"
+	"github.com/skydm/skydm/internal/budget"
 	"github.com/skydm/skydm/internal/notify"
 )
 
@@ -241,6 +242,7 @@ func (s *Service) WakeReconciler() {
 // RunReconciler reconciles pending intents at once, then every
 // ReconcileInterval and after each WakeReconciler, until ctx is done.
 func (s *Service) RunReconciler(ctx context.Context) {
+	ctx = budget.Background(ctx) // its PDS calls leave the upstream budget's reserve to pages
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
