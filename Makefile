@@ -69,3 +69,8 @@ sandbox: install-sandbox ## start PLC + PDS + devchat on 127.0.0.1 with demo acc
 demo: install-sandbox ## sandbox + web app with demo accounts and conversations; prints the URL and logins
 	$(GO) build -o bin/ ./cmd/web ./cmd/demo
 	bin/demo
+
+.PHONY: demo-cluster
+demo-cluster: install-sandbox ## make demo with two web app instances on one throw-away Postgres behind a round-robin proxy
+	$(GO) build -o bin/ ./cmd/web ./cmd/demo
+	bin/demo -cluster

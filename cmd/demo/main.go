@@ -6,7 +6,11 @@
 // in the foreground, and on Ctrl-C (SIGINT) or SIGTERM stops the web app,
 // stops the sandbox and wipes both.
 //
-//	demo [-addr 127.0.0.1:8080] [-web-bin bin/web] [-plc-port 2582] [-pds-port 2583] [-chat-port 2590] [-state .sandbox/state.json] [-v]
+// With -cluster (`make demo-cluster`) it runs two web app instances on one
+// throw-away Postgres (internal/pgserver) behind a round-robin reverse proxy
+// on -addr, and prints the instances' own URLs too.
+//
+//	demo [-cluster] [-addr 127.0.0.1:8080] [-web-bin bin/web] [-plc-port 2582] [-pds-port 2583] [-chat-port 2590] [-state .sandbox/state.json] [-v]
 package main
 
 import (
@@ -40,6 +44,9 @@ func main() {
 	}
 }
 
+// stopHint ends the summary.
+const stopHint = "\nPress Ctrl-C to stop (the sandbox and the demo database are wiped)."
+
 // seedTimeout bounds seeding the demo conversations.
 const seedTimeout = 2 * time.Minute
 
@@ -58,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	pdsPort := fs.Int("pds-port", 2583, "PDS port on 127.0.0.1 (0: any free port)")
 	chatPort := fs.Int("chat-port", 2590, "devchat port on 127.0.0.1 (0: any free port)")
 	statePath := fs.String("state", "", "sandbox state file (default <repo>/.sandbox/state.json)")
+	cluster := fs.Bool("cluster", false, "run two web app instances on one throw-away Postgres behind a round-robin proxy on -addr (make demo-cluster)")
 	verbose := fs.Bool("v", false, "copy the PDS's and the web app's output and debug logs to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,14 +148,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return interrupted(ctx, stdout, err)
 	}
 
-	fmt.Fprintln(stdout, "Starting the web app…")
-	web, err := startWeb(ctx, webConfig{
+	cfg := webConfig{
 		bin:       bin,
 		addr:      webAddr,
 		stateFile: *statePath,
 		dir:       tmp,
 		echo:      webEcho,
-	})
+	}
+	if *cluster {
+		return runCluster(ctx, cfg, n, *statePath, t0, stdout, &ready)
+	}
+	fmt.Fprintln(stdout, "Starting the web app…")
+	web, err := startWeb(ctx, cfg)
 	if err != nil {
 		return interrupted(ctx, stdout, err)
 	}
@@ -158,7 +170,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
-	printSummary(stdout, n, web, *statePath, time.Since(t0))
+	printSummary(stdout, n, web.url, []*webProc{web}, *statePath, time.Since(t0))
+	fmt.Fprintln(stdout, stopHint)
 	ready = true
 
 	select {
@@ -167,6 +180,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil // the deferred stops print their progress
 	case <-web.exited:
 		return fmt.Errorf("the web app stopped by itself (%v); the end of its log:\n%s", web.waitErr, web.logTail())
+	}
+}
+
+// runCluster is the end of run for -cluster: Postgres, the instances and
+// the proxy (startCluster), the summary, then the wait.
+func runCluster(ctx context.Context, cfg webConfig, n *sandbox.Network, statePath string, t0 time.Time, stdout io.Writer, ready *bool) (err error) {
+	fmt.Fprintf(stdout, "Starting Postgres, %d web app instances on it and a proxy in front…\n", clusterSize)
+	c, err := startCluster(ctx, cfg)
+	if err != nil {
+		return interrupted(ctx, stdout, err)
+	}
+	defer func() {
+		fmt.Fprintln(stdout, "Stopping the proxy, the web apps and Postgres (wiping its data)…")
+		err = errors.Join(err, c.stop())
+	}()
+	printSummary(stdout, n, c.url, c.webs, statePath, time.Since(t0))
+	printClusterSummary(stdout, c)
+	fmt.Fprintln(stdout, stopHint)
+	*ready = true
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout)
+		return nil
+	case <-c.exited:
+		return fmt.Errorf("a web app instance stopped by itself; the end of the logs:\n%s", c.logTails())
 	}
 }
 
@@ -205,9 +243,9 @@ func reserveWebAddr(addr string) (string, error) {
 	return got, nil
 }
 
-func printSummary(w io.Writer, n *sandbox.Network, web *webProc, statePath string, took time.Duration) {
-	fmt.Fprintf(w, "\nskydm demo ready in %s: %s\n\n", took.Round(100*time.Millisecond), web.url)
-	fmt.Fprintf(w, "  Open %s and sign in with one of these (sign-in and consent happen on\n", web.url)
+func printSummary(w io.Writer, n *sandbox.Network, url string, webs []*webProc, statePath string, took time.Duration) {
+	fmt.Fprintf(w, "\nskydm demo ready in %s: %s\n\n", took.Round(100*time.Millisecond), url)
+	fmt.Fprintf(w, "  Open %s and sign in with one of these (sign-in and consent happen on\n", url)
 	fmt.Fprintf(w, "  the sandbox PDS's own page at %s; its passwords are fixed):\n\n", n.PDSURL)
 	for _, name := range []string{"alice", "bob", "carol", "dave"} {
 		if a, ok := n.Accounts[name]; ok {
@@ -219,7 +257,9 @@ func printSummary(w io.Writer, n *sandbox.Network, web *webProc, statePath strin
 	fmt.Fprintln(w, "  people she follows (nobody), so alice cannot message her.")
 	fmt.Fprintln(w, "  alice owns the group \"Weekend plans\" with bob and carol (a reply, a")
 	fmt.Fprintln(w, "  rename); its join link needs her approval, and dave has asked to join.")
-	fmt.Fprintf(w, "\n  web app   pid %d, log %s\n", web.pid, web.logPath)
+	fmt.Fprintln(w)
+	for _, web := range webs {
+		fmt.Fprintf(w, "  web app   pid %d, log %s, %s\n", web.pid, web.logPath, web.url)
+	}
 	fmt.Fprintf(w, "  sandbox   PDS %s, chat %s, state %s\n", n.PDSURL, n.ChatURL, statePath)
-	fmt.Fprintln(w, "\nPress Ctrl-C to stop (the sandbox and the demo database are wiped).")
 }

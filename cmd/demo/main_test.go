@@ -30,38 +30,8 @@ var (
 // the web process is gone and the state file and temporary directory are
 // removed.
 func TestRun_servesSeededDemoAndStopsEverything(t *testing.T) {
-	if os.Getenv("SKYDM_SANDBOX_STATE") != "" {
-		t.Skip("SKYDM_SANDBOX_STATE set: not starting a second sandbox")
-	}
-	state := filepath.Join(t.TempDir(), "state.json")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr safebuf.Buffer
-	done := make(chan error, 1)
-	args := []string{"-addr", "127.0.0.1:0", "-plc-port", "0", "-pds-port", "0", "-chat-port", "0", "-state", state}
-	go func() { done <- run(ctx, args, os.Getenv, &stdout, &stderr) }()
-
-	deadline := time.NewTimer(sandbox.DefaultStartTimeout + 2*time.Minute)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var url string
-	for url == "" {
-		select {
-		case err := <-done:
-			if errors.Is(err, sandbox.ErrNodeUnavailable) && os.Getenv("CI") != "true" {
-				t.Skipf("sandbox unavailable: %v", err)
-			}
-			t.Fatalf("run returned before ready: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-		case <-deadline.C:
-			t.Fatalf("not ready in time\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		case <-tick.C:
-			if m := readyRe.FindStringSubmatch(stdout.String()); m != nil {
-				url = m[1]
-			}
-		}
-	}
-	out := stdout.String()
+	d := startDemo(t)
+	url, out := d.url, d.stdout.String()
 	for _, want := range []string{"alice.test", "alice-pass", "bob.test", "bob-pass", "carol.test", "carol-pass", "dave.test", "dave-pass", "Weekend plans", "sandbox PDS's own page", "Ctrl-C"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -86,25 +56,77 @@ func TestRun_servesSeededDemoAndStopsEverything(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after cancel: %v\nstderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("run did not return within a minute of cancellation")
-	}
+	d.stop(t)
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("web process %d still exists after stop (kill 0: %v)", pid, err)
 	}
-	for _, p := range []string{state, tmpDir} {
+	for _, p := range []string{d.state, tmpDir} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still exists after stop (stat: %v)", p, err)
 		}
 	}
 	if _, err := http.Get(url + "/healthz"); err == nil {
 		t.Errorf("%s still answers after stop", url)
+	}
+}
+
+// demoRun is run started by startDemo.
+type demoRun struct {
+	url, state     string
+	stdout, stderr safebuf.Buffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// startDemo runs the demo with extra args on free ports (building the web
+// app, since no bin/web sits next to the test binary) and waits for its
+// summary.
+func startDemo(t *testing.T, extra ...string) *demoRun {
+	t.Helper()
+	if os.Getenv("SKYDM_SANDBOX_STATE") != "" {
+		t.Skip("SKYDM_SANDBOX_STATE set: not starting a second sandbox")
+	}
+	d := &demoRun{state: filepath.Join(t.TempDir(), "state.json"), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	t.Cleanup(cancel)
+	args := append([]string{"-addr", "127.0.0.1:0", "-plc-port", "0", "-pds-port", "0", "-chat-port", "0", "-state", d.state}, extra...)
+	go func() { d.done <- run(ctx, args, os.Getenv, &d.stdout, &d.stderr) }()
+
+	deadline := time.NewTimer(sandbox.DefaultStartTimeout + 2*time.Minute)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-d.done:
+			if errors.Is(err, sandbox.ErrNodeUnavailable) && os.Getenv("CI") != "true" {
+				t.Skipf("sandbox unavailable: %v", err)
+			}
+			t.Fatalf("run returned before ready: %v\nstdout:\n%s\nstderr:\n%s", err, d.stdout.String(), d.stderr.String())
+		case <-deadline.C:
+			t.Fatalf("not ready in time\nstdout:\n%s\nstderr:\n%s", d.stdout.String(), d.stderr.String())
+		case <-tick.C:
+			out := d.stdout.String()
+			if m := readyRe.FindStringSubmatch(out); m != nil && strings.Contains(out, "Ctrl-C") {
+				d.url = m[1]
+				return d
+			}
+		}
+	}
+}
+
+// stop cancels the demo and waits for run to return nil.
+func (d *demoRun) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("run after cancel: %v\nstderr:\n%s", err, d.stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not return within a minute of cancellation")
 	}
 }
 

@@ -33,6 +33,28 @@ type webConfig struct {
 	stateFile string    // the sandbox state file
 	dir       string    // temporary directory for the database and the log
 	echo      io.Writer // also copy the web app's output here (nil: only the log file)
+	// For several instances (-cluster), set; zero: one instance alone.
+	publicURL string   // the origin browsers use (default http://addr)
+	db        string   // -db (default <dir>/skydm.db)
+	logName   string   // the log's file name in dir (default web.log)
+	secrets   *secrets // shared by the instances (default: fresh ones)
+}
+
+// secrets are what instances of the web app sharing one database must
+// share: the cookie secret and the key of tokens at rest.
+type secrets struct{ session, encryption string }
+
+// newSecrets makes fresh throw-away secrets.
+func newSecrets() (*secrets, error) {
+	session, err := randomBase64(64) // cookie signing + encryption keys
+	if err != nil {
+		return nil, err
+	}
+	enc, err := randomBase64(32) // tokens and DPoP keys at rest
+	if err != nil {
+		return nil, err
+	}
+	return &secrets{session: session, encryption: enc}, nil
 }
 
 // webProc is the running web app.
@@ -52,19 +74,29 @@ type webProc struct {
 // returns an error with the end of the log when the app exits or does not
 // become healthy within webStartTimeout; nothing is left running then.
 func startWeb(ctx context.Context, cfg webConfig) (*webProc, error) {
-	secret, err := randomBase64(64) // cookie signing + encryption keys
-	if err != nil {
-		return nil, err
+	sec := cfg.secrets
+	if sec == nil {
+		var err error
+		if sec, err = newSecrets(); err != nil {
+			return nil, err
+		}
 	}
-	encKey, err := randomBase64(32) // tokens and DPoP keys at rest
-	if err != nil {
-		return nil, err
+	publicURL, db, logName := cfg.publicURL, cfg.db, cfg.logName
+	if publicURL == "" {
+		publicURL = "http://" + cfg.addr
+	}
+	if db == "" {
+		db = filepath.Join(cfg.dir, "skydm.db")
+	}
+	if logName == "" {
+		logName = "web.log"
 	}
 	w := &webProc{
 		url:     "http://" + cfg.addr,
-		logPath: filepath.Join(cfg.dir, "web.log"),
+		logPath: filepath.Join(cfg.dir, logName),
 		exited:  make(chan struct{}),
 	}
+	var err error
 	if w.logFile, err = os.OpenFile(w.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
 		return nil, fmt.Errorf("web app log: %w", err)
 	}
@@ -76,17 +108,17 @@ func startWeb(ctx context.Context, cfg webConfig) (*webProc, error) {
 	w.cmd = exec.Command(cfg.bin,
 		"-sandbox",
 		"-sandbox-state", cfg.stateFile,
-		"-public-url", w.url,
+		"-public-url", publicURL,
 		"-addr", cfg.addr,
-		"-db", filepath.Join(cfg.dir, "skydm.db"),
+		"-db", db,
 	)
 	// Secrets go in the environment, not on the command line (ps shows
 	// that). Inherited SKYDM_* variables are dropped: the web app reads
 	// them as defaults (SKYDM_CLIENT_KEY would make it a confidential
 	// client, and tests use SKYDM_SANDBOX_STATE for a state file path).
 	w.cmd.Env = append(withoutSKYDM(os.Environ()),
-		"SKYDM_SESSION_SECRET="+secret,
-		"SKYDM_ENCRYPTION_KEY="+encKey,
+		"SKYDM_SESSION_SECRET="+sec.session,
+		"SKYDM_ENCRYPTION_KEY="+sec.encryption,
 	)
 	w.cmd.Dir = cfg.dir
 	w.cmd.Stdout, w.cmd.Stderr = out, out

@@ -18,6 +18,7 @@ import (
 	"github.com/skydm/skydm/internal/db"
 	"github.com/skydm/skydm/internal/handlers"
 	"github.com/skydm/skydm/internal/live"
+	"github.com/skydm/skydm/internal/livepg"
 	"github.com/skydm/skydm/internal/metrics"
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
@@ -172,6 +173,10 @@ func (a *app) newHandler() (http.Handler, error) {
 	a.pacer = budget.NewPacer(a.up.budget, 0)
 	lc.Source, lc.Pacer = liveLogSource(a.chats, a.pacer), livePacer{a.pacer}
 	lc.Logger = a.log.With("component", "live")
+	if db.DialectOf(a.db) == db.Postgres {
+		// Several instances may share the database: one polls each user.
+		lc.Cluster = livepg.New(a.db, cfg.DBPath, livepg.Options{Logger: lc.Logger})
+	}
 	a.hub = live.New(lc)
 	a.metrics.WatchHub(a.hub)
 	a.tokens = sendtokens.New(a.db, nil, a.log.With("component", "sendtokens"))

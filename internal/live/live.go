@@ -61,6 +61,10 @@ type Config struct {
 	Heartbeat    time.Duration // SSE comment interval
 	CallTimeout  time.Duration // timeout of one getLog call
 	WriteTimeout time.Duration // deadline of one SSE write
+
+	// Cluster, when set, makes one instance poll each user for all
+	// instances on one database (see Cluster); nil polls here.
+	Cluster Cluster
 }
 
 // Pacer turns the poll interval a user's pages ask for (base) into the one
@@ -184,6 +188,15 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.running = true
 	h.mu.Unlock()
+	cluster := make(chan struct{})
+	go func() {
+		defer close(cluster)
+		if c := h.cfg.Cluster; c != nil {
+			if err := c.Run(h.ctx, members{h}); err != nil {
+				h.log.Warn("live: cluster stopped", "err", err)
+			}
+		}
+	}()
 
 	select {
 	case <-ctx.Done():
@@ -194,6 +207,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.cancel()
 	h.mu.Unlock()
 	h.wg.Wait()
+	<-cluster
 	return nil
 }
 
@@ -234,6 +248,7 @@ type userState struct {
 	sessions map[string]uint64 // live session id → seq of its newest sub
 	dead     map[string]*Event // failed session id → its auth event
 	polling  bool              // a poller goroutine is running for this user
+	lead     bool              // this instance holds the user's Cluster lease
 	wake     chan struct{}     // cap 1: subs changed
 	empty    time.Time         // when the last sub left
 

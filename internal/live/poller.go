@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -99,9 +100,12 @@ func (h *Hub) poll(u *userState) {
 			cursor = ""
 		}
 		ctx, cancel := context.WithTimeout(budget.Background(h.ctx), h.cfg.CallTimeout)
-		out, err := h.cfg.Source.GetLog(ctx, User{DID: u.did, SessionID: session}, cursor)
+		out, err := h.getLog(ctx, u, User{DID: u.did, SessionID: session}, cursor, initial)
 		cancel()
 		lastCall = h.now()
+		if errors.Is(err, ErrUnpublished) {
+			continue // a Cluster follower before the holder's first answer: wait for it
+		}
 		if err == nil && out == nil {
 			err = apperr.New(apperr.Unavailable, "The chat service sent an empty reply.")
 		}
@@ -169,7 +173,9 @@ func (h *Hub) interval(u *userState) time.Duration {
 	case u.visible > 0:
 		d = h.cfg.InboxInterval
 	}
-	if h.cfg.Pacer != nil {
+	// Only this instance's own getLog calls spend its budget: a user whose
+	// Cluster lease another instance holds reads published entries here.
+	if h.cfg.Pacer != nil && (h.cfg.Cluster == nil || u.lead) {
 		d = h.cfg.Pacer.Pace(User{DID: u.did}, d)
 	}
 	return d

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skydm/skydm/internal/pgserver"
 )
 
 // A test binary killed outright takes its Postgres with it (parent-death
@@ -15,7 +17,7 @@ import (
 func TestServerDiesWithTheTestProcess(t *testing.T) {
 	if os.Getenv("PGTEST_CHILD") == "1" {
 		URL(t)
-		fmt.Printf("server %d %s\n", srv.pid, srv.dir)
+		fmt.Printf("server %d %s\n", srv.PID(), srv.Dir())
 		select {} // until killed
 	}
 	ensure(t) // skips or fails here when there is no Postgres
@@ -53,7 +55,7 @@ func TestServerDiesWithTheTestProcess(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("the dead binary's directory is already gone (%v): the test proves nothing", err)
 	}
-	sweep()
+	pgserver.Sweep(dirPrefix)
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("sweep left %s behind: %v", dir, err)
 	}
