@@ -20,7 +20,7 @@ type Use struct {
 // DefaultCollectEvery is how often Run deletes the rows of expired tokens.
 const DefaultCollectEvery = 10 * time.Minute
 
-// Store keeps the spent tokens in the send_tokens table (migration 0005);
+// Store keeps the spent tokens in the send_tokens table (migration 0006);
 // every instance on one database shares what it records. A token is known
 // by its nonce: the random part its HMAC covers (the handlers check the
 // HMAC first, so only their own tokens reach the store).
