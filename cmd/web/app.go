@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"log/slog"
@@ -21,6 +23,7 @@ import (
 	"github.com/skydm/skydm/internal/notify"
 	"github.com/skydm/skydm/internal/oauth"
 	"github.com/skydm/skydm/internal/projects"
+	"github.com/skydm/skydm/internal/sendtokens"
 	"github.com/skydm/skydm/internal/websession"
 )
 
@@ -47,7 +50,8 @@ type app struct {
 	outbox   *notify.Worker
 	projects *projects.Service
 	hub      *live.Hub
-	pacer    *budget.Pacer // the live pollers' share of a.up.budget
+	pacer    *budget.Pacer     // the live pollers' share of a.up.budget
+	tokens   *sendtokens.Store // the send forms' spent tokens, shared by the instances on a.db
 	srv      *http.Server
 }
 
@@ -175,6 +179,7 @@ func (a *app) newHandler() (http.Handler, error) {
 	}
 	a.hub = live.New(lc)
 	a.metrics.WatchHub(a.hub)
+	a.tokens = sendtokens.New(a.db, nil, a.log.With("component", "sendtokens"))
 	hcfg := handlers.Config{
 		Auth:         a.auth,
 		Sessions:     websession.New(cfg.HashKey, cfg.BlockKey, secure),
@@ -196,12 +201,23 @@ func (a *app) newHandler() (http.Handler, error) {
 			UpstreamTimeout: cfg.Pages.ChatTimeout,
 			CountsTTL:       cfg.Pages.CountsTTL,
 			ModerationName:  moderationName(a.up.moderation, a.up.sandbox != nil),
+			TokenKey:        sendFormKey(cfg.EncryptionKey),
+			Tokens:          a.tokens,
 		},
 	}
 	if !cfg.loopback() {
 		hcfg.ClientDocs = a.auth
 	}
 	return handlers.New(hcfg)
+}
+
+// sendFormKey is the key of the send forms' tokens, derived from the
+// encryption key, which every instance on one database shares: a form
+// rendered by one instance is accepted by another.
+func sendFormKey(encryptionKey []byte) []byte {
+	m := hmac.New(sha256.New, encryptionKey)
+	m.Write([]byte("skydm send-form tokens"))
+	return m.Sum(nil)
 }
 
 // onSignIn resumes the DMs parked until acct signed in again and wakes the

@@ -47,6 +47,7 @@ type task struct {
 func (a *app) tasks() []task {
 	return []task{
 		{"oauth background work", a.auth.Run},
+		{"send tokens collector", a.tokens.Run},
 		{"outbox worker", a.outbox.Run},
 		// Change requests cut off mid-filing (a crash) are settled at start
 		// and then periodically.

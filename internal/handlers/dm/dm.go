@@ -110,6 +110,15 @@ type Config struct {
 	// PublicURL is the app's origin as browsers see it (handlers.Config
 	// sets it): join links to share are PublicURL + "/join/{code}".
 	PublicURL string
+	// TokenKey signs the send forms' one-time tokens (at least 32 bytes);
+	// every instance on one database needs the same key, so that a form
+	// rendered by one is accepted, and spent, on another. nil → a random
+	// key per process (one instance).
+	TokenKey []byte
+	// Tokens records which send-form tokens were spent; instances on one
+	// database share it (sendtokens.Store). nil → in process memory (one
+	// instance).
+	Tokens TokenUses
 }
 
 // Defaults of Config (the composition root offers them as flags).
@@ -163,6 +172,7 @@ type dmState struct {
 	now    func() time.Time
 	links  richtext.Links
 	tokens *formTokens
+	uses   TokenUses                       // the spent tokens
 	counts *revCache[syntax.DID, dmCounts] // unread totals per account
 	rows   *revCache[string, rowResult]    // inbox rows for live updates, by did + " " + convo
 	names  *nameCache
@@ -185,13 +195,21 @@ func newDMState(cfg Config) *dmState {
 	if links == (richtext.Links{}) {
 		links = richtext.Links{ProfileBase: "https://bsky.app/profile", TagBase: "https://bsky.app/hashtag"}
 	}
-	key := make([]byte, 32)
-	rand.Read(key) // never fails (crypto/rand since Go 1.24)
+	uses := cfg.Tokens
+	if uses == nil {
+		uses = newMemoryTokenUses(cfg.Now)
+	}
+	key := cfg.TokenKey
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key) // never fails (crypto/rand since Go 1.24)
+	}
 	return &dmState{
 		cfg:    cfg,
 		now:    cfg.Now,
 		links:  links,
 		tokens: newFormTokens(key, cfg.Now),
+		uses:   uses,
 		counts: newRevCache[syntax.DID, dmCounts](cfg.CountsTTL, cfg.Now, 10000),
 		rows:   newRevCache[string, rowResult](time.Minute, cfg.Now, 10000),
 		names:  newNameCache(),

@@ -27,6 +27,10 @@ var (
 	errSending     = apperr.New(apperr.Conflict, "This message is already being sent.")
 )
 
+// errNotClaimed is said when the form's token could not be spent (the
+// database failed): nothing was sent.
+const errNotClaimed = "Your message was not sent just now. It is kept below: press Send again."
+
 // SendReply is the JSON answer to a send from dm.js (Accept:
 // application/json): the stored message's id and its rendered <li>, or an
 // error to show; always a fresh form token for the next message.
@@ -80,13 +84,18 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 		s.kit.Error(w, r, errFormExpired, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
-	if prev, ok := s.dm.tokens.claim(nonce, exp); !ok {
+	prev, ok, err := s.dm.uses.Claim(r.Context(), nonce, exp)
+	if err != nil {
+		s.kit.Error(w, r, apperr.Wrap(err, apperr.Unavailable, errNotClaimed), s.onSend(w, r, acct, c, id, text)...)
+		return
+	}
+	if !ok {
 		s.kit.Log.InfoContext(r.Context(), "repeated send form ignored", "did", viewer, "convo", id, "request_id", kit.RequestID(r.Context()))
 		switch {
 		case !asJSON:
 			kit.Redirect(w, r, views.ConvoLatestURL(id))
-		case prev.state == tokenSent:
-			kit.WriteJSON(s.kit, w, http.StatusOK, SendReply{ID: prev.msgID, Token: s.dm.tokens.issue(viewer, id)})
+		case prev.Sent:
+			kit.WriteJSON(s.kit, w, http.StatusOK, SendReply{ID: prev.MessageID, Token: s.dm.tokens.issue(viewer, id)})
 		default:
 			s.kit.Error(w, r, errSending, kit.JSON(func(msg string) any {
 				return SendReply{Error: msg, Token: s.dm.tokens.issue(viewer, id)}
@@ -110,14 +119,14 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.dm.tokens.finish(nonce, "")
+		s.finishToken(r, nonce, "")
 		if apperr.ReasonOf(err) == chatproxy.ReasonReplyTargetNotFound {
 			r.PostForm.Del("reply_to")
 		}
 		s.kit.Error(w, r, err, s.onSend(w, r, acct, c, id, text)...)
 		return
 	}
-	s.dm.tokens.finish(nonce, msg.Id)
+	s.finishToken(r, nonce, msg.Id)
 	s.dm.invalidate(acct.DID)
 	if !asJSON {
 		kit.Redirect(w, r, views.ConvoLatestURL(id))
@@ -133,6 +142,16 @@ func (s *Pages) Send(w http.ResponseWriter, r *http.Request) {
 		s.kit.Log.ErrorContext(r.Context(), "render sent message", "err", err, "request_id", kit.RequestID(r.Context()))
 	}
 	kit.WriteJSON(s.kit, w, http.StatusOK, reply)
+}
+
+// finishToken records the outcome of the send that claimed nonce (see
+// TokenUses.Finish), even when the browser went away. A failure is logged:
+// the message was sent or not all the same, and a repeat of the form is
+// then answered as one still sending.
+func (s *Pages) finishToken(r *http.Request, nonce, msgID string) {
+	if err := s.dm.uses.Finish(context.WithoutCancel(r.Context()), nonce, msgID); err != nil {
+		s.kit.Log.ErrorContext(r.Context(), "recording a send form's outcome", "err", err, "sent", msgID != "", "request_id", kit.RequestID(r.Context()))
+	}
 }
 
 // sentCheckReserve is what the "was it sent anyway" look leaves of the

@@ -9,6 +9,8 @@ import (
 	"encoding/binary"
 	"sync"
 	"time"
+
+	"github.com/skydm/skydm/internal/sendtokens"
 )
 
 // revCache caches one value per key, fetched once however many callers ask
@@ -116,36 +118,18 @@ func (c *revCache[K, V]) forget(k K) {
 // formTokens issues and checks the one-time tokens of the send form. A
 // token is an HMAC over the account, the conversation, a random nonce and
 // an expiry, so nothing is stored per page view; the nonces of tokens that
-// were used are kept until they expire, so a second submit of the same
-// form is recognised and does not send again.
+// were used are recorded (TokenUses) until they expire, so a second submit
+// of the same form is recognised and does not send again.
 type formTokens struct {
 	key []byte
 	now func() time.Time
-
-	mu      sync.Mutex
-	used    map[string]*tokenUse // by nonce
-	pruneAt int
 }
 
 // tokenTTL is how long a send form stays valid.
 const tokenTTL = 12 * time.Hour
 
-type tokenState uint8
-
-const (
-	tokenSending tokenState = iota // a request with this token is sending
-	tokenSent                      // sent; msgID is the message
-	tokenFailed                    // the send failed: the token may be used again
-)
-
-type tokenUse struct {
-	state tokenState
-	msgID string
-	exp   time.Time
-}
-
 func newFormTokens(key []byte, now func() time.Time) *formTokens {
-	return &formTokens{key: key, now: now, used: map[string]*tokenUse{}, pruneAt: 1024}
+	return &formTokens{key: key, now: now}
 }
 
 const (
@@ -190,43 +174,66 @@ func (f *formTokens) verify(token, did, convoID string) (nonce string, exp time.
 	return string(body[:tokenNonceLen]), exp, true
 }
 
-// claim marks nonce as sending. It returns true when the caller may send:
-// the token was never used, or its last use failed. Otherwise it returns
-// false with the state of the earlier use (sending, or sent with its
-// message id).
-func (f *formTokens) claim(nonce string, exp time.Time) (prev tokenUse, ok bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if u := f.used[nonce]; u != nil && u.state != tokenFailed {
-		return *u, false
-	}
-	if len(f.used) >= f.pruneAt {
-		now := f.now()
-		for k, u := range f.used {
-			if !now.Before(u.exp) {
-				delete(f.used, k)
-			}
-		}
-		f.pruneAt = max(1024, 2*len(f.used))
-	}
-	f.used[nonce] = &tokenUse{state: tokenSending, exp: exp}
-	return tokenUse{}, true
+// TokenUses records which send-form tokens were spent, by nonce. Claim
+// marks a token as sending and says whether the caller may send: the token
+// was never used, or its last use failed; otherwise it returns the earlier
+// use (sending, or sent with its message id). Finish records the outcome:
+// the message id, or "" when the send failed (the token may be used
+// again). *sendtokens.Store implements it in the database, shared by the
+// instances on it.
+type TokenUses interface {
+	Claim(ctx context.Context, nonce string, exp time.Time) (prev sendtokens.Use, ok bool, err error)
+	Finish(ctx context.Context, nonce, msgID string) error
 }
 
-// finish records the outcome of the send that claimed nonce: the message id
-// when it was sent, or "" when it failed (the token may then be used again).
-func (f *formTokens) finish(nonce, msgID string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	u := f.used[nonce]
-	if u == nil {
-		return
+// memoryTokenUses is TokenUses in process memory, for one instance (and
+// tests without a database). A nonce is kept until its token expires.
+type memoryTokenUses struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	used    map[string]*tokenUse // by nonce
+	pruneAt int
+}
+
+// tokenUse is a spent token: sending while msgID is "".
+type tokenUse struct {
+	msgID string
+	exp   time.Time
+}
+
+func newMemoryTokenUses(now func() time.Time) *memoryTokenUses {
+	return &memoryTokenUses{now: now, used: map[string]*tokenUse{}, pruneAt: 1024}
+}
+
+func (m *memoryTokenUses) Claim(_ context.Context, nonce string, exp time.Time) (sendtokens.Use, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u := m.used[nonce]; u != nil {
+		return sendtokens.Use{Sent: u.msgID != "", MessageID: u.msgID}, false, nil
 	}
+	if len(m.used) >= m.pruneAt {
+		now := m.now()
+		for k, u := range m.used {
+			if !now.Before(u.exp) {
+				delete(m.used, k)
+			}
+		}
+		m.pruneAt = max(1024, 2*len(m.used))
+	}
+	m.used[nonce] = &tokenUse{exp: exp}
+	return sendtokens.Use{}, true, nil
+}
+
+func (m *memoryTokenUses) Finish(_ context.Context, nonce, msgID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if msgID == "" {
-		u.state = tokenFailed
-		return
+		delete(m.used, nonce)
+	} else if u := m.used[nonce]; u != nil {
+		u.msgID = msgID
 	}
-	u.state, u.msgID = tokenSent, msgID
+	return nil
 }
 
 // nameCache remembers the names shown for DIDs on rendered pages, so live

@@ -93,21 +93,23 @@ func TestFormTokensAreBoundSingleUseAndExpire(t *testing.T) {
 		}
 	}
 	nonce, exp, _ := f.verify(tok, "did:plc:a", "c1")
-	if _, ok := f.claim(nonce, exp); !ok {
+	u := newMemoryTokenUses(func() time.Time { return now })
+	ctx := context.Background()
+	if _, ok, _ := u.Claim(ctx, nonce, exp); !ok {
 		t.Fatal("first claim refused")
 	}
-	if prev, ok := f.claim(nonce, exp); ok || prev.state != tokenSending {
-		t.Errorf("second claim while sending: ok %v state %v", ok, prev.state)
+	if prev, ok, _ := u.Claim(ctx, nonce, exp); ok || prev.Sent {
+		t.Errorf("second claim while sending: ok %v prev %+v", ok, prev)
 	}
-	f.finish(nonce, "m1")
-	if prev, ok := f.claim(nonce, exp); ok || prev.msgID != "m1" {
+	u.Finish(ctx, nonce, "m1")
+	if prev, ok, _ := u.Claim(ctx, nonce, exp); ok || !prev.Sent || prev.MessageID != "m1" {
 		t.Errorf("claim after sending: ok %v prev %+v", ok, prev)
 	}
 	other := f.issue("did:plc:a", "c1")
 	n2, e2, _ := f.verify(other, "did:plc:a", "c1")
-	f.claim(n2, e2)
-	f.finish(n2, "")
-	if _, ok := f.claim(n2, e2); !ok {
+	u.Claim(ctx, n2, e2)
+	u.Finish(ctx, n2, "")
+	if _, ok, _ := u.Claim(ctx, n2, e2); !ok {
 		t.Errorf("a token whose send failed cannot be used again")
 	}
 	now = now.Add(tokenTTL)
