@@ -30,7 +30,15 @@ func BenchmarkRenderInbox50(b *testing.B) {
 // text and facets into segments with richtext.Render, as the handler does
 // when it builds the view model. Target: under 300 µs per render.
 func BenchmarkRenderConvo100(b *testing.B) {
-	p, vm := testPage(), convoFixture(100)
+	benchConvoPage(b, convoFixture(100))
+}
+
+// benchConvoPage renders vm's conversation page per iteration, first
+// turning every message's fixture text and facets (fixtureText) into
+// segments with richtext.Render, as the handler does when it builds the
+// view model; system messages have no text.
+func benchConvoPage(b *testing.B, vm ConvoVM) {
+	p := testPage()
 	texts := make([]string, len(vm.Messages))
 	facets := make([][]*bsky.RichtextFacet, len(vm.Messages))
 	for i := range vm.Messages {
@@ -40,7 +48,9 @@ func BenchmarkRenderConvo100(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for i := range vm.Messages {
-			vm.Messages[i].Segments = richtext.Render(texts[i], facets[i], dmLinks)
+			if !vm.Messages[i].System {
+				vm.Messages[i].Segments = richtext.Render(texts[i], facets[i], dmLinks)
+			}
 		}
 		if err := ConvoPage(p, vm).Render(ctx, io.Discard); err != nil {
 			b.Fatal(err)
@@ -83,24 +93,7 @@ func groupConvoFixture(n, members int) ConvoVM {
 // render (issue 10; the handler's whole page, with its 2 upstream calls, is
 // BenchmarkGroupConvoPage100 in internal/handlers).
 func BenchmarkRenderGroupConvo100(b *testing.B) {
-	p, vm := testPage(), groupConvoFixture(100, 50)
-	texts := make([]string, len(vm.Messages))
-	facets := make([][]*bsky.RichtextFacet, len(vm.Messages))
-	for i := range vm.Messages {
-		texts[i], facets[i] = fixtureText(i)
-	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		for i := range vm.Messages {
-			if !vm.Messages[i].System {
-				vm.Messages[i].Segments = richtext.Render(texts[i], facets[i], dmLinks)
-			}
-		}
-		if err := ConvoPage(p, vm).Render(ctx, io.Discard); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchConvoPage(b, groupConvoFixture(100, 50))
 }
 
 // BenchmarkRenderInbox50Mixed renders an inbox of 50 conversations, every
